@@ -1,0 +1,197 @@
+/*
+ * chan.c: channels with Go semantics (runtime/chan.go): buffered and
+ * unbuffered, direct handoff to a parked peer, close, receive with ok.
+ * Send on a closed channel and close of a closed or nil channel abort, as
+ * Go panics. A send or receive on a nil channel blocks forever.
+ *
+ * Frame records: chan_send and chan_recv do not use the channel after they
+ * park (the waker moves the value and sets success), so they hold no heap
+ * pointer across a park and need no record; chan_make holds the new channel
+ * across the buffer's allocation and has one.
+ */
+#include "chan.h"
+
+#include <string.h>
+
+static const uint64_t chan_ptrmask[1] = {0x1}; /* word 0: buf */
+static const ref_type chan_type = {sizeof(ref_chan), chan_ptrmask, "ref.hchan"};
+static const ref_type bytes_type = {1, NULL, "ref.bytes"};
+
+REF_FUNC(chanmake_info, "ref.chan_make", 1, REF_SP(0x1));
+
+/* ---------------------------------------------------------------------------
+ * Wait queues
+ * ------------------------------------------------------------------------- */
+
+void ref__waitq_enqueue(ref__waitq *q, ref__sudog *s) {
+  s->next = NULL;
+  s->prev = q->last;
+  if (q->last) q->last->next = s;
+  else q->first = s;
+  q->last = s;
+}
+
+void ref__waitq_remove(ref__waitq *q, ref__sudog *s) {
+  if (s->prev) s->prev->next = s->next;
+  else q->first = s->next;
+  if (s->next) s->next->prev = s->prev;
+  else q->last = s->prev;
+  s->next = s->prev = NULL;
+}
+
+ref__sudog *ref__waitq_dequeue(ref__waitq *q) {
+  for (;;) {
+    ref__sudog *s = q->first;
+    if (!s) return NULL;
+    ref__waitq_remove(q, s);
+    /* A select waiter already woken through another case stays parked in
+     * this queue until it runs; skip it (Go's selectDone). */
+    if (s->is_select && s->g->param != NULL) continue;
+    return s;
+  }
+}
+
+static void wake(ref__sudog *sg, bool success) {
+  sg->success = success;
+  sg->g->param = sg;
+  ref__ready(sg->g);
+}
+
+/* ---------------------------------------------------------------------------
+ * Make, len, cap
+ * ------------------------------------------------------------------------- */
+
+static ref_chan *chan_make(const ref_type *elem, size_t elemsize, size_t cap) {
+  REF_FRAME(f, chanmake_info);
+  REF_SAFEPOINT(f, 0);
+  ref_chan *c = ref_alloc(&chan_type);
+  if (!c) return NULL;
+  f.slot[0] = c;
+  c->elemtype = elem;
+  c->elemsize = elemsize;
+  c->dataqsiz = cap;
+  if (cap > 0 && elemsize > 0) {
+    void *buf = elem ? ref_alloc_array(elem, cap) : ref_alloc_array(&bytes_type, elemsize * cap);
+    if (!buf) return NULL;
+    c->buf = buf;
+  }
+  return c;
+}
+
+ref_chan *ref_chan_make(const ref_type *elem, size_t cap) {
+  ref_assert(elem != NULL);
+  return chan_make(elem, elem->size, cap);
+}
+
+ref_chan *ref_chan_make_size(size_t elem_size, size_t cap) {
+  return chan_make(NULL, elem_size, cap);
+}
+
+size_t ref_chan_len(const ref_chan *c) { return c ? c->qcount : 0; }
+size_t ref_chan_cap(const ref_chan *c) { return c ? c->dataqsiz : 0; }
+
+/* ---------------------------------------------------------------------------
+ * Moving values
+ * ------------------------------------------------------------------------- */
+
+static inline void elem_copy(void *dst, const void *src, size_t n) {
+  if (dst) {
+    if (src) memcpy(dst, src, n);
+    else memset(dst, 0, n);
+  }
+}
+
+/* A receiver is parked on c: hand it the value directly. */
+void ref__chan_send_to(ref_chan *c, ref__sudog *sg, const void *elem) {
+  elem_copy(sg->elem, elem, c->elemsize);
+  wake(sg, true);
+}
+
+/* A sender is parked on c. Unbuffered: take its value. Buffered (the buffer
+ * is full): take the head of the queue and put the sender's value at the
+ * tail, which is the same slot. */
+void ref__chan_recv_from(ref_chan *c, ref__sudog *sg, void *elem) {
+  if (c->dataqsiz == 0) {
+    elem_copy(elem, sg->elem, c->elemsize);
+  } else {
+    void *slot = ref__chanbuf(c, c->recvx);
+    elem_copy(elem, slot, c->elemsize);
+    elem_copy(slot, sg->elem, c->elemsize);
+    if (++c->recvx == c->dataqsiz) c->recvx = 0;
+    c->sendx = c->recvx;
+  }
+  wake(sg, true);
+}
+
+/* ---------------------------------------------------------------------------
+ * Send, receive, close
+ * ------------------------------------------------------------------------- */
+
+static ref_noreturn void block_forever(void) {
+  ref__park(); /* nobody readies it */
+  ref__throw("goroutine blocked on a nil channel was woken");
+}
+
+void ref_chan_send(ref_chan *c, const void *elem) {
+  if (!c) block_forever();
+  if (c->closed) ref__throw("send on closed channel");
+  ref__sudog *sg = ref__waitq_dequeue(&c->recvq);
+  if (sg) {
+    ref__chan_send_to(c, sg, elem);
+    return;
+  }
+  if (c->qcount < c->dataqsiz) {
+    elem_copy(ref__chanbuf(c, c->sendx), elem, c->elemsize);
+    if (++c->sendx == c->dataqsiz) c->sendx = 0;
+    c->qcount++;
+    return;
+  }
+  ref_g *g = ref_curg();
+  if (!g) ref__throw("channel send would block on the scheduler stack");
+  ref__sudog me = {.g = g, .c = c, .elem = (void *)elem};
+  g->param = NULL;
+  ref__waitq_enqueue(&c->sendq, &me);
+  ref__park();
+  if (!me.success) ref__throw("send on closed channel");
+}
+
+bool ref_chan_recv(ref_chan *c, void *elem) {
+  if (!c) block_forever();
+  ref__sudog *sg = ref__waitq_dequeue(&c->sendq);
+  if (sg) {
+    ref__chan_recv_from(c, sg, elem);
+    return true;
+  }
+  if (c->qcount > 0) {
+    void *slot = ref__chanbuf(c, c->recvx);
+    elem_copy(elem, slot, c->elemsize);
+    memset(slot, 0, c->elemsize); /* the buffer must not keep the value alive */
+    if (++c->recvx == c->dataqsiz) c->recvx = 0;
+    c->qcount--;
+    return true;
+  }
+  if (c->closed) {
+    elem_copy(elem, NULL, c->elemsize);
+    return false;
+  }
+  ref_g *g = ref_curg();
+  if (!g) ref__throw("channel receive would block on the scheduler stack");
+  ref__sudog me = {.g = g, .c = c, .elem = elem};
+  g->param = NULL;
+  ref__waitq_enqueue(&c->recvq, &me);
+  ref__park();
+  if (!me.success) elem_copy(elem, NULL, c->elemsize);
+  return me.success;
+}
+
+void ref_chan_close(ref_chan *c) {
+  if (!c) ref__throw("close of nil channel");
+  if (c->closed) ref__throw("close of closed channel");
+  c->closed = true;
+  ref__sudog *sg;
+  while ((sg = ref__waitq_dequeue(&c->recvq)) != NULL) {
+    elem_copy(sg->elem, NULL, c->elemsize);
+    wake(sg, false);
+  }
+  while ((sg = ref__waitq_dequeue(&c->sendq)) != NULL) wake(sg, false); /* they throw */
+}

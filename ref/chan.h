@@ -1,0 +1,59 @@
+/*
+ * chan.h: channel internals shared by chan.c and select.c.
+ *
+ * A channel is a GC heap object; its buffer is a second heap object (an
+ * array of the element type), so buffered values are scanned precisely.
+ * Wait queues hold sudogs that live on the waiting goroutines' stacks,
+ * outside the heap.
+ */
+#ifndef REF_CHAN_H
+#define REF_CHAN_H
+
+#include "g.h"
+
+typedef struct ref__sudog ref__sudog;
+
+typedef struct ref__waitq {
+  ref__sudog *first, *last;
+} ref__waitq;
+
+/* One goroutine waiting on one channel (for select: one per case). */
+struct ref__sudog {
+  ref_g *g;
+  ref__sudog *next, *prev;   /* waitq links */
+  ref_chan *c;
+  void *elem;                /* value to send / where to receive; may be NULL */
+  bool is_select;
+  bool success;              /* true: a value moved; false: woken by close */
+  int case_index;
+};
+
+struct ref_chan {
+  void *buf;                 /* heap array of dataqsiz elements, or NULL: the only
+                                heap pointer in the object (word 0) */
+  size_t qcount, dataqsiz;   /* invariant: qcount <= dataqsiz */
+  size_t elemsize;
+  size_t sendx, recvx;
+  const ref_type *elemtype;  /* static, not heap */
+  ref__waitq recvq, sendq;   /* off-heap sudogs */
+  bool closed;
+};
+
+/* Removes and returns the first waiter that can still fire: a select
+ * waiter whose goroutine was already woken by another case is dropped. */
+ref__sudog *ref__waitq_dequeue(ref__waitq *q);
+void ref__waitq_enqueue(ref__waitq *q, ref__sudog *s);
+void ref__waitq_remove(ref__waitq *q, ref__sudog *s);
+
+/* The element slot i of c's buffer. */
+static inline void *ref__chanbuf(ref_chan *c, size_t i) {
+  return (char *)c->buf + i * c->elemsize;
+}
+
+/* Moves a value to a parked waiter and readies it (Go's send/recv with sg). */
+void ref__chan_send_to(ref_chan *c, ref__sudog *sg, const void *elem);
+void ref__chan_recv_from(ref_chan *c, ref__sudog *sg, void *elem);
+
+uint64_t ref__m_rand(void);
+
+#endif /* REF_CHAN_H */

@@ -1,0 +1,158 @@
+/*
+ * checkmark.c: the verifier. After marking, clears the checkmark bits and
+ * re-marks the heap with an independent, simple serial marker -- an explicit
+ * stack of objects, no work buffers, no batching, no oblets, stack maps read
+ * directly from the records (so stackmaps=pctab lookups are checked too) --
+ * using the same scan mode, then compares the two mark sets object by
+ * object. Any difference aborts with the object, its span, and what
+ * references it.
+ */
+#include "gc.h"
+
+#include <string.h>
+
+static struct {
+  uintptr_t *v;
+  size_t n, cap;
+} cm;
+
+static void cm_push(uintptr_t base) {
+  if (cm.n == cm.cap) {
+    size_t cap = cm.cap ? cm.cap * 2 : 4096;
+    uintptr_t *nv = realloc(cm.v, cap * sizeof *nv);
+    if (!nv) ref__throw("checkmark: out of memory for its mark stack");
+    cm.v = nv;
+    cm.cap = cap;
+  }
+  cm.v[cm.n++] = base;
+}
+
+static void cm_mark(uintptr_t p) {
+  ref__span *s;
+  uint32_t idx;
+  uintptr_t base = ref__find_object(p, &s, &idx);
+  if (base && ref__checkmark_tryset(s, idx) && !ref__span_noscan(s)) cm_push(base);
+}
+
+/* Reads stack words ASan may consider poisoned, as the real scanner does. */
+REF_NO_SANITIZE_ADDRESS
+static void cm_scan_range(uintptr_t lo, uintptr_t hi) {
+  for (uintptr_t a = ref_align_up(lo, REF_WORD); a + REF_WORD <= hi; a += REF_WORD)
+    cm_mark(*(const uintptr_t *)a);
+}
+
+static void cm_scan_frames(const ref_g *g) {
+  uintptr_t below = (uintptr_t)g->sp;
+  for (ref_frame *rec = g->frames; rec; rec = rec->parent) {
+    if (rec->flags & REF_FRAME_CONSERVATIVE) {
+      cm_scan_range(below, rec->parent ? (uintptr_t)rec->parent : g->stack.hi);
+    } else {
+      if (rec->safepoint >= rec->fn->nsafepoints)
+        ref__throw("checkmark: frame %s has safepoint %u of %u", rec->fn->name, rec->safepoint,
+                   rec->fn->nsafepoints);
+      uint64_t live = rec->fn->live[rec->safepoint];
+      for (uint32_t i = 0; i < rec->fn->nslots; i++)
+        if ((live >> i) & 1) cm_mark((uintptr_t)ref_frame_slots(rec)[i]);
+    }
+    below = (uintptr_t)(ref_frame_slots(rec) + rec->fn->nslots);
+  }
+}
+
+static void cm_scan_object(uintptr_t base) {
+  ref__span *s;
+  uint32_t idx;
+  ref__find_object(base, &s, &idx);
+  const ref_type *t = ref__object_type(s, idx);
+  if (!t || !t->ptrmask || t->size < REF_WORD) return;
+  size_t nw = t->size / REF_WORD, n = ref__object_size(s) / t->size;
+  const uintptr_t *p = (const uintptr_t *)base;
+  for (size_t e = 0; e < n; e++, p += nw)
+    for (size_t i = 0; i < nw; i++)
+      if ((t->ptrmask[i / 64] >> (i % 64)) & 1) cm_mark(p[i]);
+}
+
+static void cm_mark_all(void) {
+  const ref__rootrange *r = ref__globals();
+  for (size_t i = 0; i < ref__globals_count(); i++) cm_scan_range(r[i].lo, r[i].hi);
+  for (size_t i = 0; i < ref__allg.len; i++) {
+    const ref_g *g = ref__allg.g[i];
+    if (g->status == REF_G_DEAD) continue;
+    if (!g->started) cm_mark((uintptr_t)g->arg);
+    else if (ref__cfg.scan == REF_SCAN_FRAMES) cm_scan_frames(g);
+    else cm_scan_range((uintptr_t)g->sp, g->stack.hi);
+  }
+  while (cm.n > 0) cm_scan_object(cm.v[--cm.n]);
+}
+
+/* ---------------------------------------------------------------------------
+ * Reporting a difference
+ * ------------------------------------------------------------------------- */
+
+/* Prints where a pointer into [base, base+size) is found: a global range, a
+ * goroutine stack (or frame slot), or a checkmarked object. */
+REF_NO_SANITIZE_ADDRESS
+static void report_referrers(uintptr_t base, uintptr_t size) {
+  int found = 0;
+#define IN(v) ((uintptr_t)(v) - base < size)
+  const ref__rootrange *r = ref__globals();
+  for (size_t i = 0; i < ref__globals_count(); i++)
+    for (uintptr_t a = r[i].lo; a + REF_WORD <= r[i].hi; a += REF_WORD)
+      if (IN(*(uintptr_t *)a) && found++ < 8)
+        fprintf(stderr, "  referenced by global root word %#lx\n", (unsigned long)a);
+  for (size_t i = 0; i < ref__allg.len; i++) {
+    const ref_g *g = ref__allg.g[i];
+    if (g->status == REF_G_DEAD) continue;
+    if (!g->started && IN(g->arg) && found++ < 8)
+      fprintf(stderr, "  referenced by the start argument of goroutine %llu\n",
+              (unsigned long long)g->id);
+    if (!g->started) continue;
+    for (uintptr_t a = (uintptr_t)g->sp; a < g->stack.hi; a += REF_WORD)
+      if (IN(*(uintptr_t *)a) && found++ < 8)
+        fprintf(stderr, "  referenced by goroutine %llu's stack word %#lx (%lu bytes below top)\n",
+                (unsigned long long)g->id, (unsigned long)a, (unsigned long)(g->stack.hi - a));
+  }
+  for (size_t i = 0; i < ref__heap_nspans(); i++) {
+    ref__span *s = ref__heap_span(i);
+    for (uint32_t k = ref__span_next_allocated(s, 0); k < s->nelems;
+         k = ref__span_next_allocated(s, k + 1)) {
+      uintptr_t ob = ref__object_base(s, k);
+      for (uintptr_t a = ob; a + REF_WORD <= ob + s->elemsize; a += REF_WORD)
+        if (IN(*(uintptr_t *)a) && found++ < 8)
+          fprintf(stderr, "  referenced by object %#lx (%s, marked %d, checkmarked %d) at +%lu\n",
+                  (unsigned long)ob, s->types && s->types[k] ? s->types[k]->name : "noscan",
+                  ref__is_marked(s, k), ref__is_checkmarked(s, k), (unsigned long)(a - ob));
+    }
+  }
+#undef IN
+  if (!found) fprintf(stderr, "  no referrer found\n");
+}
+
+static ref_noreturn void report(ref__span *s, uint32_t idx) {
+  uintptr_t base = ref__object_base(s, idx);
+  const ref_type *t = ref__object_type(s, idx);
+  fprintf(stderr,
+          "stackscan: checkmark: object %#lx (%s, %lu bytes) is %s by the collector but %s by "
+          "the verifier\n  span %#lx: class %u, %u slots of %lu bytes, slot %u, noscan %d\n"
+          "  strategy %s, stackmaps %s, %d workers\n",
+          (unsigned long)base, t ? t->name : "noscan", (unsigned long)s->elemsize,
+          ref__is_marked(s, idx) ? "marked" : "unmarked",
+          ref__is_checkmarked(s, idx) ? "marked" : "unmarked", (unsigned long)s->base,
+          s->sizeclass, s->nelems, (unsigned long)s->elemsize, idx, s->noscan,
+          ref_strategy_name(ref__cfg.phase, ref__cfg.scan), ref_stackmaps_name(ref__cfg.stackmaps),
+          ref__cfg.workers);
+  report_referrers(base, s->elemsize);
+  ref__throw("checkmark verification failed");
+}
+
+void ref__checkmark_verify(void) {
+  ref__checkmark_clear_all();
+  cm_mark_all();
+  for (size_t i = 0; i < ref__heap_nspans(); i++) {
+    ref__span *s = ref__heap_span(i);
+    for (uint32_t k = ref__span_next_allocated(s, 0); k < s->nelems;
+         k = ref__span_next_allocated(s, k + 1))
+      if (ref__is_marked(s, k) != ref__is_checkmarked(s, k)) report(s, k);
+  }
+  free(cm.v);
+  memset(&cm, 0, sizeof cm);
+}

@@ -1,0 +1,309 @@
+/*
+ * g.c: goroutine structures, their mmap'd stacks with guard pages, the
+ * initial context of a new goroutine, frame-record linking, and the guard
+ * page fault handler.
+ *
+ * Stacks are reserved in chunks of STACKS_PER_CHUNK, each stack preceded by
+ * a PROT_NONE guard page; pages are touched lazily, so a parked goroutine
+ * costs only the pages its frames reached. Dead goroutines keep their stack
+ * and are reused through a free list (Go's gfree).
+ */
+#include "g.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define STACKS_PER_CHUNK 32
+#define GS_PER_BLOCK 256
+
+ref__allgs ref__allg;
+
+typedef struct chunk {
+  struct chunk *next;
+  void *base;
+  size_t len;
+} chunk;
+
+static struct {
+  size_t stack_size;   /* usable bytes */
+  size_t guard;        /* guard bytes below each stack */
+  size_t page;
+  chunk *stack_chunks; /* every stack chunk, for shutdown */
+  uintptr_t spare_lo;  /* next unused stack slot in the newest chunk */
+  int spare_left;
+  chunk *g_blocks;     /* G structs, GS_PER_BLOCK per block */
+  ref_g *g_next;
+  int g_left;
+  ref_g *gfree;        /* dead Gs with their stacks */
+  size_t nstacks;
+  long max_map_count;
+  uint64_t next_id;
+  struct sigaction old_segv;
+  void *altstack;
+} gs;
+
+/* ---------------------------------------------------------------------------
+ * Stacks
+ * ------------------------------------------------------------------------- */
+
+static long read_max_map_count(void) {
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  long v = 65530;
+  if (f) {
+    if (fscanf(f, "%ld", &v) != 1) v = 65530;
+    fclose(f);
+  }
+  return v;
+}
+
+/* Reserves a chunk of stacks; each slot is guard + stack. */
+static int stack_chunk_new(void) {
+  size_t slot = gs.guard + gs.stack_size;
+  size_t len = slot * STACKS_PER_CHUNK;
+  /* Each stack costs two mappings (guard + stack); keep headroom for the heap. */
+  long need = (long)(gs.nstacks + STACKS_PER_CHUNK) * 2 + 4096;
+  if (need > gs.max_map_count)
+    return ref__seterr("%zu goroutine stacks need %ld mappings but vm.max_map_count is %ld; "
+                       "raise it (sysctl -w vm.max_map_count=%ld)",
+                       gs.nstacks + STACKS_PER_CHUNK, need, gs.max_map_count, need * 2);
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) return ref__seterr("mmap of %zu bytes of stacks: %s", len, strerror(errno));
+  for (int i = 0; i < STACKS_PER_CHUNK; i++) {
+    if (mprotect((char *)p + i * slot, gs.guard, PROT_NONE) != 0) {
+      munmap(p, len);
+      return ref__seterr("mprotect of a stack guard page: %s", strerror(errno));
+    }
+  }
+  chunk *c = malloc(sizeof *c);
+  if (!c) {
+    munmap(p, len);
+    return ref__seterr("out of memory for stack chunk bookkeeping");
+  }
+  *c = (chunk){gs.stack_chunks, p, len};
+  gs.stack_chunks = c;
+  gs.spare_lo = (uintptr_t)p;
+  gs.spare_left = STACKS_PER_CHUNK;
+  return 0;
+}
+
+static int stack_alloc(ref__stack *st) {
+  if (gs.spare_left == 0 && stack_chunk_new() != 0) return -1;
+  uintptr_t slot = gs.spare_lo;
+  gs.spare_lo += gs.guard + gs.stack_size;
+  gs.spare_left--;
+  gs.nstacks++;
+  st->lo = slot + gs.guard;
+  st->hi = st->lo + gs.stack_size;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * G structures
+ * ------------------------------------------------------------------------- */
+
+static ref_g *g_struct_new(void) {
+  if (gs.g_left == 0) {
+    chunk *c = malloc(sizeof *c);
+    ref_g *block = calloc(GS_PER_BLOCK, sizeof(ref_g));
+    if (!c || !block) {
+      free(c);
+      free(block);
+      return NULL;
+    }
+    *c = (chunk){gs.g_blocks, block, GS_PER_BLOCK * sizeof(ref_g)};
+    gs.g_blocks = c;
+    gs.g_next = block;
+    gs.g_left = GS_PER_BLOCK;
+  }
+  gs.g_left--;
+  return gs.g_next++;
+}
+
+static int allg_add(ref_g *g) {
+  if (ref__allg.len == ref__allg.cap) {
+    size_t cap = ref__allg.cap ? ref__allg.cap * 2 : 1024;
+    ref_g **ng = realloc(ref__allg.g, cap * sizeof *ng);
+    if (!ng) return ref__seterr("out of memory growing the goroutine table to %zu", cap);
+    ref__allg.g = ng;
+    ref__allg.cap = cap;
+  }
+  ref__allg.g[ref__allg.len++] = g;
+  return 0;
+}
+
+ref_g *ref__g_alloc(void) {
+  ref_g *g = gs.gfree;
+  if (g) {
+    gs.gfree = g->schedlink;
+    g->schedlink = NULL;
+  } else {
+    g = g_struct_new();
+    if (!g) {
+      ref__seterr("out of memory for a goroutine");
+      return NULL;
+    }
+    if (stack_alloc(&g->stack) != 0) {
+      gs.g_next--, gs.g_left++; /* give the struct back */
+      return NULL;
+    }
+    if (allg_add(g) != 0) return NULL;
+  }
+  g->id = ++gs.next_id;
+  g->frames = NULL;
+  g->started = false;
+  g->param = NULL;
+  return g;
+}
+
+void ref__g_release(ref_g *g) {
+  ref_assert_internal(g->status == REF_G_DEAD);
+  g->fn = NULL;
+  g->arg = NULL;
+  g->frames = NULL;
+  g->schedlink = gs.gfree;
+  gs.gfree = g;
+}
+
+/* Builds the context ref__switch resumes for a new G: it "returns" into
+ * ref__trampoline, which calls entry(g) with rsp 16-byte aligned. The layout
+ * is the saved-context table in switch_x86_64_sysv.S. */
+void ref__context_init(ref_g *g, void (*entry)(ref_g *)) {
+  uintptr_t top = ref_align_down(g->stack.hi, 16) - 16;
+  uint64_t *sp = (uint64_t *)top - 8;
+  sp[0] = 0x1F80 | ((uint64_t)0x037F << 32); /* default MXCSR | x87 control word */
+  sp[1] = 0;                                  /* r15 */
+  sp[2] = 0;                                  /* r14 */
+  sp[3] = (uint64_t)(uintptr_t)entry;         /* r13: entry */
+  sp[4] = (uint64_t)(uintptr_t)g;             /* r12: its argument */
+  sp[5] = 0;                                  /* rbx */
+  sp[6] = 0;                                  /* rbp: ends frame-pointer unwinds */
+  sp[7] = (uint64_t)(uintptr_t)ref__trampoline;
+  ((uint64_t *)top)[0] = 0;                   /* a zero "return address" above */
+  g->sp = sp;
+}
+
+uint64_t ref_goid(const ref_g *g) { return g ? g->id : 0; }
+
+/* ---------------------------------------------------------------------------
+ * Frame records
+ * ------------------------------------------------------------------------- */
+
+void ref__frame_push(ref_frame *rec, const ref_funcinfo *fn, uint32_t nslots) {
+  ref__m *m = ref__m_get();
+  ref_assert(fn->nslots == nslots);
+  ref_assert(fn->pcoff != NULL || fn->nsafepoints == 0); /* registered before ref_init */
+  ref_frame **top = m->curg ? &m->curg->frames : &m->g0_frames;
+  rec->fn = fn;
+  rec->pc = fn->entry;
+  rec->parent = *top;
+  *top = rec;
+}
+
+void ref__frame_pop(ref_frame *rec) {
+  ref__m *m = ref__m_get();
+  ref_frame **top = m->curg ? &m->curg->frames : &m->g0_frames;
+  if (ref_unlikely(*top != rec))
+    ref__throw("frame record %p (%s) popped out of order (top is %p)", (void *)rec,
+               rec->fn ? rec->fn->name : "?", (void *)*top);
+  *top = rec->parent;
+}
+
+/* ---------------------------------------------------------------------------
+ * Guard-page faults
+ * ------------------------------------------------------------------------- */
+
+static void write_str(const char *s) {
+  ssize_t r = write(2, s, strlen(s));
+  (void)r;
+}
+
+static void write_u64(uint64_t v) {
+  char buf[24], *p = buf + sizeof buf;
+  *--p = 0;
+  do *--p = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  write_str(p);
+}
+
+/* SIGSEGV on the alternate stack: a fault in the running goroutine's guard
+ * page is a stack overflow, reported and aborted; any other fault goes to
+ * the previous handler (the default, or a sanitizer's). */
+static void segv_handler(int sig, siginfo_t *si, void *ctx) {
+  ref__m *m = ref__m_get();
+  uintptr_t addr = (uintptr_t)si->si_addr;
+  ref_g *g = m ? m->curg : NULL;
+  if (g && addr < g->stack.lo && addr >= g->stack.lo - gs.guard) {
+    write_str("stackscan: goroutine ");
+    write_u64(g->id);
+    write_str(" overflowed its stack (");
+    write_u64(g->stack.hi - g->stack.lo);
+    write_str(" bytes)\n");
+    signal(SIGABRT, SIG_DFL);
+    abort();
+  }
+  if (gs.old_segv.sa_flags & SA_SIGINFO) {
+    gs.old_segv.sa_sigaction(sig, si, ctx);
+    return;
+  }
+  sigaction(SIGSEGV, &gs.old_segv, NULL); /* re-fault into the old disposition */
+}
+
+static int segv_install(void) {
+  size_t altsize = 64 << 10;
+  gs.altstack = mmap(NULL, altsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (gs.altstack == MAP_FAILED) return ref__seterr("mmap of the signal stack: %s", strerror(errno));
+  stack_t ss = {.ss_sp = gs.altstack, .ss_size = altsize, .ss_flags = 0};
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = segv_handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  if (sigaltstack(&ss, NULL) != 0 || sigaction(SIGSEGV, &sa, &gs.old_segv) != 0)
+    return ref__seterr("installing the stack-overflow handler: %s", strerror(errno));
+  return 0;
+}
+
+static void segv_uninstall(void) {
+  sigaction(SIGSEGV, &gs.old_segv, NULL);
+  stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+  sigaltstack(&ss, NULL);
+  munmap(gs.altstack, 64 << 10);
+}
+
+/* ---------------------------------------------------------------------------
+ * Lifetime
+ * ------------------------------------------------------------------------- */
+
+int ref__g_init(const ref_config *cfg) {
+  memset(&gs, 0, sizeof gs);
+  gs.page = (size_t)sysconf(_SC_PAGESIZE);
+  gs.guard = gs.page;
+  gs.stack_size = ref_align_up(cfg->stack_size, gs.page);
+  if (gs.stack_size < 4 * gs.page)
+    return ref__seterr("stack size %zu too small (minimum %zu)", cfg->stack_size, 4 * gs.page);
+  gs.max_map_count = read_max_map_count();
+  return segv_install();
+}
+
+static void free_chunks(chunk *c, bool unmap) {
+  while (c) {
+    chunk *next = c->next;
+    if (unmap) munmap(c->base, c->len);
+    else free(c->base);
+    free(c);
+    c = next;
+  }
+}
+
+void ref__g_shutdown(void) {
+  segv_uninstall();
+  free_chunks(gs.stack_chunks, true);
+  free_chunks(gs.g_blocks, false);
+  free(ref__allg.g);
+  memset(&ref__allg, 0, sizeof ref__allg);
+  memset(&gs, 0, sizeof gs);
+}

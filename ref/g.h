@@ -1,0 +1,123 @@
+/*
+ * g.h: goroutines (G), their stacks, the per-thread scheduler state (M), and
+ * the park/ready interface used by channels, select and the collector.
+ *
+ * Glossary
+ *   G      a goroutine: a stack, a saved stack pointer, a status, a frame chain
+ *   M      an OS thread running goroutines; today exactly one (M=1), the
+ *          thread that called ref_init. Its own stack ("g0", the scheduler
+ *          stack) runs the scheduler loop and the collector.
+ *   park   the running G gives up the thread until someone readies it
+ */
+#ifndef REF_G_H
+#define REF_G_H
+
+#include "internal.h"
+
+typedef enum ref__gstatus {
+  REF_G_RUNNABLE = 1, /* on the run queue */
+  REF_G_RUNNING,      /* current on its M (or in a systemstack call: sp saved) */
+  REF_G_WAITING,      /* parked on a channel or select */
+  REF_G_SLEEPING,     /* parked on the timer heap */
+  REF_G_DEAD,         /* exited; G and stack cached for reuse */
+} ref__gstatus;
+
+/* Stack bounds. Invariant: a parked G's saved sp lies in [lo, hi). The guard
+ * page sits just below lo. */
+typedef struct ref__stack {
+  uintptr_t lo, hi;
+} ref__stack;
+
+struct ref_g {
+  void *sp;               /* saved stack pointer while not running */
+  ref__stack stack;
+  ref_frame *frames;      /* top frame record; chain runs to the entry frame */
+  uint64_t id;
+  uint32_t status;        /* ref__gstatus */
+  bool started;           /* fn/arg are GC roots until the G starts */
+  ref_gofn fn;
+  void *arg;
+  ref_g *schedlink;       /* run queue or free list */
+  /* timer heap */
+  int64_t when;
+  uint32_t timer_index;
+  /* channel/select waiting: set by the waker to the fired wait entry */
+  void *param;
+  /* sanitizer fiber state */
+  void *asan_fake_stack;
+  void *tsan_fiber;
+};
+
+/* A FIFO of Gs linked through schedlink. */
+typedef struct ref__gqueue {
+  ref_g *head, *tail;
+  size_t len;
+} ref__gqueue;
+
+/* Per-thread scheduler state. Everything that assumes one mutator thread is
+ * here, reached through ref__m(); nothing else in ref assumes M=1. */
+typedef struct ref__m {
+  ref_g *curg;             /* running G, NULL on the scheduler stack */
+  void *g0_sp;             /* scheduler context, saved while a G runs */
+  uintptr_t g0_lo, g0_hi;  /* scheduler (thread) stack bounds */
+  void *g0_fake_stack;     /* ASan */
+  void *g0_tsan_fiber;     /* TSan */
+  ref__gqueue runq;
+  ref_g **timers;          /* min-heap on when */
+  size_t ntimers, timers_cap;
+  uint64_t rand;           /* select pollorder */
+  ref_frame *g0_frames;    /* records pushed on the scheduler stack (never scanned) */
+} ref__m;
+
+extern _Thread_local ref__m *ref__mcur;
+static inline ref__m *ref__m_get(void) { return ref__mcur; }
+
+/* Every G ever created (dead ones included), for the collector. Only the
+ * scheduler appends, and only while no cycle runs. */
+typedef struct ref__allgs {
+  ref_g **g;
+  size_t len, cap;
+} ref__allgs;
+extern ref__allgs ref__allg;
+
+/* ---- g.c: goroutines and stacks ---- */
+int ref__g_init(const ref_config *cfg);
+void ref__g_shutdown(void);
+ref_g *ref__g_alloc(void);         /* from the dead cache or fresh; NULL + seterr on failure */
+void ref__g_release(ref_g *g);     /* dead G: back to the cache */
+void ref__context_init(ref_g *g, void (*entry)(ref_g *));
+
+/* ---- sched.c: scheduling ---- */
+int ref__sched_init(const ref_config *cfg);
+void ref__sched_shutdown(void);
+void ref__park(void);              /* running G -> WAITING, switch away */
+void ref__ready(ref_g *g);         /* WAITING -> RUNNABLE */
+/* Runs fn(arg) on the scheduler stack. From a G, its context is saved first
+ * (registers pushed on its own stack, sp published) so it can be scanned. */
+void ref__systemstack(void (*fn)(void *), void *arg);
+
+/* ---- assembly (switch_*.S) ---- */
+void ref__switch(void **save_sp, void *new_sp);
+void ref__call_on_stack(void **save_sp, void *new_sp, void (*fn)(void *), void *arg);
+void ref__trampoline(void);
+
+/* ---- queue helpers ---- */
+static inline void ref__gq_push(ref__gqueue *q, ref_g *g) {
+  g->schedlink = NULL;
+  if (q->tail) q->tail->schedlink = g;
+  else q->head = g;
+  q->tail = g;
+  q->len++;
+}
+
+static inline ref_g *ref__gq_pop(ref__gqueue *q) {
+  ref_g *g = q->head;
+  if (!g) return NULL;
+  q->head = g->schedlink;
+  if (!q->head) q->tail = NULL;
+  q->len--;
+  g->schedlink = NULL;
+  return g;
+}
+
+#endif /* REF_G_H */

@@ -1,0 +1,122 @@
+/*
+ * gc.c: one stop-the-world collection cycle, like Go's runtime.GC():
+ * stop the world, enumerate roots, mark with W workers, optionally verify
+ * with the checkmark marker, sweep in parallel, restart. Each phase is timed
+ * and every worker's counters are summed into the cycle's ref_gc_stats.
+ */
+#include "gc.h"
+
+#include <string.h>
+
+static ref_gc_stats last;
+static uint64_t ncycles;
+static ref__sweep_result sweepres[REF_MAX_WORKERS];
+
+const ref_gc_stats *ref_gc_last(void) { return &last; }
+
+/* ---------------------------------------------------------------------------
+ * Parallel regions
+ * ------------------------------------------------------------------------- */
+
+static void mark_region(ref__worker *w) {
+  uint64_t t0 = ref__nanotime();
+  ref__drain(w);
+  ref_assert_internal(ref__gcw_empty(&w->gcw));
+  uint64_t t = ref__nanotime() - t0;
+  w->st.busy_ns = t > w->st.idle_ns ? t - w->st.idle_ns : 0;
+  w->st.bufs_taken = w->gcw.bufs_taken;
+  w->st.bufs_given = w->gcw.bufs_given;
+}
+
+static void sweep_region(ref__worker *w) {
+  ref__heap_sweep_part(w->id, ref__workers_count(), &sweepres[w->id]);
+}
+
+/* ---------------------------------------------------------------------------
+ * The cycle
+ * ------------------------------------------------------------------------- */
+
+static void workers_reset(int n) {
+  for (int i = 0; i < n; i++) {
+    ref__worker *w = ref__worker_get(i);
+    memset(&w->n, 0, sizeof w->n);
+    memset(&w->st, 0, sizeof w->st);
+    w->gcw.bufs_taken = w->gcw.bufs_given = 0;
+    w->nptr = 0;
+    ref__pccache_reset(&w->pccache);
+  }
+}
+
+static void stats_sum(ref_gc_stats *st, int n) {
+  for (int i = 0; i < n; i++) {
+    const ref__worker *w = ref__worker_get(i);
+    st->stacks_scanned += w->n.stacks_scanned;
+    st->stack_bytes += w->n.stack_bytes;
+    st->words += w->n.words;
+    st->candidates += w->n.candidates;
+    st->frames += w->n.frames;
+    st->lookups += w->n.lookups;
+    st->cache_hits += w->n.cache_hits;
+    st->slots += w->n.slots;
+    st->objects_marked += w->n.objects_marked;
+    st->bytes_marked += w->n.bytes_marked;
+    st->worker[i] = w->st;
+    st->objects_freed += sweepres[i].objects_freed;
+    st->bytes_freed += sweepres[i].bytes_freed;
+  }
+  st->nworkers = n;
+}
+
+/* Runs on the scheduler stack with every goroutine stopped. */
+static void gc_cycle(void *unused) {
+  (void)unused;
+  int n = ref__workers_count();
+  uint64_t t0 = ref__nanotime();
+  /* Stop the world: with one M, every other goroutine is already stopped at
+   * a park or a switch, and the caller's context is saved on its stack. */
+  ref__m *m = ref__m_get();
+  ref_assert(!m->curg || m->curg->status == REF_G_RUNNING);
+  ref_assert_expensive((ref__heap_check(), true));
+  workers_reset(n);
+  ref__mark_reset(n);
+  uint64_t t1 = ref__nanotime();
+  ref__roots_prepare(ref__worker_get(0));
+  uint64_t t2 = ref__nanotime();
+  ref__workers_run(mark_region);
+  uint64_t t3 = ref__nanotime();
+  if (ref__cfg.checkmark) ref__checkmark_verify();
+  uint64_t t4 = ref__nanotime();
+  ref__workers_run(sweep_region);
+  ref__heap_sweep_finish(sweepres, n);
+  ref__roots_done();
+  uint64_t t5 = ref__nanotime();
+  ref_assert_expensive((ref__heap_check(), true));
+
+  memset(&last, 0, sizeof last);
+  last.cycle = ++ncycles;
+  last.stw_ns = t1 - t0;
+  last.roots_ns = t2 - t1;
+  last.mark_ns = t3 - t2;
+  last.sweep_ns = t5 - t4;
+  last.total_ns = (t5 - t0) - (t4 - t3); /* the checkmark is not part of the cycle */
+  stats_sum(&last, n);
+}
+
+void ref_gc(void) { ref__systemstack(gc_cycle, NULL); }
+
+/* ---------------------------------------------------------------------------
+ * Lifetime
+ * ------------------------------------------------------------------------- */
+
+
+int ref__gc_init(const ref_config *cfg) {
+  memset(&last, 0, sizeof last);
+  ncycles = 0;
+  return ref__workers_init(cfg);
+}
+
+void ref__gc_shutdown(void) {
+  ref__workers_shutdown();
+  ref__roots_shutdown();
+  ref__wbuf_shutdown();
+}

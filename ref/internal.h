@@ -1,0 +1,107 @@
+/*
+ * ref internals shared by every subsystem: naming, assertions, fatal errors,
+ * sanitizer detection, time. Subsystem internals live in their own headers
+ * (g.h, heap.h, funcdata.h, workbuf.h, gc.h).
+ *
+ * Names come in three tiers: ref_ public (include/ref.h), ref__ internal but
+ * visible across files, plain static. Atomic fields are prefixed x.
+ */
+#ifndef REF_INTERNAL_H
+#define REF_INTERNAL_H
+
+#include "ref.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---- sanitizers, detected from the compiler, not from a build option ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define REF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define REF_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define REF_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define REF_TSAN 1
+#endif
+#endif
+#ifndef REF_ASAN
+#define REF_ASAN 0
+#endif
+#ifndef REF_TSAN
+#define REF_TSAN 0
+#endif
+
+/* Conservative scanners read words that ASan may consider poisoned (dead
+ * stack slots, redzones): they are marked with this. */
+#define REF_NO_SANITIZE_ADDRESS __attribute__((no_sanitize("address")))
+
+#define ref_likely(x) __builtin_expect(!!(x), 1)
+#define ref_unlikely(x) __builtin_expect(!!(x), 0)
+#define ref_noinline __attribute__((noinline))
+#define ref_noreturn __attribute__((noreturn))
+
+/* ---- fatal errors: a broken invariant prints its state and aborts ---- */
+
+/* Prints "stackscan: fatal: <msg>" and aborts (Go's throw). */
+ref_noreturn void ref__throw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Records a recoverable error for ref_error(); returns -1 for convenience. */
+int ref__seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- assertion tiers (mimalloc style), switched by REF_ASSERT_LEVEL ----
+ *   ref_assert            cheap checks of API contracts            level >= 1
+ *   ref_assert_internal   internal invariants on hot-ish paths     level >= 2
+ *   ref_assert_expensive  whole-structure validators               level >= 3
+ */
+#ifndef REF_ASSERT_LEVEL
+#define REF_ASSERT_LEVEL 1
+#endif
+#define ref__assert_fail(e) ref__throw("assertion failed: %s (%s:%d)", #e, __FILE__, __LINE__)
+#if REF_ASSERT_LEVEL >= 1
+#define ref_assert(e) ((e) ? (void)0 : ref__assert_fail(e))
+#else
+#define ref_assert(e) ((void)0)
+#endif
+#if REF_ASSERT_LEVEL >= 2
+#define ref_assert_internal(e) ((e) ? (void)0 : ref__assert_fail(e))
+#else
+#define ref_assert_internal(e) ((void)0)
+#endif
+#if REF_ASSERT_LEVEL >= 3
+#define ref_assert_expensive(e) ((e) ? (void)0 : ref__assert_fail(e))
+#else
+#define ref_assert_expensive(e) ((void)0)
+#endif
+
+/* ---- time ---- */
+
+/* Monotonic nanoseconds. */
+uint64_t ref__nanotime(void);
+
+/* ---- small helpers ---- */
+
+#define REF_WORD ((size_t)sizeof(void *))
+#define ref_align_up(x, a) (((x) + ((a)-1)) & ~((uintptr_t)(a)-1))
+#define ref_align_down(x, a) ((x) & ~((uintptr_t)(a)-1))
+
+/* xorshift64* step: the runtime's own deterministic PRNG. */
+static inline uint64_t ref__rand64(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *state = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* The runtime's configuration (set by ref_init, strategy by ref_set_strategy). */
+extern ref_config ref__cfg;
+
+#endif /* REF_INTERNAL_H */

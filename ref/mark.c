@@ -1,0 +1,79 @@
+/*
+ * mark.c: greying candidates, scanning heap objects, and the drain loop.
+ *
+ * Objects are scanned precisely by their type's pointer bitmap, repeated
+ * over the elements of an array. A large object is scanned in oblets of
+ * REF_OBLET_BYTES: the worker that greys it scans the first oblet and
+ * queues the start address of every other one, so one huge array spreads
+ * over all workers (Go 1.9's oblets).
+ */
+#include "gc.h"
+
+/* Looks up and marks the batched candidates. The span-table entries are
+ * prefetched for the whole batch first: they are the cold misses. */
+void ref__ptrbuf_flush(ref__worker *w) {
+  size_t n = w->nptr;
+  const uintptr_t alo = ref__heap.arena_lo;
+  for (size_t i = 0; i < n; i++)
+    __builtin_prefetch(&ref__heap.pagemap[(w->ptrbuf[i] - alo) >> REF_PAGE_SHIFT]);
+  for (size_t i = 0; i < n; i++) ref__mark_ptr(w, w->ptrbuf[i]);
+  w->nptr = 0;
+}
+
+/* Marks what the pointer words of [p, end) point to; p lies `word` words
+ * into an element of type t (0 <= word < t's words). */
+static void scan_typed(ref__worker *w, const uintptr_t *p, const uintptr_t *end, const ref_type *t,
+                       size_t word) {
+  size_t nwords = t->size / REF_WORD;
+  const uint64_t *mask = t->ptrmask;
+  const uintptr_t alo = ref__heap.arena_lo, span = ref__heap.arena_hi - alo;
+  while (p < end) {
+    if ((mask[word >> 6] >> (word & 63)) & 1) {
+      uintptr_t v = *p;
+      if (v - alo < span) ref__mark_ptr(w, v);
+    }
+    p++;
+    if (++word == nwords) word = 0;
+  }
+}
+
+void ref__scanobject(ref__worker *w, uintptr_t b) {
+  ref__span *s;
+  uint32_t idx;
+  uintptr_t base = ref__find_object(b, &s, &idx);
+  ref_assert_internal(base != 0);
+  const ref_type *t = ref__object_type(s, idx);
+  uintptr_t size = ref__object_size(s);
+  uintptr_t end = base + size;
+  if (size > REF_OBLET_BYTES) {
+    if (b == base)
+      for (uintptr_t o = base + REF_OBLET_BYTES; o < end; o += REF_OBLET_BYTES)
+        ref__gcw_put(&w->gcw, o);
+    if (end - b > REF_OBLET_BYTES) end = b + REF_OBLET_BYTES;
+  }
+  if (!t || !t->ptrmask || t->size < REF_WORD) return;
+  uintptr_t elem = t->size;
+  uintptr_t full = base + (size / elem) * elem; /* the rounding tail holds no elements */
+  if (end > full) end = full;
+  if (b >= end) return;
+  scan_typed(w, (const uintptr_t *)b, (const uintptr_t *)end, t, ((b - base) % elem) / REF_WORD);
+}
+
+/* Scans objects and runs jobs until the mark phase is done everywhere. The
+ * rootjobs phase claims its jobs first, as Go's gcDrain does markroot. */
+void ref__drain(ref__worker *w) {
+  unsigned n = 0;
+  for (;;) {
+    if (ref__cfg.phase == REF_PHASE_ROOTJOBS) ref__roots_claim(w);
+    uintptr_t item;
+    while ((item = ref__gcw_tryget(&w->gcw)) != 0) {
+      if (item & REF_ITEM_TAGS) ref__item_run(w, item);
+      else ref__scanobject(w, item);
+      /* Go's balance: feed idle workers when nothing is published. */
+      if ((++n & 63) == 0 && atomic_load_explicit(&ref__xnwait, memory_order_relaxed) > 0 &&
+          ref__wbuf_nfull() == 0)
+        ref__gcw_balance(&w->gcw);
+    }
+    if (ref__mark_idle(w)) return;
+  }
+}

@@ -1,0 +1,219 @@
+/*
+ * roots.c: the roots of a cycle and the phase switch.
+ *
+ * Roots are the registered global ranges (scanned conservatively in blocks
+ * of REF_ROOT_BLOCK), every G's start argument until it starts, and every
+ * started G's stack. Where stacks are scanned (ref__cfg.phase):
+ *
+ *   serial    the initiating thread scans them all while enumerating roots
+ *             (Go 1.2), then marking goes parallel;
+ *   parallel  enumeration queues one item per G and whichever mark worker
+ *             pops it scans it (CL 17410043);
+ *   rootjobs  roots are indexed jobs -- global blocks, then one per G --
+ *             that every worker claims with an atomic counter before
+ *             draining the heap (Go 1.5+'s markroot).
+ *
+ * In the parallel and rootjobs phases a conservative stack with more than
+ * split_bytes to scan is split: the worker scans the first piece and queues
+ * the rest, so one deep goroutine cannot serialize the phase.
+ */
+#include "gc.h"
+
+#include <string.h>
+
+#define CLAIM_BATCH 16  /* rootjobs: jobs claimed per atomic add */
+#define PREFETCH_AHEAD 4 /* goroutines whose stack top is fetched ahead */
+#define PARTS_PER_CHUNK 256
+
+static struct {
+  ref__rootrange *ranges;
+  size_t nranges, cap;
+  size_t nblocks;        /* this cycle: global blocks (first jobs in rootjobs) */
+  size_t njobs;          /* this cycle: nblocks + allg.len */
+  _Atomic size_t xnext;  /* rootjobs: next unclaimed job */
+  /* stack parts, carved per worker from chunks that never move */
+  struct partchunk {
+    struct partchunk *next;
+    size_t used;
+    ref__stackpart part[PARTS_PER_CHUNK];
+  } *chunks[REF_MAX_WORKERS];
+} rs;
+
+/* ---------------------------------------------------------------------------
+ * Global roots
+ * ------------------------------------------------------------------------- */
+
+void ref_add_root(void *p, size_t len) {
+  ref_assert(((uintptr_t)p & (REF_WORD - 1)) == 0);
+  if (rs.nranges == rs.cap) {
+    size_t cap = rs.cap ? rs.cap * 2 : 16;
+    ref__rootrange *nr = realloc(rs.ranges, cap * sizeof *nr);
+    if (!nr) ref__throw("out of memory registering a root range");
+    rs.ranges = nr;
+    rs.cap = cap;
+  }
+  rs.ranges[rs.nranges++] = (ref__rootrange){(uintptr_t)p, (uintptr_t)p + len};
+}
+
+void ref_remove_root(void *p) {
+  for (size_t i = 0; i < rs.nranges; i++) {
+    if (rs.ranges[i].lo == (uintptr_t)p) {
+      rs.ranges[i] = rs.ranges[--rs.nranges];
+      return;
+    }
+  }
+}
+
+size_t ref__globals_count(void) { return rs.nranges; }
+const ref__rootrange *ref__globals(void) { return rs.ranges; }
+
+static size_t range_blocks(const ref__rootrange *r) {
+  return (r->hi - r->lo + REF_ROOT_BLOCK - 1) / REF_ROOT_BLOCK;
+}
+
+/* Scans global block i (counting blocks across ranges in order). */
+static void scan_block(ref__worker *w, size_t i) {
+  for (size_t r = 0; r < rs.nranges; r++) {
+    size_t nb = range_blocks(&rs.ranges[r]);
+    if (i < nb) {
+      uintptr_t lo = rs.ranges[r].lo + i * REF_ROOT_BLOCK;
+      uintptr_t hi = lo + REF_ROOT_BLOCK < rs.ranges[r].hi ? lo + REF_ROOT_BLOCK : rs.ranges[r].hi;
+      ref__scan_conservative(w, lo, hi);
+      ref__ptrbuf_flush(w);
+      return;
+    }
+    i -= nb;
+  }
+}
+
+/* ---------------------------------------------------------------------------
+ * Stacks
+ * ------------------------------------------------------------------------- */
+
+static ref__stackpart *part_new(ref__worker *w) {
+  struct partchunk *c = rs.chunks[w->id];
+  if (!c || c->used == PARTS_PER_CHUNK) {
+    struct partchunk *nc = malloc(sizeof *nc);
+    if (!nc) ref__throw("out of memory for stack scan parts");
+    nc->next = c;
+    nc->used = 0;
+    rs.chunks[w->id] = c = nc;
+  }
+  return &c->part[c->used++];
+}
+
+/* Scans g's roots: its start argument if it has not started, else its
+ * stack. may_split: queue pieces of a deep conservative stack for others. */
+static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
+  if (g->status == REF_G_DEAD) return;
+  if (!g->started) {
+    uintptr_t a = (uintptr_t)g->arg;
+    if (a - ref__heap.arena_lo < ref__heap.arena_hi - ref__heap.arena_lo) ref__mark_ptr(w, a);
+    return;
+  }
+  uintptr_t sp = (uintptr_t)g->sp, split = ref__cfg.split_bytes;
+  if (!may_split || ref__cfg.scan != REF_SCAN_CONSERVATIVE || g->stack.hi - sp <= split) {
+    ref__scanstack(w, g);
+    return;
+  }
+  for (uintptr_t lo = sp + split; lo < g->stack.hi; lo += split) {
+    ref__stackpart *p = part_new(w);
+    *p = (ref__stackpart){g, lo, lo + split < g->stack.hi ? lo + split : g->stack.hi};
+    ref__gcw_put(&w->gcw, (uintptr_t)p | REF_ITEM_PART);
+  }
+  w->n.stacks_scanned++;
+  w->n.stack_bytes += g->stack.hi - sp;
+  w->st.stacks_scanned++;
+  w->st.stack_bytes += g->stack.hi - sp;
+  ref__scan_conservative(w, sp, sp + split);
+  ref__ptrbuf_flush(w);
+}
+
+/* Fetches the stack top (or top record) and G struct of goroutines a few
+ * ahead, so their cold misses overlap the current scan. */
+static inline void prefetch_g(ref_g *g) {
+  if (ref__cfg.scan == REF_SCAN_FRAMES) {
+    __builtin_prefetch(g->frames);
+  } else {
+    __builtin_prefetch(g->sp);
+    __builtin_prefetch((char *)g->sp + 64);
+  }
+}
+
+/* Scans the roots of allg[lo, hi) with a software pipeline of prefetches. */
+static void scan_gs(ref__worker *w, size_t lo, size_t hi, bool may_split) {
+  ref_g **all = ref__allg.g;
+  for (size_t i = lo; i < hi && i < lo + PREFETCH_AHEAD; i++) prefetch_g(all[i]);
+  for (size_t i = lo; i < hi; i++) {
+    if (i + 2 * PREFETCH_AHEAD < hi) __builtin_prefetch(all[i + 2 * PREFETCH_AHEAD]);
+    if (i + PREFETCH_AHEAD < hi) prefetch_g(all[i + PREFETCH_AHEAD]);
+    scan_g(w, all[i], may_split);
+  }
+}
+
+void ref__item_run(ref__worker *w, uintptr_t item) {
+  if ((item & REF_ITEM_TAGS) == REF_ITEM_STACK) {
+    scan_g(w, (ref_g *)(item & ~REF_ITEM_TAGS), true);
+  } else {
+    ref__stackpart *p = (ref__stackpart *)(item & ~REF_ITEM_TAGS);
+    ref__scan_conservative(w, p->lo, p->hi);
+    ref__ptrbuf_flush(w);
+  }
+}
+
+/* ---------------------------------------------------------------------------
+ * Enumeration and indexed jobs
+ * ------------------------------------------------------------------------- */
+
+void ref__roots_prepare(ref__worker *w0) {
+  rs.nblocks = 0;
+  for (size_t r = 0; r < rs.nranges; r++) rs.nblocks += range_blocks(&rs.ranges[r]);
+  rs.njobs = rs.nblocks + ref__allg.len;
+  atomic_store(&rs.xnext, 0);
+  switch (ref__cfg.phase) {
+  case REF_PHASE_SERIAL:
+    for (size_t b = 0; b < rs.nblocks; b++) scan_block(w0, b);
+    scan_gs(w0, 0, ref__allg.len, false);
+    break;
+  case REF_PHASE_PARALLEL:
+    for (size_t b = 0; b < rs.nblocks; b++) scan_block(w0, b);
+    for (size_t i = 0; i < ref__allg.len; i++) {
+      ref_g *g = ref__allg.g[i];
+      if (g->status != REF_G_DEAD) ref__gcw_put(&w0->gcw, (uintptr_t)g | REF_ITEM_STACK);
+    }
+    break;
+  case REF_PHASE_ROOTJOBS:
+    break;
+  }
+}
+
+bool ref__roots_remaining(void) {
+  return ref__cfg.phase == REF_PHASE_ROOTJOBS &&
+         atomic_load_explicit(&rs.xnext, memory_order_relaxed) < rs.njobs;
+}
+
+void ref__roots_claim(ref__worker *w) {
+  for (;;) {
+    size_t i = atomic_fetch_add_explicit(&rs.xnext, CLAIM_BATCH, memory_order_relaxed);
+    if (i >= rs.njobs) return;
+    size_t end = i + CLAIM_BATCH < rs.njobs ? i + CLAIM_BATCH : rs.njobs;
+    for (; i < end && i < rs.nblocks; i++) scan_block(w, i);
+    if (i < end) scan_gs(w, i - rs.nblocks, end - rs.nblocks, true);
+  }
+}
+
+void ref__roots_done(void) {
+  for (int i = 0; i < REF_MAX_WORKERS; i++) {
+    for (struct partchunk *c = rs.chunks[i], *n; c; c = n) {
+      n = c->next;
+      free(c);
+    }
+    rs.chunks[i] = NULL;
+  }
+}
+
+void ref__roots_shutdown(void) {
+  ref__roots_done();
+  free(rs.ranges);
+  memset(&rs, 0, sizeof rs);
+}

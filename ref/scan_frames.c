@@ -1,0 +1,64 @@
+/*
+ * scan_frames.c: precise stack scanning by frames. Walks a goroutine's
+ * frame-record chain from its top record to its entry frame; for each
+ * record finds the function's stack map for the record's current safepoint
+ * (stackmaps = direct / pctab / pctab-cached) and marks what the live slots
+ * point to. A record flagged REF_FRAME_CONSERVATIVE is scanned word by word
+ * over its native frame instead, as Go scans async-preempted frames.
+ *
+ * A goroutine's chain is walked by one worker: the walk is a pointer chase
+ * that must be done in order, and the per-frame work (a lookup and a few
+ * slots) is small, so splitting a walk into jobs would cost more in job
+ * traffic than it could balance. Deep stacks in scan=conservative are split
+ * instead (roots.c), where the work is proportional to the bytes.
+ */
+#include "gc.h"
+
+/* The stack map for rec: a bitmap of its live slots, or NULL when the
+ * metadata lookup fails (which is a broken invariant). */
+static inline const uint64_t *stackmap(ref__worker *w, const ref_frame *rec) {
+  const ref_funcinfo *fn;
+  bool hit;
+  switch (ref__cfg.stackmaps) {
+  case REF_MAPS_DIRECT:
+    return rec->safepoint < rec->fn->nsafepoints ? &rec->fn->live[rec->safepoint] : NULL;
+  case REF_MAPS_PCTAB:
+    return ref__stackmap_pctab(&ref__functab_global, rec->pc, NULL, &fn, &hit);
+  case REF_MAPS_PCTAB_CACHED: {
+    const uint64_t *m = ref__stackmap_pctab(&ref__functab_global, rec->pc, &w->pccache, &fn, &hit);
+    w->n.cache_hits += hit;
+    return m;
+  }
+  }
+  return NULL;
+}
+
+static ref_noinline void bad_frame(const ref_g *g, const ref_frame *rec) {
+  ref__throw("goroutine %llu: no stack map for frame %p (%s, safepoint %u, pc %#lx) in %s mode",
+             (unsigned long long)g->id, (const void *)rec, rec->fn ? rec->fn->name : "?",
+             rec->safepoint, (unsigned long)rec->pc, ref_stackmaps_name(ref__cfg.stackmaps));
+}
+
+void ref__scan_frames(ref__worker *w, ref_g *g) {
+  uintptr_t below = (uintptr_t)g->sp; /* where the current frame's extent starts */
+  for (ref_frame *rec = g->frames; rec; rec = rec->parent) {
+    ref_assert_internal((uintptr_t)rec >= below && (uintptr_t)rec < g->stack.hi);
+    w->n.frames++;
+    if (ref_unlikely(rec->flags & REF_FRAME_CONSERVATIVE)) {
+      uintptr_t top = rec->parent ? (uintptr_t)rec->parent : g->stack.hi;
+      ref__scan_conservative(w, below, top);
+    } else {
+      w->n.lookups++;
+      const uint64_t *live = stackmap(w, rec);
+      if (ref_unlikely(!live)) bad_frame(g, rec);
+      uint64_t bits = *live;
+      void **slot = ref_frame_slots(rec);
+      w->n.slots += (uint64_t)__builtin_popcountll(bits);
+      for (; bits; bits &= bits - 1) {
+        uintptr_t p = (uintptr_t)slot[__builtin_ctzll(bits)];
+        if (p) ref__mark_ptr(w, p);
+      }
+    }
+    below = (uintptr_t)(ref_frame_slots(rec) + rec->fn->nslots);
+  }
+}

@@ -1,0 +1,166 @@
+/*
+ * workers.c: the mark worker pool and termination detection.
+ *
+ * W workers: the initiating thread (worker 0) plus W-1 helper pthreads
+ * created once by ref_init and parked on a condition variable between
+ * parallel regions (no spinning while idle). A region runs one function on
+ * every worker and returns when all have finished.
+ *
+ * Termination (a drained worker in ref__mark_idle): the mark phase is over
+ * when all workers are idle, no full buffer is published, no root job is
+ * left, and no worker became active while that was being checked. Workers
+ * count themselves idle (xnwait) only with empty local buffers, and an idle
+ * worker that sees work first leaves xnwait and then bumps xepoch before
+ * taking any; so if xepoch is unchanged across the check, every worker was
+ * idle for its whole duration and the global state it read was frozen.
+ */
+#include "gc.h"
+
+#include <sched.h>
+#include <string.h>
+
+_Atomic int ref__xnwait;
+
+static struct {
+  int n;
+  ref__worker *w;
+  pthread_mutex_t mu;
+  pthread_cond_t start_cv, done_cv;
+  uint64_t gen;                  /* bumped per region; guarded by mu */
+  void (*fn)(ref__worker *);
+  int pending, started;          /* guarded by mu */
+  int start_err;
+  bool quit;
+  _Atomic uint64_t xepoch;
+  _Atomic bool xdone;
+} wp;
+
+ref__worker *ref__worker_get(int i) { return &wp.w[i]; }
+int ref__workers_count(void) { return wp.n; }
+
+/* ---------------------------------------------------------------------------
+ * Helper threads
+ * ------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg) {
+  ref__worker *w = arg;
+  int err = 0;
+  if (ref__cfg.worker_start) err = ref__cfg.worker_start(w->id, ref__cfg.worker_start_arg);
+  pthread_mutex_lock(&wp.mu);
+  if (err && !wp.start_err) wp.start_err = err;
+  wp.started++;
+  pthread_cond_broadcast(&wp.done_cv);
+  uint64_t seen = wp.gen;
+  for (;;) {
+    while (wp.gen == seen && !wp.quit) pthread_cond_wait(&wp.start_cv, &wp.mu);
+    if (wp.quit) break;
+    seen = wp.gen;
+    void (*fn)(ref__worker *) = wp.fn;
+    pthread_mutex_unlock(&wp.mu);
+    fn(w);
+    pthread_mutex_lock(&wp.mu);
+    if (--wp.pending == 0) pthread_cond_signal(&wp.done_cv);
+  }
+  pthread_mutex_unlock(&wp.mu);
+  return NULL;
+}
+
+void ref__workers_run(void (*fn)(ref__worker *)) {
+  pthread_mutex_lock(&wp.mu);
+  wp.fn = fn;
+  wp.pending = wp.n - 1;
+  wp.gen++;
+  pthread_cond_broadcast(&wp.start_cv);
+  pthread_mutex_unlock(&wp.mu);
+  fn(&wp.w[0]);
+  pthread_mutex_lock(&wp.mu);
+  while (wp.pending > 0) pthread_cond_wait(&wp.done_cv, &wp.mu);
+  pthread_mutex_unlock(&wp.mu);
+}
+
+/* ---------------------------------------------------------------------------
+ * Termination detection
+ * ------------------------------------------------------------------------- */
+
+void ref__mark_reset(int nworkers) {
+  ref_assert(nworkers == wp.n);
+  atomic_store(&ref__xnwait, 0);
+  atomic_store(&wp.xepoch, 0);
+  atomic_store(&wp.xdone, false);
+}
+
+static inline bool work_visible(void) { return ref__wbuf_nfull() > 0 || ref__roots_remaining(); }
+
+bool ref__mark_idle(ref__worker *w) {
+  uint64_t t0 = ref__nanotime();
+  atomic_fetch_add(&ref__xnwait, 1);
+  for (unsigned spins = 0;; spins++) {
+    if (atomic_load(&wp.xdone)) break;
+    uint64_t e = atomic_load(&wp.xepoch);
+    if (atomic_load(&ref__xnwait) == wp.n && !work_visible() && atomic_load(&wp.xepoch) == e) {
+      atomic_store(&wp.xdone, true);
+      break;
+    }
+    if (work_visible()) {
+      atomic_fetch_sub(&ref__xnwait, 1);
+      atomic_fetch_add(&wp.xepoch, 1);
+      w->st.idle_ns += ref__nanotime() - t0;
+      return false;
+    }
+    if (spins < 64) __builtin_ia32_pause();
+    else sched_yield(); /* oversubscribed workers must let the busy ones run */
+  }
+  w->st.idle_ns += ref__nanotime() - t0;
+  return true;
+}
+
+/* ---------------------------------------------------------------------------
+ * Lifetime
+ * ------------------------------------------------------------------------- */
+
+int ref__workers_init(const ref_config *cfg) {
+  memset(&wp, 0, sizeof wp);
+  wp.n = cfg->workers;
+  wp.w = aligned_alloc(64, sizeof(ref__worker) * (size_t)wp.n);
+  if (!wp.w) return ref__seterr("out of memory for %d mark workers", wp.n);
+  memset(wp.w, 0, sizeof(ref__worker) * (size_t)wp.n);
+  pthread_mutex_init(&wp.mu, NULL);
+  pthread_cond_init(&wp.start_cv, NULL);
+  pthread_cond_init(&wp.done_cv, NULL);
+  for (int i = 0; i < wp.n; i++) wp.w[i].id = i;
+  if (cfg->worker_start && cfg->worker_start(0, cfg->worker_start_arg) != 0)
+    return ref__seterr("worker 0 start callback failed");
+  int created = 1;
+  for (; created < wp.n; created++) {
+    int rc = pthread_create(&wp.w[created].thread, NULL, worker_main, &wp.w[created]);
+    if (rc != 0) break;
+  }
+  pthread_mutex_lock(&wp.mu);
+  while (wp.started < created - 1) pthread_cond_wait(&wp.done_cv, &wp.mu);
+  int err = wp.start_err;
+  pthread_mutex_unlock(&wp.mu);
+  if (created < wp.n || err) {
+    const char *why = created < wp.n ? "could not create %d mark worker threads"
+                                     : "a mark worker's start callback failed (%d workers)";
+    int want = wp.n;
+    wp.n = created;
+    ref__workers_shutdown();
+    return ref__seterr(why, want);
+  }
+  return 0;
+}
+
+void ref__workers_shutdown(void) {
+  if (!wp.w) return;
+  pthread_mutex_lock(&wp.mu);
+  wp.quit = true;
+  pthread_cond_broadcast(&wp.start_cv);
+  pthread_mutex_unlock(&wp.mu);
+  for (int i = 1; i < wp.n; i++) pthread_join(wp.w[i].thread, NULL);
+  for (int i = 0; i < wp.n; i++) ref__gcw_dispose(&wp.w[i].gcw);
+  pthread_mutex_destroy(&wp.mu);
+  pthread_cond_destroy(&wp.start_cv);
+  pthread_cond_destroy(&wp.done_cv);
+  free(wp.w);
+  memset(&wp, 0, sizeof wp);
+}

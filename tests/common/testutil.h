@@ -1,0 +1,73 @@
+/*
+ * testutil.h: helpers shared by the cmocka tests: start a runtime with the
+ * test defaults (checkmark and poison on), and run code that must die in a
+ * child process, checking its exit and its message.
+ */
+#ifndef STACKSCAN_TESTUTIL_H
+#define STACKSCAN_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ref.h"
+
+/* Starts the runtime with checkmark + poison and the given strategy. */
+static inline void tu_init_with(ref_phase phase, ref_scan scan, ref_stackmaps maps, int workers) {
+  ref_config cfg;
+  ref_config_default(&cfg);
+  cfg.checkmark = true;
+  cfg.poison = true;
+  cfg.phase = phase;
+  cfg.scan = scan;
+  cfg.stackmaps = maps;
+  cfg.workers = workers;
+  cfg.heap_max = (size_t)1 << 30;
+  if (ref_init(&cfg) != 0) fail_msg("ref_init: %s", ref_error());
+}
+
+static inline void tu_init(void) {
+  tu_init_with(REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
+}
+
+/* Runs fn in a child process; asserts it dies abnormally (a signal or a
+ * non-zero exit) with `expect` in its stderr. */
+static inline void tu_expect_death(void (*fn)(void), const char *expect) {
+  int pfd[2];
+  assert_int_equal(pipe(pfd), 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(pfd[1], 2);
+    close(pfd[0]);
+    signal(SIGABRT, SIG_DFL);
+    fn();
+    _exit(0); /* survived: the parent fails the test */
+  }
+  close(pfd[1]);
+  char buf[8192];
+  size_t len = 0;
+  ssize_t r;
+  while (len < sizeof buf - 1 && (r = read(pfd[0], buf + len, sizeof buf - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = 0;
+  close(pfd[0]);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  bool abnormal = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  if (!abnormal) fail_msg("child survived; stderr: %s", buf);
+  if (!strstr(buf, expect)) fail_msg("child stderr lacks \"%s\": %s", expect, buf);
+}
+
+#endif
