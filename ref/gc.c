@@ -104,6 +104,16 @@ static void gc_cycle(void *unused) {
 
 void ref_gc(void) { ref__systemstack(gc_cycle, NULL); }
 
+uint64_t ref_debug_scan_conservative(const void *buf, size_t len) {
+  ref__worker *w = ref__worker_get(0);
+  uint64_t before = w->n.candidates;
+  ref__scan_conservative(w, (uintptr_t)buf, (uintptr_t)buf + len);
+  ref__ptrbuf_flush(w);
+  uintptr_t item;
+  while ((item = ref__gcw_tryget(&w->gcw)) != 0) (void)item; /* drop greys: not a cycle */
+  return w->n.candidates - before;
+}
+
 /* ---------------------------------------------------------------------------
  * Lifetime
  * ------------------------------------------------------------------------- */

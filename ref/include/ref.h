@@ -309,6 +309,12 @@ typedef struct ref_gc_stats {
 /* The stats of the last completed cycle. */
 const ref_gc_stats *ref_gc_last(void);
 
+/* Benchmark hook: scans [buf, buf+len) conservatively as a stack, with mark
+ * worker 0, outside any cycle (what it marks stays marked until the next
+ * cycle's sweep keeps it). Returns the candidates found (words in the heap's
+ * range). */
+uint64_t ref_debug_scan_conservative(const void *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,215 @@
+/*
+ * Channel and select semantics, as Go defines them.
+ */
+#include "testutil.h"
+
+static ref_chan *ch, *ch2;
+static int got[64], ngot;
+static bool oks[64];
+
+static void recv_one(void *arg) {
+  (void)arg;
+  int v = -1;
+  bool ok = ref_chan_recv(ch, &v); /* parks: read ngot only after it returns */
+  oks[ngot] = ok;
+  got[ngot++] = v;
+}
+
+static void send_val(void *arg) {
+  int v = (int)(intptr_t)arg;
+  ref_chan_send(ch, &v);
+}
+
+static void setup(size_t cap) {
+  tu_init();
+  ch = ref_chan_make_size(sizeof(int), cap);
+  ch2 = ref_chan_make_size(sizeof(int), cap);
+  ref_add_root(&ch, sizeof ch);
+  ref_add_root(&ch2, sizeof ch2);
+  ngot = 0;
+}
+
+static void teardown(void) {
+  ref_remove_root(&ch);
+  ref_remove_root(&ch2);
+  ref_shutdown();
+}
+
+/* Unbuffered: a send parks until a receiver takes it, values in order. */
+static void test_unbuffered_handoff(void **state) {
+  (void)state;
+  setup(0);
+  for (int i = 1; i <= 3; i++) ref_go(send_val, (void *)(intptr_t)i);
+  assert_int_equal(ref_run(), 3); /* three senders parked */
+  assert_int_equal(ref_chan_len(ch), 0);
+  for (int i = 0; i < 3; i++) ref_go(recv_one, NULL);
+  assert_int_equal(ref_run(), 0);
+  assert_int_equal(ngot, 3);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(got[i], i + 1);
+    assert_true(oks[i]);
+  }
+  teardown();
+}
+
+/* Buffered: sends do not park until the buffer is full; FIFO. */
+static void test_buffered_fifo(void **state) {
+  (void)state;
+  setup(2);
+  for (int i = 1; i <= 3; i++) ref_go(send_val, (void *)(intptr_t)i);
+  assert_int_equal(ref_run(), 1); /* the third sender waits */
+  assert_int_equal(ref_chan_len(ch), 2);
+  assert_int_equal(ref_chan_cap(ch), 2);
+  for (int i = 0; i < 3; i++) ref_go(recv_one, NULL);
+  assert_int_equal(ref_run(), 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(got[i], i + 1);
+  assert_int_equal(ref_chan_len(ch), 0);
+  teardown();
+}
+
+static void closer(void *arg) {
+  (void)arg;
+  ref_chan_close(ch);
+}
+
+/* Close wakes every waiting receiver with ok=false and a zero value; later
+ * receives drain the buffer first, then return ok=false at once. */
+static void test_close_semantics(void **state) {
+  (void)state;
+  setup(0);
+  for (int i = 0; i < 3; i++) ref_go(recv_one, NULL);
+  assert_int_equal(ref_run(), 3);
+  ref_go(closer, NULL);
+  assert_int_equal(ref_run(), 0);
+  assert_int_equal(ngot, 3);
+  for (int i = 0; i < 3; i++) {
+    assert_false(oks[i]);
+    assert_int_equal(got[i], 0);
+  }
+  teardown();
+
+  setup(4);
+  ref_go(send_val, (void *)(intptr_t)7);
+  ref_go(closer, NULL);
+  ref_go(recv_one, NULL);
+  ref_go(recv_one, NULL);
+  assert_int_equal(ref_run(), 0);
+  assert_int_equal(got[0], 7);
+  assert_true(oks[0]);
+  assert_int_equal(got[1], 0);
+  assert_false(oks[1]);
+  teardown();
+}
+
+static void send_closed_child(void) {
+  setup(1);
+  ref_chan_close(ch);
+  int v = 1;
+  ref_chan_send(ch, &v);
+}
+static void close_closed_child(void) {
+  setup(0);
+  ref_chan_close(ch);
+  ref_chan_close(ch);
+}
+static void close_nil_child(void) {
+  tu_init();
+  ref_chan_close(NULL);
+}
+static void waiting_sender_closed_child(void) {
+  setup(0);
+  ref_go(send_val, (void *)(intptr_t)1);
+  ref_run();
+  ref_go(closer, NULL);
+  ref_run();
+}
+
+/* The panics: each aborts with Go's message. */
+static void test_panics(void **state) {
+  (void)state;
+  tu_expect_death(send_closed_child, "send on closed channel");
+  tu_expect_death(close_closed_child, "close of closed channel");
+  tu_expect_death(close_nil_child, "close of nil channel");
+  tu_expect_death(waiting_sender_closed_child, "send on closed channel");
+}
+
+static int sel_result;
+
+static void select_default(void *arg) {
+  (void)arg;
+  int v = 0;
+  ref_case cs[2] = {{ch, REF_RECV, &v, false}, {ch2, REF_RECV, &v, false}};
+  sel_result = ref_select(cs, 2, true);
+}
+
+static void select_block(void *arg) {
+  (void)arg;
+  int v = 0;
+  ref_case cs[3] = {{NULL, REF_RECV, &v, false}, {ch, REF_RECV, &v, false},
+                    {ch2, REF_SEND, &v, false}};
+  sel_result = ref_select(cs, 3, false);
+  got[ngot] = v;
+  oks[ngot++] = cs[1].ok;
+}
+
+/* Select: default when nothing is ready; otherwise it parks on every case
+ * and the one that fires wins; a nil channel's case never fires; the other
+ * queues are left clean. */
+static void test_select(void **state) {
+  (void)state;
+  setup(0);
+  ref_go(select_default, NULL);
+  assert_int_equal(ref_run(), 0);
+  assert_int_equal(sel_result, -1);
+
+  ref_go(select_block, NULL);
+  assert_int_equal(ref_run(), 1);
+  ref_go(send_val, (void *)(intptr_t)5); /* fires case 1 */
+  assert_int_equal(ref_run(), 0);
+  assert_int_equal(sel_result, 1);
+  assert_int_equal(got[0], 5);
+  assert_true(oks[0]);
+  /* Its send case on ch2 was withdrawn: a receiver on ch2 now parks. */
+  ch = ch2;
+  ref_go(recv_one, NULL);
+  assert_int_equal(ref_run(), 1);
+  teardown();
+}
+
+static int fired[2];
+
+static void fairness(void *arg) {
+  (void)arg;
+  int v;
+  for (int i = 0; i < 100000; i++) {
+    ref_case cs[2] = {{ch, REF_RECV, &v, false}, {ch2, REF_RECV, &v, false}};
+    int k = ref_select(cs, 2, false);
+    fired[k]++;
+    ref_chan_send(k == 0 ? ch : ch2, &v); /* refill: both stay ready */
+  }
+}
+
+/* With two ready cases, each fires 45-55% of 100,000 selects. */
+static void test_select_fairness(void **state) {
+  (void)state;
+  setup(1);
+  int one = 1;
+  ref_chan_send(ch, &one); /* buffered: does not block on the scheduler stack */
+  ref_chan_send(ch2, &one);
+  fired[0] = fired[1] = 0;
+  ref_go(fairness, NULL);
+  assert_int_equal(ref_run(), 0);
+  assert_int_equal(fired[0] + fired[1], 100000);
+  assert_in_range(fired[0], 45000, 55000);
+  assert_in_range(fired[1], 45000, 55000);
+  teardown();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_unbuffered_handoff), cmocka_unit_test(test_buffered_fifo),
+      cmocka_unit_test(test_close_semantics),    cmocka_unit_test(test_panics),
+      cmocka_unit_test(test_select),             cmocka_unit_test(test_select_fairness),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,362 @@
+/*
+ * goroutine.c: the GC workloads. Go's four (malloc_test.go) and three that
+ * stress what those do not: deep, skewed and pointer-dense stacks.
+ *
+ * Every reader goroutine runs reader_main -> descend (depth extra frames,
+ * each with `slots` pointer slots and `frame_bytes` of non-pointer data) ->
+ * park_loop, which parks the way its workload does. Every function holds
+ * its heap pointers in frame records, so scan=frames is sound, and checks
+ * them when the reader exits: a freed object would show the poison pattern
+ * or a broken canary.
+ */
+#include "workloads.h"
+
+#include <alloca.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum wl_kind { K_SELECT, K_BLOCKING, K_FORRANGE, K_IDLE };
+
+#define PAD_WORD 0x5a5a5a5a5a5a5a5aull /* non-pointer filler: never a heap address */
+#define NODE_BYTES 64
+
+/* A reader's private object; canary = id * K + index. */
+typedef struct node {
+  uint64_t canary;
+  uint64_t payload[NODE_BYTES / 8 - 1];
+} node;
+
+/* One per reader, in the GC heap: its channel, the shared quit channel, and
+ * the array of its nodes. */
+typedef struct reader {
+  ref_chan *ch;
+  ref_chan *quit;
+  node **nodes;
+  struct wl_instance *inst; /* not a heap pointer */
+  uint64_t id;
+  int64_t nnodes;
+  int depth;
+} reader;
+
+static const uint64_t reader_mask[1] = {0x7}; /* ch, quit, nodes */
+static const ref_type reader_type = {sizeof(reader), reader_mask, "wl.reader"};
+static const uint64_t ptr_mask[1] = {0x1};
+static const ref_type ptr_type = {sizeof(void *), ptr_mask, "wl.ptr"};
+static const ref_type node_type = {sizeof(node), NULL, "wl.node"};
+
+struct wl_instance {
+  const wl_desc *desc;
+  enum wl_kind kind;
+  wl_params p;
+  ref_chan **chans;   /* heap array of n channels (Idle: one shared) */
+  ref_chan *quit;
+  int64_t parked_expected;
+  int64_t exited, received, nodes_checked, failures;
+  char failure[200];
+};
+
+/* The one registered root: the running instance's heap objects. */
+static struct {
+  ref_chan **chans;
+  ref_chan *quit;
+} root;
+
+static void fail(struct wl_instance *w, const char *fmt, uint64_t a, uint64_t b) {
+  if (w->failures++ == 0) snprintf(w->failure, sizeof w->failure, fmt, a, b);
+}
+
+static uint64_t canary_of(const reader *r, int64_t i) { return r->id * 1000003u + (uint64_t)i; }
+
+/* ---------------------------------------------------------------------------
+ * Reader frames
+ * ------------------------------------------------------------------------- */
+
+#define LIVE(k) REF_SP((2ull << (k)) - 1) /* safepoint k: slots 0..k live */
+#define L4(b) LIVE(b), LIVE(b + 1), LIVE(b + 2), LIVE(b + 3)
+#define L16(b) L4(b), L4(b + 4), L4(b + 8), L4(b + 12)
+
+REF_FUNC(reader_info, "wl.reader_main", 1, LIVE(0));
+REF_FUNC(loop_info, "wl.park_loop", 3, LIVE(2));
+REF_FUNC(frame1_info, "wl.descend1", 1, LIVE(0));
+REF_FUNC(frame2_info, "wl.descend2", 2, LIVE(0), LIVE(1));
+REF_FUNC(frame4_info, "wl.descend4", 4, L4(0));
+REF_FUNC(frame8_info, "wl.descend8", 8, L4(0), L4(4));
+REF_FUNC(frame16_info, "wl.descend16", 16, L16(0));
+REF_FUNC(frame32_info, "wl.descend32", 32, L16(0), L16(16));
+REF_FUNC(frame64_info, "wl.descend64", 64, L16(0), L16(16), L16(32), L16(48));
+
+typedef struct ctx {
+  reader *r; /* also held in reader_main's slot */
+  struct wl_instance *w;
+  int slots, frame_bytes;
+} ctx;
+
+static void park_loop(ctx *cx);
+static void descend(ctx *cx, int level);
+
+/* What slot i of the frame at `level` points to: one of the reader's nodes,
+ * or the reader itself when it has none. */
+static void *slot_target(const reader *r, int level, int i) {
+  if (r->nnodes == 0) return (void *)r;
+  return r->nodes[(level * 7 + i) % r->nnodes];
+}
+
+static void check_frame(ctx *cx, void **slot, int live, int level, const uint64_t *pad) {
+  for (int i = 0; i < live; i++)
+    if (slot[i] != slot_target(cx->r, level, i))
+      fail(cx->w, "reader %llu: frame slot %llu changed", cx->r->id, (uint64_t)i);
+  for (int i = 0; i < cx->frame_bytes / 8; i++)
+    if (pad[i] != PAD_WORD) fail(cx->w, "reader %llu: frame data word %llu changed", cx->r->id, i);
+}
+
+/* One extra frame with capacity C slots, `live` of them pointers. */
+#define DESCEND(C)                                                                   \
+  static void descend##C(ctx *cx, int level) {                                       \
+    REF_FRAME(f, frame##C##_info);                                                   \
+    int live = cx->slots < (C) ? cx->slots : (C);                                    \
+    for (int i = 0; i < live; i++) f.slot[i] = slot_target(cx->r, level, i);          \
+    REF_SAFEPOINT(f, live - 1);                                                      \
+    uint64_t *pad = alloca((size_t)cx->frame_bytes + 8);                             \
+    for (int i = 0; i < cx->frame_bytes / 8; i++) pad[i] = PAD_WORD;                 \
+    if (level + 1 < cx->r->depth) descend(cx, level + 1);                            \
+    else park_loop(cx);                                                              \
+    check_frame(cx, f.slot, live, level, pad);                                       \
+  }
+DESCEND(1)
+DESCEND(2)
+DESCEND(4)
+DESCEND(8)
+DESCEND(16)
+DESCEND(32)
+DESCEND(64)
+
+static void descend(ctx *cx, int level) {
+  int s = cx->slots;
+  if (s <= 1) descend1(cx, level);
+  else if (s <= 2) descend2(cx, level);
+  else if (s <= 4) descend4(cx, level);
+  else if (s <= 8) descend8(cx, level);
+  else if (s <= 16) descend16(cx, level);
+  else if (s <= 32) descend32(cx, level);
+  else descend64(cx, level);
+}
+
+/* Parks the way the workload does until its channel is closed. */
+static void park_loop(ctx *cx) {
+  REF_FRAME(f, loop_info);
+  reader *r = cx->r;
+  f.slot[0] = r;
+  f.slot[1] = r->ch;
+  f.slot[2] = r->quit;
+  REF_SAFEPOINT(f, 0);
+  struct wl_instance *w = cx->w;
+  switch (w->kind) {
+  case K_SELECT:
+    for (;;) {
+      ref_case cs[2] = {{f.slot[1], REF_RECV, NULL, false}, {f.slot[2], REF_RECV, NULL, false}};
+      int k = ref_select(cs, 2, false);
+      if (k != 0 || !cs[0].ok) return;
+      w->received++;
+    }
+  case K_BLOCKING: /* for { if _, ok := <-ch; !ok { return } } */
+    while (ref_chan_recv(f.slot[1], NULL)) w->received++;
+    return;
+  case K_FORRANGE: /* for range ch {}: Go compiles it to the same receive loop */
+    for (;;) {
+      if (!ref_chan_recv(f.slot[1], NULL)) break;
+      w->received++;
+    }
+    return;
+  case K_IDLE: /* <-quit */
+    ref_chan_recv(f.slot[2], NULL);
+    return;
+  }
+}
+
+static void reader_main(void *arg) {
+  REF_FRAME(f, reader_info);
+  f.slot[0] = arg;
+  REF_SAFEPOINT(f, 0);
+  reader *r = arg;
+  ctx cx = {r, r->inst, r->inst->p.slots, r->inst->p.frame_bytes};
+  if (r->nnodes > 0) {
+    r->nodes = ref_alloc_array(&ptr_type, (size_t)r->nnodes);
+    for (int64_t i = 0; r->nodes && i < r->nnodes; i++) {
+      node *nd = ref_alloc(&node_type);
+      if (!nd) break;
+      nd->canary = canary_of(r, i);
+      r->nodes[i] = nd;
+    }
+    if (!r->nodes || !r->nodes[r->nnodes - 1]) {
+      fail(cx.w, "reader %llu: allocating its %llu objects failed", r->id, (uint64_t)r->nnodes);
+      r->nnodes = 0;
+    }
+  }
+  if (r->depth > 0) descend(&cx, 0);
+  else park_loop(&cx);
+  for (int64_t i = 0; i < r->nnodes; i++) {
+    if (r->nodes[i]->canary != canary_of(r, i))
+      fail(cx.w, "reader %llu: object %llu lost its canary (freed?)", r->id, (uint64_t)i);
+    cx.w->nodes_checked++;
+  }
+  cx.w->exited++;
+}
+
+/* ---------------------------------------------------------------------------
+ * Setup, wake, finish
+ * ------------------------------------------------------------------------- */
+
+static int check_params(const wl_params *p, char *err, size_t errlen) {
+  const char *bad = NULL;
+  if (p->n < 1) bad = "n must be at least 1";
+  else if (p->depth < 0 || p->depth > WL_MAX_DEPTH) bad = "depth must be in 0..4096";
+  else if (p->frame_bytes < 0 || p->frame_bytes > WL_MAX_FRAME_BYTES)
+    bad = "frame-bytes must be in 0..16384";
+  else if (p->slots < 1 || p->slots > WL_MAX_SLOTS) bad = "slots must be in 1..64";
+  else if (p->heap_per_g < 0 || p->heap_per_g > WL_MAX_HEAP_PER_G)
+    bad = "heap-per-g must be in 0..1048576";
+  if (bad) {
+    snprintf(err, errlen, "%s", bad);
+    return -1;
+  }
+  /* A frame costs its record, its data and about 96 bytes of native frame. */
+  size_t per = 32 + 8 * (size_t)p->slots + (size_t)p->frame_bytes + 96;
+  size_t need = per * (size_t)p->depth + 4096;
+  size_t have = ref_get_config()->stack_size;
+  if (need > have) {
+    snprintf(err, errlen, "depth %d with %d slots and %d frame bytes needs about %zu bytes of "
+             "stack, more than the %zu-byte goroutine stacks", p->depth, p->slots,
+             p->frame_bytes, need, have);
+    return -1;
+  }
+  return 0;
+}
+
+static int depth_of(const struct wl_instance *w, int64_t i) {
+  if (strcmp(w->desc->name, "GoroutineSkewed") == 0) return i % 100 == 0 ? 256 : w->p.depth;
+  return w->p.depth;
+}
+
+static wl_instance *setup_kind(const wl_desc *d, enum wl_kind kind, const wl_params *p, char *err,
+                               size_t errlen) {
+  if (check_params(p, err, errlen) != 0) return NULL;
+  if (root.chans || root.quit) {
+    snprintf(err, errlen, "another workload instance is running");
+    return NULL;
+  }
+  struct wl_instance *w = calloc(1, sizeof *w);
+  if (!w) return snprintf(err, errlen, "out of memory"), NULL;
+  w->desc = d;
+  w->kind = kind;
+  w->p = *p;
+  ref_add_root(&root, sizeof root);
+  root.quit = w->quit = ref_chan_make_size(0, 0);
+  size_t nch = kind == K_IDLE ? 0 : (size_t)p->n;
+  root.chans = w->chans = nch ? ref_alloc_array(&ptr_type, nch) : NULL;
+  if (!w->quit || (nch && !w->chans)) goto fail;
+  for (int64_t i = 0; i < p->n; i++) {
+    ref_chan *ch = kind == K_IDLE ? w->quit : ref_chan_make_size(0, 1);
+    if (!ch) goto fail;
+    if (kind != K_IDLE) w->chans[i] = ch;
+    reader *r = ref_alloc(&reader_type);
+    if (!r) goto fail;
+    *r = (reader){ch, w->quit, NULL, w, (uint64_t)i, p->heap_per_g / NODE_BYTES, depth_of(w, i)};
+    if (!ref_go(reader_main, r)) goto fail;
+  }
+  size_t parked = ref_run();
+  if (parked != (size_t)p->n || w->failures) {
+    snprintf(err, errlen, "%zu of %lld readers parked after setup%s%s", parked,
+             (long long)p->n, w->failures ? ": " : "", w->failure);
+    wl_finish(w, NULL, 0);
+    return NULL;
+  }
+  return w;
+fail:
+  snprintf(err, errlen, "setup: %s", ref_error());
+  wl_finish(w, NULL, 0);
+  return NULL;
+}
+
+const wl_params *wl_params_of(const wl_instance *w) { return &w->p; }
+
+int wl_wake(wl_instance *w, char *err, size_t errlen) {
+  int64_t before = w->received;
+  if (w->kind != K_IDLE)
+    for (int64_t i = 0; i < w->p.n; i++) ref_chan_send(w->chans[i], NULL);
+  size_t parked = ref_run();
+  int64_t want = w->kind == K_IDLE ? 0 : w->p.n;
+  if (parked != (size_t)w->p.n || w->received - before != want) {
+    snprintf(err, errlen, "wake: %zu of %lld readers parked, %lld of %lld woke", parked,
+             (long long)w->p.n, (long long)(w->received - before), (long long)want);
+    return -1;
+  }
+  return 0;
+}
+
+int wl_finish(wl_instance *w, char *err, size_t errlen) {
+  if (w->chans)
+    for (int64_t i = 0; i < w->p.n && w->chans[i]; i++) ref_chan_close(w->chans[i]);
+  if (w->quit) ref_chan_close(w->quit);
+  size_t parked = ref_run();
+  int rc = 0;
+  int64_t want_nodes = w->p.heap_per_g / NODE_BYTES * w->p.n;
+  if (err && (parked != 0 || w->exited != w->p.n || w->failures || w->nodes_checked != want_nodes)) {
+    snprintf(err, errlen, "finish: %lld of %lld readers exited, %lld of %lld objects verified%s%s",
+             (long long)w->exited, (long long)w->p.n, (long long)w->nodes_checked,
+             (long long)want_nodes, w->failures ? "; first failure: " : "", w->failure);
+    rc = -1;
+  }
+  ref_remove_root(&root);
+  root.chans = NULL;
+  root.quit = NULL;
+  free(w);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * The table
+ * ------------------------------------------------------------------------- */
+
+#define WORKLOAD(NAME, KIND, DEPTH, FBYTES, SLOTS, HEAP, SUMMARY)                            \
+  static wl_instance *setup_##NAME(const wl_params *p, char *err, size_t errlen) {           \
+    wl_params q = *p;                                                                         \
+    if (q.depth < 0) q.depth = DEPTH;                                                         \
+    if (q.frame_bytes < 0) q.frame_bytes = FBYTES;                                            \
+    if (q.slots < 0) q.slots = SLOTS;                                                         \
+    if (q.heap_per_g < 0) q.heap_per_g = HEAP;                                                \
+    return setup_kind(&desc_##NAME, KIND, &q, err, errlen);                                   \
+  }                                                                                           \
+  static const wl_desc desc_##NAME = {#NAME, SUMMARY, setup_##NAME};
+
+#define DECLARE(NAME) static const wl_desc desc_##NAME;
+DECLARE(GoroutineSelect)
+DECLARE(GoroutineBlocking)
+DECLARE(GoroutineForRange)
+DECLARE(GoroutineIdle)
+DECLARE(GoroutineDeep)
+DECLARE(GoroutineSkewed)
+DECLARE(GoroutinePointerDense)
+
+WORKLOAD(GoroutineSelect, K_SELECT, 0, 0, 1, 0,
+         "readers select on their own channel and a shared quit channel")
+WORKLOAD(GoroutineBlocking, K_BLOCKING, 0, 0, 1, 0, "readers block receiving on their channel")
+WORKLOAD(GoroutineForRange, K_FORRANGE, 0, 0, 1, 0, "readers range over their channel")
+WORKLOAD(GoroutineIdle, K_IDLE, 0, 0, 1, 0, "readers all wait on one shared channel")
+WORKLOAD(GoroutineDeep, K_BLOCKING, 64, 64, 2, 0, "Blocking readers 64 frames deep")
+WORKLOAD(GoroutineSkewed, K_BLOCKING, 0, 64, 2, 0,
+         "Blocking readers; 1% of them 256 frames deep (load imbalance)")
+WORKLOAD(GoroutinePointerDense, K_BLOCKING, 16, 0, 64, 1024,
+         "Blocking readers 16 frames deep, every frame slot a live pointer")
+
+const wl_desc *const wl_all[] = {
+    &desc_GoroutineSelect, &desc_GoroutineBlocking, &desc_GoroutineForRange,
+    &desc_GoroutineIdle,   &desc_GoroutineDeep,     &desc_GoroutineSkewed,
+    &desc_GoroutinePointerDense, NULL,
+};
+
+const wl_desc *wl_find(const char *name) {
+  for (int i = 0; wl_all[i]; i++)
+    if (strcmp(wl_all[i]->name, name) == 0) return wl_all[i];
+  return NULL;
+}

@@ -1,0 +1,78 @@
+/*
+ * workloads.h: the benchmark workloads, written against ref's public API.
+ *
+ * A GC workload (Go's malloc_test.go GoroutineSelect / Blocking / ForRange /
+ * Idle, plus Deep, Skewed and PointerDense) parks n reader goroutines with
+ * a shaped stack; each iteration wakes every reader once (not Idle), runs
+ * until all are parked again, and then the caller times exactly one ref_gc().
+ * finish() closes the channels and verifies that every reader exited and
+ * every object a reader held survived with its contents intact.
+ */
+#ifndef STACKSCAN_WORKLOADS_H
+#define STACKSCAN_WORKLOADS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ref.h"
+
+#define WL_MAX_DEPTH 4096
+#define WL_MAX_FRAME_BYTES (16 << 10)
+#define WL_MAX_SLOTS 64
+#define WL_MAX_HEAP_PER_G (1 << 20)
+
+/* The shape of every reader's stack and heap. Negative: the workload's own
+ * default (Deep's depth 64, say). */
+typedef struct wl_params {
+  int64_t n;           /* reader goroutines */
+  int depth;           /* extra recursion frames before parking */
+  int frame_bytes;     /* non-pointer bytes per extra frame */
+  int slots;           /* pointer slots per extra frame (1..64) */
+  int heap_per_g;      /* bytes of objects reachable from each reader's frames */
+  uint64_t seed;
+} wl_params;
+
+typedef struct wl_instance wl_instance;
+
+typedef struct wl_desc {
+  const char *name;    /* e.g. "GoroutineSelect" */
+  const char *summary;
+  /* Spawns the readers and runs until they are all parked. Needs a running
+   * runtime. Returns NULL with a one-line reason in err. */
+  wl_instance *(*setup)(const wl_params *p, char *err, size_t errlen);
+} wl_desc;
+
+/* Every GC workload, in a fixed order; NULL-terminated. */
+extern const wl_desc *const wl_all[];
+const wl_desc *wl_find(const char *name);
+
+/* The parameters after the workload's defaults were applied. */
+const wl_params *wl_params_of(const wl_instance *w);
+
+/* One iteration's untimed part: send one value to every reader and run
+ * until all are parked again (Idle: nothing to do). Returns 0, or -1 with
+ * a reason in err. */
+int wl_wake(wl_instance *w, char *err, size_t errlen);
+
+/* Closes everything, runs the readers to exit, verifies survivors and
+ * frees the instance. Returns 0, or -1 with what failed in err. */
+int wl_finish(wl_instance *w, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------------
+ * Micro benchmarks: each runs `iters` operations in a runtime of its own
+ * making and returns the elapsed seconds (and bytes touched, for scans).
+ * ------------------------------------------------------------------------- */
+
+typedef struct wl_micro {
+  const char *name;
+  const char *summary;
+  double (*run)(int64_t iters, uint64_t *bytes); /* returns seconds; <0 on failure */
+} wl_micro;
+
+extern const wl_micro wl_micros[];
+extern const size_t wl_nmicros;
+
+/* Resident memory (VmRSS) of this process in bytes, 0 if unknown. */
+size_t wl_rss_bytes(void);
+
+#endif /* STACKSCAN_WORKLOADS_H */
