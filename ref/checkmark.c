@@ -59,8 +59,8 @@ static void cm_scan_frames(const ref_g *g) {
 }
 
 static void cm_scan_object(uintptr_t base) {
-  ref__span *s;
-  uint32_t idx;
+  ref__span *s = NULL;
+  uint32_t idx = 0;
   ref__find_object(base, &s, &idx);
   const ref_type *t = ref__object_type(s, idx);
   if (!t || !t->ptrmask || t->size < REF_WORD) return;

@@ -38,8 +38,8 @@ static void scan_typed(ref__worker *w, const uintptr_t *p, const uintptr_t *end,
 }
 
 void ref__scanobject(ref__worker *w, uintptr_t b) {
-  ref__span *s;
-  uint32_t idx;
+  ref__span *s = NULL;
+  uint32_t idx = 0;
   uintptr_t base = ref__find_object(b, &s, &idx);
   ref_assert_internal(base != 0);
   const ref_type *t = ref__object_type(s, idx);

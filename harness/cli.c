@@ -1,0 +1,645 @@
+/*
+ * cli.c: stackscan-bench's flags, the benchmark plan, and Go-format lines.
+ * See cli.h for the contracts.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------
+ * Parser state and errors
+ * ------------------------------------------------------------------------- */
+
+typedef struct parser {
+  const bench_workload_name *table;
+  size_t ntable;
+  bench_opts *o;
+  char *err;
+  size_t errlen;
+  bool seen_workloads, seen_strategies, seen_n;
+} parser;
+
+__attribute__((format(printf, 2, 3))) static int fail(parser *p, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (p->errlen > 0) vsnprintf(p->err, p->errlen, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* A flag. set() gets the value (NULL for flags without one). For numeric
+ * flags lo/hi bound the value, sfx names its suffix table and off places it
+ * in bench_opts (an int64_t, or a uint64_t when is_u64). */
+typedef struct flag_def flag_def;
+struct flag_def {
+  const char *name;
+  int (*set)(parser *p, const flag_def *f, const char *value);
+  bool has_value;
+  const char *accepted;   /* NULL: computed (workloads) */
+  uint64_t lo, hi;
+  const struct suffix *sfx;
+  size_t off;
+};
+
+typedef struct suffix {
+  char c;
+  uint64_t mult;
+} suffix;
+
+static const suffix count_sfx[] = {{'k', 1000}, {'M', 1000000}, {0, 0}};
+static const suffix size_sfx[] = {{'K', 1u << 10}, {'k', 1u << 10}, {'M', 1u << 20},
+                                  {'G', 1u << 30}, {'T', (uint64_t)1 << 40}, {'P', (uint64_t)1 << 50},
+                                  {0, 0}};
+static const suffix no_sfx[] = {{0, 0}};
+
+/* "A, B, ..., micro": the workloads a table accepts, for error messages. */
+static const char *workloads_accepted(const parser *p, char *buf, size_t len) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < p->ntable && used < len; i++)
+    used += (size_t)snprintf(buf + used, len - used, "%s, ", p->table[i].name);
+  if (used < len) snprintf(buf + used, len - used, "micro");
+  return buf;
+}
+
+static const char *accepted(const parser *p, const flag_def *f, char *buf, size_t len) {
+  return f->accepted != NULL ? f->accepted : workloads_accepted(p, buf, len);
+}
+
+/* fail() with the flag's "; accepted: ..." tail. */
+__attribute__((format(printf, 3, 4))) static int fail_flag(parser *p, const flag_def *f,
+                                                            const char *fmt, ...) {
+  char what[256], acc[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return fail(p, "--%s: %s; accepted: %s", f->name, what, accepted(p, f, acc, sizeof acc));
+}
+
+/* ---------------------------------------------------------------------------
+ * Values: numbers and lists
+ * ------------------------------------------------------------------------- */
+
+/* Parses decimal digits with at most one trailing suffix from sfx.
+ * Returns 0, -1 when malformed, -2 on uint64 overflow. */
+static int parse_u64(const char *s, const suffix *sfx, uint64_t *out) {
+  uint64_t v = 0, mult = 1;
+  const char *q = s;
+  if (*q < '0' || *q > '9') return -1;
+  for (; *q >= '0' && *q <= '9'; q++) {
+    unsigned d = (unsigned)(*q - '0');
+    if (v > (UINT64_MAX - d) / 10) return -2;
+    v = v * 10 + d;
+  }
+  if (*q != '\0') {
+    const suffix *x = sfx;
+    while (x->c != 0 && x->c != *q) x++;
+    if (x->c == 0 || q[1] != '\0') return -1;
+    mult = x->mult;
+  }
+  if (v != 0 && mult > UINT64_MAX / v) return -2;
+  *out = v * mult;
+  return 0;
+}
+
+/* Parses one number for flag f and checks it against [f->lo, f->hi]. */
+static int parse_number(parser *p, const flag_def *f, const char *s, uint64_t *out) {
+  uint64_t v;
+  int rc = parse_u64(s, f->sfx, &v);
+  if (rc == -1) return fail_flag(p, f, "\"%s\" is not a number", s);
+  if (rc == -2 || v > f->hi) return fail_flag(p, f, "\"%s\" is too large", s);
+  if (v < f->lo) return fail_flag(p, f, "\"%s\" is too small", s);
+  *out = v;
+  return 0;
+}
+
+typedef int (*item_fn)(parser *p, const flag_def *f, const char *item);
+
+/* Calls fn for each comma-separated item of list; rejects empty items
+ * (a leading, doubled or trailing comma) and items longer than 255 bytes. */
+static int each_item(parser *p, const flag_def *f, const char *list, item_fn fn) {
+  const char *s = list;
+  for (;;) {
+    const char *end = strchr(s, ',');
+    size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
+    char item[256];
+    if (len == 0) return fail_flag(p, f, "empty item in \"%s\"", list);
+    if (len >= sizeof item) return fail_flag(p, f, "item too long in \"%s\"", list);
+    memcpy(item, s, len);
+    item[len] = '\0';
+    if (fn(p, f, item) != 0) return -1;
+    if (end == NULL) return 0;
+    s = end + 1;
+  }
+}
+
+/* ---------------------------------------------------------------------------
+ * Flag setters
+ * ------------------------------------------------------------------------- */
+
+static int add_workload(parser *p, const flag_def *f, int idx) {
+  bench_opts *o = p->o;
+  for (int i = 0; i < o->nworkloads; i++)
+    if (o->workload[i] == idx)
+      return fail_flag(p, f, "workload \"%s\" given twice", p->table[idx].name);
+  if (o->nworkloads == BENCH_MAX_LIST) return fail_flag(p, f, "more than %d workloads", BENCH_MAX_LIST);
+  o->workload[o->nworkloads++] = idx;
+  return 0;
+}
+
+static int workload_item(parser *p, const flag_def *f, const char *item) {
+  if (strcmp(item, "micro") == 0) {
+    int found = 0;
+    for (size_t i = 0; i < p->ntable; i++) {
+      if (p->table[i].kind != BENCH_WL_MICRO) continue;
+      found++;
+      if (add_workload(p, f, (int)i) != 0) return -1;
+    }
+    return found > 0 ? 0 : fail_flag(p, f, "no micro benchmarks are built in");
+  }
+  for (size_t i = 0; i < p->ntable; i++)
+    if (strcmp(item, p->table[i].name) == 0) return add_workload(p, f, (int)i);
+  return fail_flag(p, f, "unknown workload \"%s\"", item);
+}
+
+static int set_workloads(parser *p, const flag_def *f, const char *v) {
+  p->o->nworkloads = 0;
+  p->seen_workloads = true;
+  return each_item(p, f, v, workload_item);
+}
+
+static int add_strategy(parser *p, const flag_def *f, ref_phase ph, ref_scan sc) {
+  bench_opts *o = p->o;
+  for (int i = 0; i < o->nstrategies; i++)
+    if (o->strategy[i].phase == ph && o->strategy[i].scan == sc)
+      return fail_flag(p, f, "strategy \"%s\" given twice", ref_strategy_name(ph, sc));
+  o->strategy[o->nstrategies++] = (bench_strategy){ph, sc};
+  return 0;
+}
+
+static int strategy_item(parser *p, const flag_def *f, const char *item) {
+  ref_phase ph;
+  ref_scan sc;
+  if (strcmp(item, "all") == 0) {
+    for (int s = REF_SCAN_CONSERVATIVE; s <= REF_SCAN_FRAMES; s++)
+      for (int k = REF_PHASE_SERIAL; k <= REF_PHASE_ROOTJOBS; k++)
+        if (add_strategy(p, f, (ref_phase)k, (ref_scan)s) != 0) return -1;
+    return 0;
+  }
+  if (ref_strategy_parse(item, &ph, &sc) != 0)
+    return fail_flag(p, f, "unknown strategy \"%s\"", item);
+  return add_strategy(p, f, ph, sc);
+}
+
+static int set_strategies(parser *p, const flag_def *f, const char *v) {
+  p->o->nstrategies = 0;
+  p->seen_strategies = true;
+  return each_item(p, f, v, strategy_item);
+}
+
+static int n_item(parser *p, const flag_def *f, const char *item) {
+  bench_opts *o = p->o;
+  uint64_t v;
+  if (parse_number(p, f, item, &v) != 0) return -1;
+  for (int i = 0; i < o->nn; i++)
+    if (o->n[i] == (int64_t)v) return fail_flag(p, f, "n=%s given twice", item);
+  if (o->nn == BENCH_MAX_LIST) return fail_flag(p, f, "more than %d values", BENCH_MAX_LIST);
+  o->n[o->nn++] = (int64_t)v;
+  return 0;
+}
+
+static int set_n(parser *p, const flag_def *f, const char *v) {
+  p->o->nn = 0;
+  p->seen_n = true;
+  return each_item(p, f, v, n_item);
+}
+
+static int workers_item(parser *p, const flag_def *f, const char *item) {
+  bench_opts *o = p->o;
+  uint64_t v;
+  if (parse_number(p, f, item, &v) != 0) return -1;
+  for (int i = 0; i < o->nworkers; i++)
+    if (o->workers[i] == (int)v) return fail_flag(p, f, "workers=%s given twice", item);
+  if (o->nworkers == BENCH_MAX_LIST) return fail_flag(p, f, "more than %d values", BENCH_MAX_LIST);
+  o->workers[o->nworkers++] = (int)v;
+  return 0;
+}
+
+static int set_workers(parser *p, const flag_def *f, const char *v) {
+  p->o->nworkers = 0;
+  p->o->workers_all = strcmp(v, "all") == 0;
+  return p->o->workers_all ? 0 : each_item(p, f, v, workers_item);
+}
+
+static int set_stackmaps(parser *p, const flag_def *f, const char *v) {
+  if (ref_stackmaps_parse(v, &p->o->stackmaps) != 0)
+    return fail_flag(p, f, "unknown stackmaps \"%s\"", v);
+  return 0;
+}
+
+static int set_placement(parser *p, const flag_def *f, const char *v) {
+  if (topo_placement_parse(v, &p->o->placement) != 0)
+    return fail_flag(p, f, "unknown placement \"%s\"", v);
+  return 0;
+}
+
+static int set_format(parser *p, const flag_def *f, const char *v) {
+  if (strcmp(v, "go") == 0)
+    p->o->format = BENCH_FORMAT_GO;
+  else if (strcmp(v, "console") == 0)
+    p->o->format = BENCH_FORMAT_CONSOLE;
+  else
+    return fail_flag(p, f, "unknown format \"%s\"", v);
+  return 0;
+}
+
+static int set_topology(parser *p, const flag_def *f, const char *v) {
+  (void)f;
+  p->o->topology = v; /* checked when the topology loads */
+  return 0;
+}
+
+/* Numeric flags: the value lands at f->off in bench_opts. */
+static int set_i64(parser *p, const flag_def *f, const char *v) {
+  uint64_t x;
+  if (parse_number(p, f, v, &x) != 0) return -1;
+  *(int64_t *)((char *)p->o + f->off) = (int64_t)x;
+  return 0;
+}
+
+static int set_u64(parser *p, const flag_def *f, const char *v) {
+  uint64_t x;
+  if (parse_number(p, f, v, &x) != 0) return -1;
+  *(uint64_t *)((char *)p->o + f->off) = x;
+  return 0;
+}
+
+static int set_bool(parser *p, const flag_def *f, const char *v) {
+  (void)v;
+  *(bool *)((char *)p->o + f->off) = true;
+  return 0;
+}
+
+#define STRATEGY_NAMES                                                                   \
+  "conservative-serial, frames-serial, frames-parallel, conservative-parallel, "         \
+  "conservative-rootjobs, frames-rootjobs, all"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define OFF(field) offsetof(bench_opts, field)
+
+static const flag_def flags[] = {
+    {"workloads", set_workloads, true, NULL, 0, 0, no_sfx, 0},
+    {"strategies", set_strategies, true, STRATEGY_NAMES, 0, 0, no_sfx, 0},
+    {"stackmaps", set_stackmaps, true, "direct, pctab, pctab-cached", 0, 0, no_sfx, 0},
+    {"n", set_n, true, "integers 1.." STR(BENCH_MAX_N) " with optional suffix k (1000) or M "
+     "(1000000), e.g. 1000,10k", 1, BENCH_MAX_N, count_sfx, 0},
+    {"workers", set_workers, true, "integers 1.." STR(REF_MAX_WORKERS) ", or all", 1,
+     REF_MAX_WORKERS, no_sfx, 0},
+    {"placement", set_placement, true, TOPO_PLACEMENT_NAMES, 0, 0, no_sfx, 0},
+    {"depth", set_i64, true, "integers 0..10000", 0, BENCH_MAX_DEPTH, no_sfx, OFF(depth)},
+    {"frame-bytes", set_i64, true, "sizes 0..1M (suffix K, M)", 0, BENCH_MAX_FRAME_BYTES,
+     size_sfx, OFF(frame_bytes)},
+    {"slots", set_i64, true, "integers 0.." STR(REF_MAX_SLOTS), 0, REF_MAX_SLOTS, no_sfx,
+     OFF(slots)},
+    {"heap-per-g", set_i64, true, "sizes 0..1G (suffix K, M, G)", 0, BENCH_MAX_HEAP_PER_G,
+     size_sfx, OFF(heap_per_g)},
+    {"topology", set_topology, true, "an hwloc synthetic description, e.g. \"pack:2 numa:2 "
+     "core:4 pu:2\"", 0, 0, no_sfx, 0},
+    {"format", set_format, true, "go, console", 0, 0, no_sfx, 0},
+    {"seed", set_u64, true, "integers 0..18446744073709551615", 0, UINT64_MAX, no_sfx, OFF(seed)},
+    {"max-mem", set_u64, true, "sizes 1..1P bytes with suffix K, M, G, T, P (e.g. 16G)", 1,
+     BENCH_MAX_MEM, size_sfx, OFF(max_mem)},
+    {"list", set_bool, false, "no value", 0, 0, no_sfx, OFF(list)},
+    {"checkmark", set_bool, false, "no value", 0, 0, no_sfx, OFF(checkmark)},
+    {"help", set_bool, false, "no value", 0, 0, no_sfx, OFF(help)},
+};
+
+#define FLAG_NAMES                                                                        \
+  "--workloads, --strategies, --stackmaps, --n, --workers, --placement, --depth, "        \
+  "--frame-bytes, --slots, --heap-per-g, --topology, --format, --seed, --max-mem, "       \
+  "--list, --checkmark, --help, --benchmark_*"
+
+/* ---------------------------------------------------------------------------
+ * The parse loop
+ * ------------------------------------------------------------------------- */
+
+static void set_defaults(bench_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->stackmaps = REF_MAPS_PCTAB;
+  o->workers_all = true;
+  o->placement = TOPO_PLACE_COMPACT;
+  o->depth = o->frame_bytes = o->slots = o->heap_per_g = -1;
+  o->format = BENCH_FORMAT_CONSOLE;
+  o->seed = 1;
+}
+
+/* Lists not given on the command line get their defaults, parsed like user
+ * input so that a default workload missing from the table is reported. */
+static const flag_def *find_flag(const char *name, size_t len);
+
+static int apply_list_defaults(parser *p) {
+  if (!p->seen_workloads &&
+      set_workloads(p, find_flag("workloads", 9), BENCH_DEFAULT_WORKLOADS) != 0)
+    return -1;
+  if (!p->seen_strategies &&
+      set_strategies(p, find_flag("strategies", 10), BENCH_DEFAULT_STRATEGIES) != 0)
+    return -1;
+  if (!p->seen_n) {
+    p->o->n[0] = BENCH_DEFAULT_N;
+    p->o->nn = 1;
+  }
+  return 0;
+}
+
+/* Google Benchmark's own flags, left in argv for gb_initialize. Its format
+ * and time-unit flags are checked here: on a bad value the library would
+ * print its usage and exit 0. */
+static bool is_gbench_flag(const char *a) {
+  return strncmp(a, "--benchmark_", 12) == 0 || strncmp(a, "--v=", 4) == 0;
+}
+
+static bool one_of(const char *v, const char *const *set) {
+  for (; *set != NULL; set++)
+    if (strcmp(v, *set) == 0) return true;
+  return false;
+}
+
+static int check_gbench_flag(parser *p, const char *a) {
+  static const char *const formats[] = {"console", "json", "csv", NULL};
+  static const char *const units[] = {"ns", "us", "ms", "s", NULL};
+  static const struct {
+    const char *prefix, *what, *const *values, *accepted;
+  } checked[] = {{"--benchmark_format=", "format", formats, "console, json, csv"},
+                 {"--benchmark_out_format=", "format", formats, "console, json, csv"},
+                 {"--benchmark_time_unit=", "time unit", units, "ns, us, ms, s"}};
+  for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++) {
+    size_t len = strlen(checked[i].prefix);
+    if (strncmp(a, checked[i].prefix, len) != 0 || one_of(a + len, checked[i].values)) continue;
+    return fail(p, "%.*s: unknown %s \"%s\"; accepted: %s", (int)len - 1, a, checked[i].what,
+                a + len, checked[i].accepted);
+  }
+  return 0;
+}
+
+static const flag_def *find_flag(const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+    if (strlen(flags[i].name) == len && strncmp(flags[i].name, name, len) == 0) return &flags[i];
+  return NULL;
+}
+
+/* Handles argv[*i], a flag of ours; may consume argv[*i + 1] as its value. */
+static int parse_one(parser *p, int argc, char **argv, int *i) {
+  const char *a = argv[*i];
+  if (strcmp(a, "-h") == 0) a = "--help";
+  if (strncmp(a, "--", 2) != 0) return fail(p, "unexpected argument \"%s\"; accepted: " FLAG_NAMES, a);
+  const char *name = a + 2, *eq = strchr(name, '=');
+  size_t len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+  const flag_def *f = find_flag(name, len);
+  if (f == NULL) return fail(p, "unknown flag \"%s\"; accepted: " FLAG_NAMES, a);
+  if (!f->has_value) {
+    if (eq != NULL) return fail_flag(p, f, "takes no value, got \"%s\"", eq + 1);
+    return f->set(p, f, NULL);
+  }
+  const char *v = eq != NULL ? eq + 1 : NULL;
+  if (v == NULL && *i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) v = argv[++*i];
+  if (v == NULL || *v == '\0') return fail_flag(p, f, "missing value");
+  return f->set(p, f, v);
+}
+
+int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t ntable,
+                bench_opts *o, char *err, size_t errlen) {
+  parser p = {table, ntable, o, err, errlen, false, false, false};
+  int out = 1;
+  set_defaults(o);
+  if (errlen > 0) err[0] = '\0';
+  for (int i = 1; i < *argc; i++) {
+    if (is_gbench_flag(argv[i])) {
+      if (check_gbench_flag(&p, argv[i]) != 0) return -1;
+      argv[out++] = argv[i];
+    } else if (parse_one(&p, *argc, argv, &i) != 0) {
+      return -1;
+    }
+  }
+  if (out < *argc) argv[out] = NULL;
+  *argc = out;
+  return apply_list_defaults(&p);
+}
+
+int bench_check_leftover(int argc, char **argv, char *err, size_t errlen) {
+  if (argc <= 1) return 0;
+  snprintf(err, errlen, "unknown flag \"%s\"; accepted: " FLAG_NAMES
+           " (Google Benchmark's: see --help)", argv[1]);
+  return -1;
+}
+
+void bench_opts_resolve(bench_opts *o, const topo *t) {
+  topo_counts c;
+  if (!o->workers_all) return;
+  topo_get_counts(t, &c);
+  o->workers[0] = c.pus < 1 ? 1 : c.pus > REF_MAX_WORKERS ? REF_MAX_WORKERS : c.pus;
+  o->nworkers = 1;
+  o->workers_all = false;
+}
+
+/* ---------------------------------------------------------------------------
+ * Help
+ * ------------------------------------------------------------------------- */
+
+static const char usage_text[] =
+    "  --workloads=LIST    comma-separated workloads, or micro for the micro benchmarks\n"
+    "                      (default " BENCH_DEFAULT_WORKLOADS ")\n"
+    "  --strategies=LIST   where x how stacks are scanned, or all for the six:\n"
+    "                      conservative-serial, frames-serial, frames-parallel,\n"
+    "                      conservative-parallel, conservative-rootjobs, frames-rootjobs\n"
+    "                      (default " BENCH_DEFAULT_STRATEGIES ")\n"
+    "  --stackmaps=MODE    how frame metadata is found: direct, pctab, pctab-cached (default pctab)\n"
+    "  --n=LIST            parked goroutines per benchmark, 1.." STR(BENCH_MAX_N)
+    ", suffix k or M (default 1000)\n"
+    "  --workers=LIST|all  mark workers W, 1.." STR(REF_MAX_WORKERS)
+    " (default all: one run with W = the PU count)\n"
+    "  --placement=P       none (no binding), compact (fill a core's PUs, then the next core),\n"
+    "                      scatter (spread over packages, NUMA nodes, L3s, cores, then PUs);\n"
+    "                      more workers than PUs wrap around (default compact)\n"
+    "  --depth=N           frames per goroutine stack, 0..10000 (default: the workload's)\n"
+    "  --frame-bytes=SIZE  native bytes per frame, 0..1M (default: the workload's)\n"
+    "  --slots=N           GC slots per frame record, 0.." STR(REF_MAX_SLOTS)
+    " (default: the workload's)\n"
+    "  --heap-per-g=SIZE   heap bytes held per goroutine, 0..1G (default: the workload's)\n"
+    "  --topology=SYNTH    plan for an hwloc synthetic topology, e.g. \"pack:2 numa:2 core:4 pu:2\";\n"
+    "                      prints the plan and exits without binding or running\n"
+    "  --format=F          console (Google Benchmark's table) or go (Go benchmark lines for\n"
+    "                      benchstat) (default console)\n"
+    "  --list              print the plan (benchmarks and worker PUs) and exit\n"
+    "  --seed=N            seed for select order and workload shapes (default 1)\n"
+    "  --max-mem=SIZE      up-front limit on stacks + heap, e.g. 16G (default: 3/4 of memory)\n"
+    "  --checkmark         verify every collection with an independent marker\n"
+    "  --help, -h          this text\n"
+    "\n"
+    "Values go as --flag=value or --flag value. SIZE takes suffixes K, M, G, T, P (powers of\n"
+    "1024). Benchmark names are Workload/strategy/n:N/workers:W/placement.\n"
+    "\n"
+    "Google Benchmark's flags pass through (use --flag=value), among them:\n"
+    "  --benchmark_filter=REGEX        run only the benchmarks whose name matches\n"
+    "  --benchmark_repetitions=N       repeat each benchmark N times (with aggregates)\n"
+    "  --benchmark_min_time=SECONDS    minimum time per benchmark\n"
+    "  --benchmark_out=FILE            also write results to FILE\n"
+    "  --benchmark_out_format=json     FILE's format: json, console, csv\n"
+    "  --benchmark_format=FMT          standard output's format: console, json, csv\n"
+    "  --benchmark_report_aggregates_only=true, --benchmark_display_aggregates_only=true,\n"
+    "  --benchmark_enable_random_interleaving=true, --benchmark_list_tests=true,\n"
+    "  --benchmark_context=key=value, --benchmark_time_unit=ns|us|ms|s, --v=N\n"
+    "\n"
+    "Exit status: 0 on success, 2 on a bad flag or topology, 1 when a benchmark fails.\n";
+
+void bench_usage(FILE *f, const bench_workload_name *table, size_t ntable) {
+  fputs("usage: stackscan-bench [flags]\n\n"
+        "Times one full garbage collection with n parked goroutines per workload, strategy\n"
+        "and worker count.\n\nWorkloads:", f);
+  for (size_t i = 0; i < ntable; i++)
+    fprintf(f, " %s%s", table[i].name, table[i].kind == BENCH_WL_MICRO ? " (micro)" : "");
+  fputs("\n\nFlags:\n", f);
+  fputs(usage_text, f);
+}
+
+/* ---------------------------------------------------------------------------
+ * The plan
+ * ------------------------------------------------------------------------- */
+
+static int item_name(bench_item *it, const char *workload, topo_placement pl) {
+  int len = snprintf(it->name, sizeof it->name, "%s/%s/n:%lld/workers:%d/%s", workload,
+                     ref_strategy_name(it->strategy.phase, it->strategy.scan),
+                     (long long)it->n, it->workers, topo_placement_name(pl));
+  return len < 0 || (size_t)len >= sizeof it->name ? -1 : 0;
+}
+
+int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_t ntable,
+                    bench_plan *plan, char *err, size_t errlen) {
+  memset(plan, 0, sizeof *plan);
+  if (o->nworkers < 1 || o->nworkloads < 1 || o->nstrategies < 1 || o->nn < 1) {
+    snprintf(err, errlen, "empty plan (call bench_opts_resolve for --workers=all)");
+    return -1;
+  }
+  size_t n = (size_t)o->nworkloads * (size_t)o->nstrategies * (size_t)o->nn * (size_t)o->nworkers;
+  bench_item *items = calloc(n, sizeof *items), *it = items;
+  if (items == NULL) {
+    snprintf(err, errlen, "out of memory for a plan of %zu benchmarks", n);
+    return -1;
+  }
+  for (int w = 0; w < o->nworkloads; w++)
+    for (int s = 0; s < o->nstrategies; s++)
+      for (int k = 0; k < o->nn; k++)
+        for (int j = 0; j < o->nworkers; j++, it++) {
+          *it = (bench_item){.workload = o->workload[w], .strategy = o->strategy[s],
+                             .n = o->n[k], .workers = o->workers[j]};
+          if ((size_t)o->workload[w] >= ntable || item_name(it, table[o->workload[w]].name,
+                                                            o->placement) != 0) {
+            snprintf(err, errlen, "bad workload index or name too long in the plan");
+            free(items);
+            return -1;
+          }
+        }
+  *plan = (bench_plan){items, n, o->placement, o->stackmaps};
+  return 0;
+}
+
+void bench_plan_free(bench_plan *plan) {
+  free(plan->item);
+  memset(plan, 0, sizeof *plan);
+}
+
+/* "workers:W  PU L#a (P#x), ..." for one worker count. */
+static int print_placement(FILE *f, const topo *t, topo_placement pl, int w) {
+  topo_plan tp;
+  if (topo_plan_make(t, pl, w, &tp) != 0) return -1;
+  fprintf(f, "  workers:%-4d", w);
+  if (pl == TOPO_PLACE_NONE) fputs(" unbound", f);
+  for (int i = 0; i < tp.nworkers && pl != TOPO_PLACE_NONE; i++)
+    fprintf(f, "%s L#%d (P#%d)", i == 0 ? " PU" : ",", tp.slot[i].pu_logical, tp.slot[i].pu_os);
+  fputc('\n', f);
+  topo_plan_free(&tp);
+  return 0;
+}
+
+/* True when no item before index i has the same worker count. */
+static bool first_with_workers(const bench_plan *plan, size_t i) {
+  for (size_t k = 0; k < i; k++)
+    if (plan->item[k].workers == plan->item[i].workers) return false;
+  return true;
+}
+
+int bench_plan_print(FILE *f, const bench_plan *plan, const topo *t) {
+  char summary[256];
+  topo_summary(t, summary, sizeof summary);
+  fprintf(f, "topology: %s%s\n", summary, topo_is_synthetic(t) ? " (synthetic)" : "");
+  fprintf(f, "placement: %s\nstackmaps: %s\nbenchmarks: %zu\n", topo_placement_name(plan->placement),
+          ref_stackmaps_name(plan->stackmaps), plan->nitems);
+  for (size_t i = 0; i < plan->nitems; i++) fprintf(f, "  %s\n", plan->item[i].name);
+  fputs("workers bound to (worker 0 first):\n", f);
+  for (size_t i = 0; i < plan->nitems; i++)
+    if (first_with_workers(plan, i) && print_placement(f, t, plan->placement, plan->item[i].workers) != 0)
+      return -1;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Go benchmark format
+ * ------------------------------------------------------------------------- */
+
+int bench_go_name(char *buf, size_t len, const char *name) {
+  const char *w = strstr(name, "/workers:");
+  if (w == NULL) return snprintf(buf, len, "Benchmark%s", name);
+  int procs = atoi(w + 9);
+  if (procs == 1) return snprintf(buf, len, "Benchmark%.*s", (int)(w - name), name);
+  return snprintf(buf, len, "Benchmark%.*s-%d", (int)(w - name), name, procs);
+}
+
+/* Go's testing.prettyPrint: four or five significant digits for small
+ * values, none after the point from 999.95 on. */
+static int go_pretty(char *buf, size_t len, double x, const char *unit) {
+  static const struct { double min; int width, prec; } rules[] = {
+      {999.95, 10, 0}, {99.995, 12, 1}, {9.9995, 13, 2}, {0.99995, 14, 3},
+      {0.099995, 15, 4}, {0.0099995, 16, 5}, {0.00099995, 17, 6}, {0, 18, 7}};
+  double y = x < 0 ? -x : x;
+  int r = 0;
+  if (y != 0)
+    while (y < rules[r].min) r++;
+  return snprintf(buf, len, "%*.*f %s", rules[r].width, rules[r].prec, x, unit);
+}
+
+/* Line building with snprintf semantics: `used` grows by each piece's full
+ * length even when buf is too small, so the caller learns the length needed;
+ * once full, pieces go to (NULL, 0). */
+static char *tail(char *buf, size_t len, size_t used) { return used < len ? buf + used : NULL; }
+static size_t room(size_t len, size_t used) { return used < len ? len - used : 0; }
+static void grow(size_t *used, int n) { *used += n > 0 ? (size_t)n : 0; }
+
+int bench_go_line(char *buf, size_t len, const char *name, int64_t iterations, double ns_per_op,
+                  const bench_metric *extra, size_t nextra) {
+  size_t used = 0;
+  grow(&used, bench_go_name(tail(buf, len, used), room(len, used), name));
+  grow(&used, snprintf(tail(buf, len, used), room(len, used), "\t%8lld", (long long)iterations));
+  if (ns_per_op != 0) {
+    grow(&used, snprintf(tail(buf, len, used), room(len, used), "\t"));
+    grow(&used, go_pretty(tail(buf, len, used), room(len, used), ns_per_op, "ns/op"));
+  }
+  for (size_t i = 0; i < nextra; i++) {
+    grow(&used, snprintf(tail(buf, len, used), room(len, used), "\t"));
+    grow(&used, go_pretty(tail(buf, len, used), room(len, used), extra[i].value, extra[i].unit));
+  }
+  return (int)used;
+}
+
+void bench_go_header(FILE *f, const char *cpu) {
+#if defined(__x86_64__)
+  const char *arch = "amd64";
+#elif defined(__aarch64__)
+  const char *arch = "arm64";
+#else
+  const char *arch = "unknown";
+#endif
+  fprintf(f, "goos: linux\ngoarch: %s\npkg: stackscan\n", arch);
+  if (cpu != NULL && *cpu != '\0') fprintf(f, "cpu: %s\n", cpu);
+}

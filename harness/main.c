@@ -1,0 +1,153 @@
+/*
+ * stackscan-bench: sweeps workloads x strategies x goroutine counts x worker
+ * counts on Google Benchmark and reports per-cycle phase times and work
+ * counters. `stackscan-bench --help` documents every flag.
+ */
+#include "run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef STACKSCAN_GIT_REV
+#define STACKSCAN_GIT_REV "unknown"
+#endif
+#ifndef STACKSCAN_CFLAGS
+#define STACKSCAN_CFLAGS "unknown"
+#endif
+
+
+/* The workload table the CLI reads: GC workloads, then micro benchmarks. */
+static bench_workload_name *workload_table(size_t *n, size_t *ngc) {
+  size_t k = 0;
+  while (wl_all[k]) k++;
+  *ngc = k;
+  *n = k + wl_nmicros;
+  bench_workload_name *t = calloc(*n, sizeof *t);
+  if (!t) return NULL;
+  for (size_t i = 0; i < k; i++) t[i] = (bench_workload_name){wl_all[i]->name, BENCH_WL_GO};
+  for (size_t i = 0; i < wl_nmicros; i++)
+    t[k + i] = (bench_workload_name){wl_micros[i].name, BENCH_WL_MICRO};
+  return t;
+}
+
+static void usage_error(const char *msg) {
+  fprintf(stderr, "stackscan-bench: %s\n", msg);
+  exit(BENCH_EXIT_USAGE);
+}
+
+/* Refuses a sweep whose largest n would not fit in --max-mem (default: 3/4
+ * of physical memory) before anything is started. */
+static void check_memory(const bench_opts *o) {
+  uint64_t limit = o->max_mem;
+  if (!limit) limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4 * 3;
+  for (int i = 0; i < o->nn; i++) {
+    uint64_t need = run_estimate_bytes(o, o->n[i]);
+    if (need > limit) {
+      char msg[200];
+      snprintf(msg, sizeof msg, "--n=%lld needs about %llu MiB, over the %s of %llu MiB",
+               (long long)o->n[i], (unsigned long long)(need >> 20),
+               o->max_mem ? "--max-mem limit" : "default limit (3/4 of memory)",
+               (unsigned long long)(limit >> 20));
+      usage_error(msg);
+    }
+  }
+}
+
+static void add_context(const bench_opts *o, const topo *t, const bench_plan *plan) {
+  char buf[512];
+  topo_summary(t, buf, sizeof buf);
+  gb_add_context("hwloc_topology", buf);
+  topo_counts c;
+  topo_get_counts(t, &c);
+  snprintf(buf, sizeof buf, "x86_64-%dpu", c.pus);
+  gb_add_context("machine", buf);
+  snprintf(buf, sizeof buf, "stack_size=65536 stackmaps=%s placement=%s checkmark=%d seed=%llu",
+           ref_stackmaps_name(plan->stackmaps), topo_placement_name(plan->placement),
+           o->checkmark, (unsigned long long)o->seed);
+  gb_add_context("ref_config", buf);
+  gb_add_context("stackmaps", ref_stackmaps_name(plan->stackmaps));
+  gb_add_context("compiler", __VERSION__);
+  gb_add_context("cflags", STACKSCAN_CFLAGS);
+  gb_add_context("git_rev", STACKSCAN_GIT_REV);
+}
+
+static run_item *register_all(const run_env *env, const bench_workload_name *table) {
+  const bench_plan *plan = env->plan;
+  run_item *items = calloc(plan->nitems, sizeof *items);
+  if (!items) return NULL;
+  for (size_t i = 0; i < plan->nitems; i++) {
+    const bench_item *it = &plan->item[i];
+    run_item *ri = &items[i];
+    ri->env = env;
+    ri->index = i;
+    ri->total = plan->nitems;
+    if (table[it->workload].kind == BENCH_WL_MICRO) {
+      ri->micro = &wl_micros[(size_t)it->workload - env->ngc];
+      snprintf(ri->name, sizeof ri->name, "micro/%s", ri->micro->name);
+      gb_use_manual_time(gb_register(ri->name, run_micro, ri));
+    } else {
+      ri->item = it;
+      ri->wl = wl_all[it->workload];
+      snprintf(ri->name, sizeof ri->name, "%s", it->name);
+      gb_use_manual_time(gb_register(ri->name, run_gc_workload, ri));
+    }
+  }
+  return items;
+}
+
+static void print_go(void) {
+  const run_result *r;
+  size_t n = run_results(&r);
+  if (!n) return;
+  printf("\n");
+  bench_go_header(stdout, NULL);
+  for (size_t i = 0; i < n; i++) {
+    char line[512];
+    bench_go_line(line, sizeof line, r[i].name, r[i].iterations, r[i].ns_per_op, r[i].extra,
+                  r[i].nextra);
+    printf("%s\n", line);
+  }
+}
+
+int main(int argc, char **argv) {
+  size_t ntable, ngc;
+  bench_workload_name *table = workload_table(&ntable, &ngc);
+  if (!table) usage_error("out of memory");
+  bench_opts o;
+  char err[512];
+  if (bench_parse(&argc, argv, table, ntable, &o, err, sizeof err) != 0) usage_error(err);
+  if (o.help) {
+    bench_usage(stdout, table, ntable);
+    return 0;
+  }
+  topo *t = topo_load(o.topology);
+  if (!t) {
+    snprintf(err, sizeof err, "--topology: %s", topo_error());
+    usage_error(err);
+  }
+  bench_opts_resolve(&o, t);
+  bench_plan plan;
+  if (bench_plan_make(&o, table, ntable, &plan, err, sizeof err) != 0) usage_error(err);
+  if (o.list || o.topology) {
+    int rc = bench_plan_print(stdout, &plan, t);
+    return rc == 0 ? 0 : 1;
+  }
+  if (gb_initialize(&argc, argv) != 0) usage_error(gb_error());
+  if (bench_check_leftover(argc, argv, err, sizeof err) != 0) usage_error(err);
+  check_memory(&o);
+  add_context(&o, t, &plan);
+  run_env env = {&o, &plan, t, ngc};
+  run_item *items = register_all(&env, table);
+  if (!items) usage_error("out of memory");
+  size_t ran = gb_run_specified();
+  if (o.format == BENCH_FORMAT_GO) print_go();
+  gb_shutdown();
+  run_results_free();
+  free(items);
+  bench_plan_free(&plan);
+  topo_free(t);
+  free(table);
+  return ran > 0 ? 0 : 1;
+}

@@ -1,0 +1,217 @@
+/*
+ * run.c: the body of every benchmark. A GC workload run starts a runtime
+ * with the item's strategy and workers (bound by the topology plan from the
+ * worker-start callback), sets the workload up, and then per iteration
+ * wakes every reader (untimed) and times exactly one ref_gc() as manual
+ * time, as Go's malloc_test.go does. Counters carry the cycle's phase times
+ * and deterministic work counts; finish() verifies every survivor.
+ */
+#include "run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static run_result *results;
+static size_t nresults, capresults;
+
+size_t run_results(const run_result **out) {
+  *out = results;
+  return nresults;
+}
+
+void run_results_free(void) {
+  free(results);
+  results = NULL;
+  nresults = capresults = 0;
+}
+
+static void result_add(const run_result *r) {
+  if (nresults == capresults) {
+    size_t cap = capresults ? capresults * 2 : 64;
+    run_result *nr = realloc(results, cap * sizeof *nr);
+    if (!nr) return; /* the Go listing loses a line; the JSON does not */
+    results = nr;
+    capresults = cap;
+  }
+  results[nresults++] = *r;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Progress on stderr, only for a person watching a terminal. */
+static void progress(const run_item *ri) {
+  static double t0;
+  if (!isatty(2)) return;
+  if (t0 == 0) t0 = now_s();
+  fprintf(stderr, "\r\033[K[%zu/%zu %.0fs] %s", ri->index + 1, ri->total, now_s() - t0, ri->name);
+  if (ri->index + 1 == ri->total) fputc('\n', stderr);
+}
+
+uint64_t run_estimate_bytes(const bench_opts *o, int64_t n) {
+  /* A parked reader: its touched stack pages and G (about 8 KiB), its
+   * channel, reader object and nodes; frames beyond the first page. */
+  int64_t depth = o->depth < 0 ? 256 : o->depth;
+  int64_t frame = 96 + (o->frame_bytes < 0 ? 64 : o->frame_bytes) + 8 * (o->slots < 0 ? 64 : o->slots);
+  int64_t heap = o->heap_per_g < 0 ? 1024 : o->heap_per_g;
+  return (uint64_t)n * (uint64_t)(8192 + 256 + heap * 2 + depth * frame);
+}
+
+/* ---------------------------------------------------------------------------
+ * GC workloads
+ * ------------------------------------------------------------------------- */
+
+typedef struct acc {
+  double gc_ns, roots_ns, mark_ns, sweep_ns;
+  double busy[REF_MAX_WORKERS];
+  int64_t cycles;
+} acc;
+
+static void acc_add(acc *a, const ref_gc_stats *st) {
+  a->gc_ns += (double)st->total_ns;
+  a->roots_ns += (double)st->roots_ns;
+  a->mark_ns += (double)st->mark_ns;
+  a->sweep_ns += (double)st->sweep_ns;
+  for (int i = 0; i < st->nworkers; i++) a->busy[i] += (double)st->worker[i].busy_ns;
+  a->cycles++;
+}
+
+/* Max over mean of the workers' busy time: 1 is perfect balance. */
+static double imbalance(const acc *a, int nworkers) {
+  double max = 0, sum = 0;
+  for (int i = 0; i < nworkers; i++) {
+    sum += a->busy[i];
+    if (a->busy[i] > max) max = a->busy[i];
+  }
+  return sum > 0 ? max / (sum / nworkers) : 1;
+}
+
+static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp, char *err,
+                         size_t errlen) {
+  const bench_opts *o = ri->env->opts;
+  ref_config cfg;
+  ref_config_default(&cfg);
+  cfg.workers = ri->item->workers;
+  cfg.phase = ri->item->strategy.phase;
+  cfg.scan = ri->item->strategy.scan;
+  cfg.stackmaps = ri->env->plan->stackmaps;
+  cfg.checkmark = o->checkmark;
+  cfg.poison = o->checkmark;
+  cfg.seed = o->seed;
+  if (ri->env->plan->placement != TOPO_PLACE_NONE) {
+    if (topo_plan_make(ri->env->topo, ri->env->plan->placement, cfg.workers, tp) != 0) {
+      snprintf(err, errlen, "placement: %s", topo_error());
+      return -1;
+    }
+    topo_binder_init(binder, ri->env->topo, tp);
+    cfg.worker_start = topo_worker_start;
+    cfg.worker_start_arg = binder;
+  }
+  if (ref_init(&cfg) != 0) {
+    snprintf(err, errlen, "ref_init: %s%s%s", ref_error(), binder->failed ? ": " : "",
+             binder->failed ? binder->err : "");
+    if (ri->env->plan->placement != TOPO_PLACE_NONE) topo_plan_free(tp);
+    return -1;
+  }
+  return 0;
+}
+
+static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t rss_per_g) {
+  const ref_gc_stats *last = ref_gc_last();
+  double n = (double)ri->item->n, cycles = a->cycles ? (double)a->cycles : 1;
+  double gc_ns = a->gc_ns / cycles;
+  gb_counter(st, "ns_per_goroutine", gc_ns / n, GB_COUNTER_DEFAULT);
+  gb_counter(st, "stack_bytes", (double)last->stack_bytes, GB_COUNTER_DEFAULT);
+  gb_counter(st, "stack_bytes_per_second", gc_ns > 0 ? (double)last->stack_bytes / (gc_ns * 1e-9) : 0,
+             GB_COUNTER_DEFAULT);
+  gb_counter(st, "words", (double)last->words, GB_COUNTER_DEFAULT);
+  gb_counter(st, "candidates", (double)last->candidates, GB_COUNTER_DEFAULT);
+  gb_counter(st, "frames", (double)last->frames, GB_COUNTER_DEFAULT);
+  gb_counter(st, "lookups", (double)last->lookups, GB_COUNTER_DEFAULT);
+  gb_counter(st, "cache_hits", (double)last->cache_hits, GB_COUNTER_DEFAULT);
+  gb_counter(st, "slots", (double)last->slots, GB_COUNTER_DEFAULT);
+  gb_counter(st, "objects_marked", (double)last->objects_marked, GB_COUNTER_DEFAULT);
+  gb_counter(st, "roots_ns", a->roots_ns / cycles, GB_COUNTER_DEFAULT);
+  gb_counter(st, "mark_ns", a->mark_ns / cycles, GB_COUNTER_DEFAULT);
+  gb_counter(st, "sweep_ns", a->sweep_ns / cycles, GB_COUNTER_DEFAULT);
+  gb_counter(st, "imbalance", imbalance(a, ri->item->workers), GB_COUNTER_DEFAULT);
+  gb_counter(st, "rss_per_goroutine", (double)rss_per_g, GB_COUNTER_DEFAULT);
+
+  run_result r = {.iterations = a->cycles, .ns_per_op = gc_ns, .nextra = 4};
+  snprintf(r.name, sizeof r.name, "%s", ri->name);
+  r.extra[0] = (bench_metric){gc_ns / n, "ns/goroutine"};
+  r.extra[1] = (bench_metric){(double)last->stack_bytes, "stack-B/op"};
+  r.extra[2] = (bench_metric){(double)last->words, "words/op"};
+  r.extra[3] = (bench_metric){(double)last->frames, "frames/op"};
+  result_add(&r);
+}
+
+void run_gc_workload(gb_state *st, void *arg) {
+  const run_item *ri = arg;
+  char err[320] = "";
+  topo_binder binder = {0};
+  topo_plan tp = {0};
+  progress(ri);
+  if (start_runtime(ri, &binder, &tp, err, sizeof err) != 0) {
+    gb_skip_with_error(st, err);
+    return;
+  }
+  const bench_opts *o = ri->env->opts;
+  wl_params p = {ri->item->n, (int)o->depth, (int)o->frame_bytes, (int)o->slots,
+                 (int)o->heap_per_g, o->seed};
+  size_t rss0 = wl_rss_bytes();
+  wl_instance *w = ri->wl->setup(&p, err, sizeof err);
+  size_t rss1 = wl_rss_bytes();
+  acc a;
+  memset(&a, 0, sizeof a);
+  if (!w) {
+    gb_skip_with_error(st, err);
+  } else {
+    ref_gc(); /* as Go's benchHelper: start from a collected heap */
+    while (gb_keep_running(st)) {
+      if (wl_wake(w, err, sizeof err) != 0) {
+        gb_skip_with_error(st, err);
+        break;
+      }
+      double t0 = now_s();
+      ref_gc();
+      gb_set_iteration_time(st, now_s() - t0);
+      acc_add(&a, ref_gc_last());
+    }
+    if (!gb_error_occurred(st))
+      set_counters(st, ri, &a, rss1 > rss0 ? (rss1 - rss0) / (size_t)ri->item->n : 0);
+    if (wl_finish(w, err, sizeof err) != 0 && !gb_error_occurred(st)) gb_skip_with_error(st, err);
+  }
+  ref_shutdown();
+  if (ri->env->plan->placement != TOPO_PLACE_NONE) topo_plan_free(&tp);
+}
+
+/* ---------------------------------------------------------------------------
+ * Micro benchmarks
+ * ------------------------------------------------------------------------- */
+
+void run_micro(gb_state *st, void *arg) {
+  const run_item *ri = arg;
+  progress(ri);
+  int64_t iters = gb_max_iterations(st);
+  uint64_t bytes = 0;
+  double secs = ri->micro->run(iters, &bytes);
+  if (secs < 0) {
+    gb_skip_with_error(st, "micro benchmark failed its own check");
+    return;
+  }
+  while (gb_keep_running(st)) gb_set_iteration_time(st, secs / (double)iters);
+  run_result r = {.iterations = iters, .ns_per_op = secs * 1e9 / (double)iters};
+  snprintf(r.name, sizeof r.name, "%s", ri->name);
+  if (bytes) {
+    gb_counter(st, "bytes_per_second", (double)bytes / secs, GB_COUNTER_DEFAULT);
+    r.extra[r.nextra++] = (bench_metric){(double)bytes / secs / 1e6, "MB/s"};
+  }
+  result_add(&r);
+}

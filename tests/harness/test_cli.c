@@ -1,0 +1,386 @@
+/*
+ * test_cli.c: stackscan-bench's flag parser, the plan and its printout, and
+ * the Go benchmark-line formatter.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const bench_workload_name table[] = {
+    {"GoroutineSelect", BENCH_WL_GO},   {"GoroutineBlocking", BENCH_WL_GO},
+    {"GoroutineForRange", BENCH_WL_GO}, {"GoroutineIdle", BENCH_WL_GO},
+    {"MicroScan", BENCH_WL_MICRO},      {"MicroAlloc", BENCH_WL_MICRO},
+};
+#define NTABLE (sizeof table / sizeof table[0])
+
+/* argv storage for one parse: the strings are copied so the parser may
+ * reorder the pointers. */
+typedef struct args {
+  char store[24][128];
+  char *argv[25];
+  int argc;
+  bench_opts o;
+  char err[1024];
+  int rc;
+} args;
+
+/* Parses "prog" followed by the NULL-terminated arguments. */
+static args *parse(const char *first, ...) {
+  static args a;
+  memset(&a, 0, sizeof a);
+  va_list ap;
+  va_start(ap, first);
+  strcpy(a.store[0], "stackscan-bench");
+  a.argv[a.argc] = a.store[a.argc];
+  a.argc++;
+  for (const char *s = first; s != NULL; s = va_arg(ap, const char *)) {
+    assert_true(a.argc < 24);
+    snprintf(a.store[a.argc], sizeof a.store[0], "%s", s);
+    a.argv[a.argc] = a.store[a.argc];
+    a.argc++;
+  }
+  va_end(ap);
+  a.rc = bench_parse(&a.argc, a.argv, table, NTABLE, &a.o, a.err, sizeof a.err);
+  return &a;
+}
+
+/* ---------------------------------------------------------------------------
+ * Rejected input: every case gives -1 and a message naming the flag
+ * ------------------------------------------------------------------------- */
+
+typedef struct bad_case {
+  const char *arg1, *arg2; /* arg2 may be NULL */
+  const char *want;        /* must appear in the message */
+} bad_case;
+
+static const bad_case bad[] = {
+    {"--workloads=Nope", NULL, "--workloads: unknown workload \"Nope\"; accepted: GoroutineSelect,"},
+    {"--workloads=GoroutineIdle,GoroutineIdle", NULL, "--workloads: workload \"GoroutineIdle\" given twice"},
+    {"--workloads=", NULL, "--workloads: missing value"},
+    {"--strategies=frames-foo", NULL, "--strategies: unknown strategy \"frames-foo\"; accepted: conservative-serial"},
+    {"--strategies=all,frames-serial", NULL, "--strategies: strategy \"frames-serial\" given twice"},
+    {"--n=0", NULL, "--n: \"0\" is too small; accepted: integers 1..10000000"},
+    {"--n=-5", NULL, "--n: \"-5\" is not a number"},
+    {"--n", "-5", "--n: \"-5\" is not a number"},
+    {"--n=abc", NULL, "--n: \"abc\" is not a number"},
+    {"--n=1x", NULL, "--n: \"1x\" is not a number"},
+    {"--n=1kk", NULL, "--n: \"1kk\" is not a number"},
+    {"--n=1,,2", NULL, "--n: empty item in \"1,,2\""},
+    {"--n=1,", NULL, "--n: empty item in \"1,\""},
+    {"--n=,1", NULL, "--n: empty item in \",1\""},
+    {"--n=99999999999999999999999", NULL, "--n: \"99999999999999999999999\" is too large"},
+    {"--n=18446744073709551615M", NULL, "--n: \"18446744073709551615M\" is too large"},
+    {"--n=20000000", NULL, "--n: \"20000000\" is too large"},
+    {"--n=5,5", NULL, "--n: n=5 given twice"},
+    {"--n", NULL, "--n: missing value"},
+    {"--n", "--workers=2", "--n: missing value"},
+    {"--workers=0", NULL, "--workers: \"0\" is too small; accepted: integers 1..256, or all"},
+    {"--workers=-1", NULL, "--workers: \"-1\" is not a number"},
+    {"--workers=1,2,", NULL, "--workers: empty item in \"1,2,\""},
+    {"--workers=257", NULL, "--workers: \"257\" is too large"},
+    {"--workers=1,all", NULL, "--workers: \"all\" is not a number"},
+    {"--placement=spread", NULL, "--placement: unknown placement \"spread\"; accepted: none, compact, scatter"},
+    {"--stackmaps=fast", NULL, "--stackmaps: unknown stackmaps \"fast\"; accepted: direct, pctab, pctab-cached"},
+    {"--format=json", NULL, "--format: unknown format \"json\"; accepted: go, console"},
+    {"--depth=10001", NULL, "--depth: \"10001\" is too large; accepted: integers 0..10000"},
+    {"--frame-bytes=2M", NULL, "--frame-bytes: \"2M\" is too large"},
+    {"--frame-bytes=abc", NULL, "--frame-bytes: \"abc\" is not a number"},
+    {"--slots=65", NULL, "--slots: \"65\" is too large; accepted: integers 0..64"},
+    {"--heap-per-g=2G", NULL, "--heap-per-g: \"2G\" is too large"},
+    {"--seed=x", NULL, "--seed: \"x\" is not a number"},
+    {"--max-mem=0", NULL, "--max-mem: \"0\" is too small"},
+    {"--max-mem=16Q", NULL, "--max-mem: \"16Q\" is not a number"},
+    {"--topology", NULL, "--topology: missing value"},
+    {"--list=yes", NULL, "--list: takes no value, got \"yes\""},
+    {"--bogus", NULL, "unknown flag \"--bogus\"; accepted: --workloads,"},
+    {"--bogus=1", NULL, "unknown flag \"--bogus=1\""},
+    {"-x", NULL, "unexpected argument \"-x\"; accepted: --workloads,"},
+    {"positional", NULL, "unexpected argument \"positional\""},
+    {"--benchmark_out_format=xml", NULL, "--benchmark_out_format: unknown format \"xml\"; accepted: console, json, csv"},
+    {"--benchmark_format=yaml", NULL, "--benchmark_format: unknown format \"yaml\""},
+    {"--benchmark_time_unit=h", NULL, "--benchmark_time_unit: unknown time unit \"h\"; accepted: ns, us, ms, s"},
+};
+
+static void test_bad_flags_are_rejected(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    args *a = parse(bad[i].arg1, bad[i].arg2, NULL);
+    if (a->rc != -1) fail_msg("accepted %s %s", bad[i].arg1, bad[i].arg2 ? bad[i].arg2 : "");
+    if (strstr(a->err, bad[i].want) == NULL)
+      fail_msg("%s: message \"%s\" lacks \"%s\"", bad[i].arg1, a->err, bad[i].want);
+    assert_null(strchr(a->err, '\n')); /* one line */
+  }
+}
+
+/* A default workload missing from the table is an error, not a silent skip. */
+static void test_defaults_need_the_go_workloads(void **state) {
+  (void)state;
+  static const bench_workload_name micro_only[] = {{"MicroScan", BENCH_WL_MICRO}};
+  bench_opts o;
+  char err[512];
+  char a0[] = "stackscan-bench", *argv[] = {a0, NULL};
+  int argc = 1;
+  assert_int_equal(bench_parse(&argc, argv, micro_only, 1, &o, err, sizeof err), -1);
+  assert_non_null(strstr(err, "GoroutineSelect"));
+  /* ... and micro with no micro benchmarks is one too. */
+  char a1[] = "--workloads=micro", *argv2[] = {a0, a1, NULL};
+  argc = 2;
+  assert_int_equal(bench_parse(&argc, argv2, table, 4, &o, err, sizeof err), -1);
+  assert_non_null(strstr(err, "no micro benchmarks"));
+}
+
+/* ---------------------------------------------------------------------------
+ * Accepted input
+ * ------------------------------------------------------------------------- */
+
+static void test_defaults(void **state) {
+  (void)state;
+  args *a = parse(NULL);
+  assert_int_equal(a->rc, 0);
+  const bench_opts *o = &a->o;
+  assert_int_equal(o->nworkloads, 4);
+  for (int i = 0; i < 4; i++) assert_int_equal(o->workload[i], i);
+  assert_int_equal(o->nstrategies, 3);
+  assert_string_equal(ref_strategy_name(o->strategy[0].phase, o->strategy[0].scan), "conservative-serial");
+  assert_string_equal(ref_strategy_name(o->strategy[1].phase, o->strategy[1].scan), "frames-serial");
+  assert_string_equal(ref_strategy_name(o->strategy[2].phase, o->strategy[2].scan), "frames-parallel");
+  assert_int_equal(o->stackmaps, REF_MAPS_PCTAB);
+  assert_int_equal(o->nn, 1);
+  assert_int_equal(o->n[0], 1000);
+  assert_true(o->workers_all);
+  assert_int_equal(o->nworkers, 0);
+  assert_int_equal(o->placement, TOPO_PLACE_COMPACT);
+  assert_int_equal(o->depth, -1);
+  assert_int_equal(o->frame_bytes, -1);
+  assert_int_equal(o->slots, -1);
+  assert_int_equal(o->heap_per_g, -1);
+  assert_null(o->topology);
+  assert_int_equal(o->format, BENCH_FORMAT_CONSOLE);
+  assert_false(o->list || o->help || o->checkmark);
+  assert_int_equal(o->seed, 1);
+  assert_int_equal(o->max_mem, 0);
+  assert_int_equal(a->argc, 1);
+}
+
+static void test_every_flag(void **state) {
+  (void)state;
+  args *a = parse("--workloads=micro,GoroutineIdle", "--benchmark_filter=Idle", "--strategies=all",
+                  "--stackmaps", "pctab-cached", "--n=1k,2M,5", "--workers=1,2,4",
+                  "--placement=scatter", "--depth=12", "--frame-bytes=4K", "--slots=8",
+                  "--heap-per-g=1M", "--benchmark_out=x.json", "--topology",
+                  "pack:2 numa:2 core:4 pu:2", "--format=go", NULL);
+  assert_int_equal(a->rc, 0);
+  const bench_opts *o = &a->o;
+  assert_int_equal(o->nworkloads, 3);
+  assert_int_equal(o->workload[0], 4); /* micro: MicroScan, MicroAlloc, in table order */
+  assert_int_equal(o->workload[1], 5);
+  assert_int_equal(o->workload[2], 3);
+  assert_int_equal(o->nstrategies, 6);
+  assert_int_equal(o->stackmaps, REF_MAPS_PCTAB_CACHED);
+  assert_int_equal(o->nn, 3);
+  assert_int_equal(o->n[0], 1000);
+  assert_int_equal(o->n[1], 2000000);
+  assert_int_equal(o->n[2], 5);
+  assert_false(o->workers_all);
+  assert_int_equal(o->nworkers, 3);
+  assert_int_equal(o->workers[2], 4);
+  assert_int_equal(o->placement, TOPO_PLACE_SCATTER);
+  assert_int_equal(o->depth, 12);
+  assert_int_equal(o->frame_bytes, 4096);
+  assert_int_equal(o->slots, 8);
+  assert_int_equal(o->heap_per_g, 1 << 20);
+  assert_string_equal(o->topology, "pack:2 numa:2 core:4 pu:2");
+  assert_int_equal(o->format, BENCH_FORMAT_GO);
+  /* Google Benchmark's flags stay, in order, for gb_initialize. */
+  assert_int_equal(a->argc, 3);
+  assert_string_equal(a->argv[1], "--benchmark_filter=Idle");
+  assert_string_equal(a->argv[2], "--benchmark_out=x.json");
+  assert_null(a->argv[3]);
+
+  a = parse("--list", "--checkmark", "--seed=18446744073709551615", "--max-mem=16G",
+            "--workers=all", "--strategies", "frames-rootjobs", "-h", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_true(a->o.list && a->o.checkmark && a->o.help);
+  assert_true(a->o.seed == UINT64_MAX);
+  assert_true(a->o.max_mem == (uint64_t)16 << 30);
+  assert_true(a->o.workers_all);
+  assert_int_equal(a->o.nstrategies, 1);
+  assert_int_equal(a->o.strategy[0].phase, REF_PHASE_ROOTJOBS);
+  assert_int_equal(a->o.strategy[0].scan, REF_SCAN_FRAMES);
+  assert_int_equal(a->argc, 1);
+
+  /* A later list flag replaces an earlier one. */
+  a = parse("--n=5", "--n=7,9", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_int_equal(a->o.nn, 2);
+  assert_int_equal(a->o.n[0], 7);
+}
+
+/* The synthetic topology is only checked when it loads. */
+static void test_unreadable_topology(void **state) {
+  (void)state;
+  args *a = parse("--topology=pack:2 bogus:3", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_null(topo_load(a->o.topology));
+  assert_non_null(strstr(topo_error(), "pack:2 bogus:3"));
+}
+
+static void test_leftover(void **state) {
+  (void)state;
+  char a0[] = "stackscan-bench", a1[] = "--benchmark_fitler=x";
+  char *argv[] = {a0, a1, NULL};
+  char err[512];
+  assert_int_equal(bench_check_leftover(1, argv, err, sizeof err), 0);
+  assert_int_equal(bench_check_leftover(2, argv, err, sizeof err), -1);
+  assert_non_null(strstr(err, "unknown flag \"--benchmark_fitler=x\""));
+}
+
+static void test_usage_mentions_every_flag(void **state) {
+  (void)state;
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_non_null(f);
+  bench_usage(f, table, NTABLE);
+  fclose(f);
+  static const char *const want[] = {
+      "--workloads", "--strategies", "--stackmaps", "--n=", "--workers", "--placement",
+      "--depth", "--frame-bytes", "--slots", "--heap-per-g", "--topology", "--format",
+      "--list", "--seed", "--max-mem", "--checkmark", "--help", "--benchmark_filter",
+      "--benchmark_repetitions", "--benchmark_out=", "--benchmark_out_format=json",
+      "--benchmark_min_time", "MicroScan (micro)", "frames-rootjobs"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    if (strstr(text, want[i]) == NULL) fail_msg("usage lacks %s", want[i]);
+  free(text);
+}
+
+/* ---------------------------------------------------------------------------
+ * The plan
+ * ------------------------------------------------------------------------- */
+
+static void test_plan_cross_product(void **state) {
+  (void)state;
+  args *a = parse("--workloads=GoroutineSelect,GoroutineIdle",
+                  "--strategies=frames-parallel,conservative-serial", "--n=1000", "--workers=1,2",
+                  NULL);
+  assert_int_equal(a->rc, 0);
+  bench_plan plan;
+  char err[256];
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
+  assert_int_equal(plan.nitems, 2 * 2 * 1 * 2);
+  static const char *const want[] = {
+      "GoroutineSelect/frames-parallel/n:1000/workers:1/compact",
+      "GoroutineSelect/frames-parallel/n:1000/workers:2/compact",
+      "GoroutineSelect/conservative-serial/n:1000/workers:1/compact",
+      "GoroutineSelect/conservative-serial/n:1000/workers:2/compact",
+      "GoroutineIdle/frames-parallel/n:1000/workers:1/compact",
+      "GoroutineIdle/frames-parallel/n:1000/workers:2/compact",
+      "GoroutineIdle/conservative-serial/n:1000/workers:1/compact",
+      "GoroutineIdle/conservative-serial/n:1000/workers:2/compact"};
+  for (size_t i = 0; i < plan.nitems; i++) assert_string_equal(plan.item[i].name, want[i]);
+  assert_int_equal(plan.item[7].workload, 3);
+  assert_int_equal(plan.item[7].workers, 2);
+  assert_int_equal(plan.item[7].strategy.scan, REF_SCAN_CONSERVATIVE);
+  bench_plan_free(&plan);
+}
+
+/* --workers=all becomes the PU count; the printout shows where workers go. */
+static void test_plan_print_synthetic(void **state) {
+  (void)state;
+  args *a = parse("--workloads=GoroutineSelect", "--strategies=frames-parallel",
+                  "--placement=scatter", "--topology=pack:2 numa:2 core:4 pu:2", NULL);
+  assert_int_equal(a->rc, 0);
+  bench_plan plan;
+  char err[256];
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), -1);
+  assert_non_null(strstr(err, "bench_opts_resolve"));
+  topo *t = topo_load(a->o.topology);
+  assert_non_null(t);
+  bench_opts_resolve(&a->o, t);
+  assert_int_equal(a->o.nworkers, 1);
+  assert_int_equal(a->o.workers[0], 32);
+  a->o.workers[1] = 4;
+  a->o.nworkers = 2;
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
+
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_int_equal(bench_plan_print(f, &plan, t), 0);
+  fclose(f);
+  assert_non_null(strstr(text, "topology: 2 packages, 4 NUMA nodes, 16 cores, 32 PUs (synthetic)"));
+  assert_non_null(strstr(text, "placement: scatter"));
+  assert_non_null(strstr(text, "  GoroutineSelect/frames-parallel/n:1000/workers:32/scatter\n"));
+  assert_non_null(strstr(text, "  GoroutineSelect/frames-parallel/n:1000/workers:4/scatter\n"));
+  /* Scatter's first four PUs: one per NUMA node (see test_topo.c). */
+  assert_non_null(strstr(text, "workers:4    PU L#0 (P#0), L#16 (P#16), L#8 (P#8), L#24 (P#24)\n"));
+  assert_non_null(strstr(text, "workers:32   PU L#0 (P#0), L#16 (P#16),"));
+  free(text);
+  bench_plan_free(&plan);
+  topo_free(t);
+}
+
+/* ---------------------------------------------------------------------------
+ * Go format
+ * ------------------------------------------------------------------------- */
+
+static void test_go_line(void **state) {
+  (void)state;
+  char buf[256];
+  const bench_metric extra[] = {{123, "ns/goroutine"}, {0.5, "allocs/op"}, {12345.6, "B/op"}};
+  int n = bench_go_line(buf, sizeof buf, "GoroutineSelect/frames-parallel/n:1000/workers:2/compact",
+                        50, 108027405, extra, 3);
+  /* Go's widths: %8d iterations; >= 999.95 -> %10.0f; >= 99.995 -> %12.1f;
+   * >= 0.099995 -> %15.4f. */
+  const char *want = "BenchmarkGoroutineSelect/frames-parallel/n:1000-2\t      50\t 108027405 ns/op"
+                     "\t       123.0 ns/goroutine\t         0.5000 allocs/op\t     12346 B/op";
+  assert_string_equal(buf, want);
+  assert_int_equal(n, (int)strlen(want));
+
+  /* Truncation reports the full length, like snprintf. */
+  char small[12];
+  assert_int_equal(bench_go_line(small, sizeof small, "GoroutineSelect/frames-parallel/n:1000/workers:2/compact",
+                                 50, 108027405, extra, 3), n);
+  assert_string_equal(small, "BenchmarkGo");
+}
+
+static void test_go_name(void **state) {
+  (void)state;
+  char buf[128];
+  /* W == 1: Go prints no GOMAXPROCS suffix. */
+  bench_go_name(buf, sizeof buf, "GoroutineIdle/frames-serial/n:1000/workers:1/none");
+  assert_string_equal(buf, "BenchmarkGoroutineIdle/frames-serial/n:1000");
+  /* Google Benchmark's own suffixes go too. */
+  bench_go_name(buf, sizeof buf, "X/conservative-serial/n:10/workers:4/scatter/iterations:3/manual_time");
+  assert_string_equal(buf, "BenchmarkX/conservative-serial/n:10-4");
+  bench_go_name(buf, sizeof buf, "MicroScan/direct");
+  assert_string_equal(buf, "BenchmarkMicroScan/direct");
+  /* Zero ns/op is left out, as Go does. */
+  bench_go_line(buf, sizeof buf, "M/workers:3/compact", 1, 0, NULL, 0);
+  assert_string_equal(buf, "BenchmarkM-3\t       1");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bad_flags_are_rejected),
+      cmocka_unit_test(test_defaults_need_the_go_workloads),
+      cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_every_flag),
+      cmocka_unit_test(test_unreadable_topology),
+      cmocka_unit_test(test_leftover),
+      cmocka_unit_test(test_usage_mentions_every_flag),
+      cmocka_unit_test(test_plan_cross_product),
+      cmocka_unit_test(test_plan_print_synthetic),
+      cmocka_unit_test(test_go_line),
+      cmocka_unit_test(test_go_name),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
