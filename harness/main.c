@@ -77,9 +77,15 @@ static run_item *register_all(const run_env *env, const bench_workload_name *tab
   const bench_plan *plan = env->plan;
   run_item *items = calloc(plan->nitems, sizeof *items);
   if (!items) return NULL;
+  bool micro_done[64] = {false};
   for (size_t i = 0; i < plan->nitems; i++) {
     const bench_item *it = &plan->item[i];
     run_item *ri = &items[i];
+    if (table[it->workload].kind == BENCH_WL_MICRO) { /* strategies etc. do not apply */
+      size_t m = (size_t)it->workload - env->ngc;
+      if (m >= 64 || micro_done[m]) continue;
+      micro_done[m] = true;
+    }
     ri->env = env;
     ri->index = i;
     ri->total = plan->nitems;

@@ -22,7 +22,12 @@
 #include <string.h>
 
 #define CLAIM_BATCH 16  /* rootjobs: jobs claimed per atomic add */
-#define PREFETCH_AHEAD 4 /* goroutines whose stack top is fetched ahead */
+/* Stack tops fetched ahead of the scan. Measured on the 2-core VM (4 KiB
+ * pages, stacks cannot be huge pages because of their guard pages): a short
+ * distance and two lines helps conservative scans a little; prefetching 8
+ * goroutines and 16 lines ahead made both scan modes slower. */
+#define PREFETCH_AHEAD 3
+#define PREFETCH_LINES 2
 #define PARTS_PER_CHUNK 256
 
 static struct {
@@ -134,10 +139,10 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
 static inline void prefetch_g(ref_g *g) {
   if (ref__cfg.scan == REF_SCAN_FRAMES) {
     __builtin_prefetch(g->frames);
-  } else {
-    __builtin_prefetch(g->sp);
-    __builtin_prefetch((char *)g->sp + 64);
+    return;
   }
+  uintptr_t a = ref_align_down((uintptr_t)g->sp, 64), hi = g->stack.hi;
+  for (int i = 0; i < PREFETCH_LINES && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
 }
 
 /* Scans the roots of allg[lo, hi) with a software pipeline of prefetches. */
