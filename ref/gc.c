@@ -6,11 +6,14 @@
  */
 #include "gc.h"
 
+#include <sched.h>
 #include <string.h>
 
 static ref_gc_stats last;
 static uint64_t ncycles;
 static ref__sweep_result sweepres[REF_MAX_WORKERS];
+static _Atomic bool xroots_done;
+static uint64_t t_roots0, t_roots1; /* set by worker 0 */
 
 const ref_gc_stats *ref_gc_last(void) { return &last; }
 
@@ -18,8 +21,29 @@ const ref_gc_stats *ref_gc_last(void) { return &last; }
  * Parallel regions
  * ------------------------------------------------------------------------- */
 
+/* Waits, as an idle worker, for worker 0 to finish root enumeration. */
+static void wait_roots(ref__worker *w) {
+  uint64_t t0 = ref__nanotime();
+  for (unsigned i = 0; !atomic_load(&xroots_done); i++) {
+    if (i < 1024) __builtin_ia32_pause();
+    else sched_yield(); /* oversubscribed workers must let worker 0 run */
+  }
+  w->st.idle_ns += ref__nanotime() - t0;
+}
+
+/* One region for roots and marking: the helpers are woken as the cycle
+ * starts, so their wake-up latency overlaps root enumeration instead of
+ * adding to the mark phase. */
 static void mark_region(ref__worker *w) {
   uint64_t t0 = ref__nanotime();
+  if (w->id == 0) {
+    t_roots0 = t0;
+    ref__roots_prepare(w);
+    t_roots1 = ref__nanotime();
+    atomic_store(&xroots_done, true);
+  } else {
+    wait_roots(w);
+  }
   ref__drain(w);
   ref_assert_internal(ref__gcw_empty(&w->gcw));
   uint64_t t = ref__nanotime() - t0;
@@ -30,6 +54,18 @@ static void mark_region(ref__worker *w) {
 
 static void sweep_region(ref__worker *w) {
   ref__heap_sweep_part(w->id, ref__workers_count(), &sweepres[w->id]);
+}
+
+/* Sweeps in parallel by span ranges, or alone when the heap is too small to
+ * repay waking the other workers. Returns the parts swept. */
+#define SWEEP_SPANS_PER_WORKER 256
+static int sweep(int n) {
+  if (n == 1 || ref__heap_nspans() < (size_t)n * SWEEP_SPANS_PER_WORKER) {
+    ref__heap_sweep_part(0, 1, &sweepres[0]);
+    return 1;
+  }
+  ref__workers_run(sweep_region);
+  return n;
 }
 
 /* ---------------------------------------------------------------------------
@@ -79,15 +115,15 @@ static void gc_cycle(void *unused) {
   ref_assert_expensive((ref__heap_check(), true));
   workers_reset(n);
   ref__mark_reset(n);
-  uint64_t t1 = ref__nanotime();
-  ref__roots_prepare(ref__worker_get(0));
-  uint64_t t2 = ref__nanotime();
+  atomic_store(&xroots_done, false);
   ref__workers_run(mark_region);
+  uint64_t t1 = t_roots0, t2 = t_roots1;
   uint64_t t3 = ref__nanotime();
   if (ref__cfg.checkmark) ref__checkmark_verify();
   uint64_t t4 = ref__nanotime();
-  ref__workers_run(sweep_region);
-  ref__heap_sweep_finish(sweepres, n);
+  memset(sweepres, 0, sizeof sweepres);
+  int parts = sweep(n);
+  ref__heap_sweep_finish(sweepres, parts);
   ref__roots_done();
   uint64_t t5 = ref__nanotime();
   ref_assert_expensive((ref__heap_check(), true));

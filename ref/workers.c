@@ -3,8 +3,11 @@
  *
  * W workers: the initiating thread (worker 0) plus W-1 helper pthreads
  * created once by ref_init and parked on a condition variable between
- * parallel regions (no spinning while idle). A region runs one function on
- * every worker and returns when all have finished.
+ * cycles. A region runs one function on every worker and returns when all
+ * have finished. Waking a thread from a condition variable costs tens of
+ * microseconds on a VM, so after a region a helper spins for a bounded
+ * while (SPIN_NS) for the next one -- a cycle's mark and sweep regions
+ * follow each other closely -- and only then sleeps.
  *
  * Termination (a drained worker in ref__mark_idle): the mark phase is over
  * when all workers are idle, no full buffer is published, no root job is
@@ -19,6 +22,8 @@
 #include <sched.h>
 #include <string.h>
 
+#define SPIN_NS 200000 /* a helper's bounded wait for the next region */
+
 _Atomic int ref__xnwait;
 
 static struct {
@@ -26,9 +31,10 @@ static struct {
   ref__worker *w;
   pthread_mutex_t mu;
   pthread_cond_t start_cv, done_cv;
-  uint64_t gen;                  /* bumped per region; guarded by mu */
-  void (*fn)(ref__worker *);
-  int pending, started;          /* guarded by mu */
+  _Atomic uint64_t xgen;         /* bumped per region (under mu); fn is set before */
+  void (*_Atomic xfn)(ref__worker *);
+  _Atomic int xpending;          /* helpers still running the region */
+  int started;                   /* guarded by mu */
   int start_err;
   bool quit;
   _Atomic uint64_t xepoch;
@@ -42,6 +48,21 @@ int ref__workers_count(void) { return wp.n; }
  * Helper threads
  * ------------------------------------------------------------------------- */
 
+/* Waits until the region generation moves past seen: spinning at first,
+ * then on the condition variable. Returns false when the pool quits. */
+static bool wait_region(uint64_t seen) {
+  uint64_t t0 = ref__nanotime();
+  for (unsigned i = 0; atomic_load(&wp.xgen) == seen; i++) {
+    if ((i & 255) == 0 && ref__nanotime() - t0 > SPIN_NS) break;
+    __builtin_ia32_pause();
+  }
+  pthread_mutex_lock(&wp.mu);
+  while (atomic_load(&wp.xgen) == seen && !wp.quit) pthread_cond_wait(&wp.start_cv, &wp.mu);
+  bool quit = wp.quit;
+  pthread_mutex_unlock(&wp.mu);
+  return !quit;
+}
+
 static void *worker_main(void *arg) {
   ref__worker *w = arg;
   int err = 0;
@@ -49,33 +70,29 @@ static void *worker_main(void *arg) {
   pthread_mutex_lock(&wp.mu);
   if (err && !wp.start_err) wp.start_err = err;
   wp.started++;
+  uint64_t seen = atomic_load(&wp.xgen);
   pthread_cond_broadcast(&wp.done_cv);
-  uint64_t seen = wp.gen;
-  for (;;) {
-    while (wp.gen == seen && !wp.quit) pthread_cond_wait(&wp.start_cv, &wp.mu);
-    if (wp.quit) break;
-    seen = wp.gen;
-    void (*fn)(ref__worker *) = wp.fn;
-    pthread_mutex_unlock(&wp.mu);
-    fn(w);
-    pthread_mutex_lock(&wp.mu);
-    if (--wp.pending == 0) pthread_cond_signal(&wp.done_cv);
-  }
   pthread_mutex_unlock(&wp.mu);
+  while (wait_region(seen)) {
+    seen = atomic_load(&wp.xgen);
+    atomic_load(&wp.xfn)(w);
+    atomic_fetch_sub(&wp.xpending, 1);
+  }
   return NULL;
 }
 
 void ref__workers_run(void (*fn)(ref__worker *)) {
+  atomic_store(&wp.xfn, fn);
+  atomic_store(&wp.xpending, wp.n - 1);
   pthread_mutex_lock(&wp.mu);
-  wp.fn = fn;
-  wp.pending = wp.n - 1;
-  wp.gen++;
+  atomic_fetch_add(&wp.xgen, 1);
   pthread_cond_broadcast(&wp.start_cv);
   pthread_mutex_unlock(&wp.mu);
   fn(&wp.w[0]);
-  pthread_mutex_lock(&wp.mu);
-  while (wp.pending > 0) pthread_cond_wait(&wp.done_cv, &wp.mu);
-  pthread_mutex_unlock(&wp.mu);
+  for (unsigned i = 0; atomic_load(&wp.xpending) > 0; i++) { /* the others are finishing too */
+    if (i < 1024) __builtin_ia32_pause();
+    else sched_yield(); /* oversubscribed: let them run */
+  }
 }
 
 /* ---------------------------------------------------------------------------

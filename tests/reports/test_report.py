@@ -1,0 +1,327 @@
+"""Tests of reports/report: rendering, reproducibility, bad input, atomic output.
+
+Hook for a real run: if $STACKSCAN_BENCH names an executable stackscan-bench,
+RealBenchTest runs it tiny ($STACKSCAN_BENCH_ARGS, default below) and renders
+its JSON; otherwise that test is skipped.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+import benchdata as bd
+
+DEFAULT_BENCH_ARGS = "--benchmark_filter=n:1000/ --benchmark_min_time=0.001"
+
+
+class ReportCase(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="test_report-")
+        self.dir = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def path(self, *names):
+        return os.path.join(self.dir, *names)
+
+    def doc(self, name="run.json", **kw):
+        return bd.write(self.path(name), bd.make_doc(**kw))
+
+    def report(self, *args):
+        return bd.run_tool("report", *args)
+
+    def read(self, *names):
+        with open(self.path(*names)) as f:
+            return f.read()
+
+    def leftovers(self):
+        """Temporary output directories left in the parent of the outputs."""
+        return [f for f in os.listdir(self.dir) if ".tmp-" in f]
+
+    def assert_renders(self, out):
+        """report.md exists and every figure it links is a well-formed SVG."""
+        md = self.read(out, "report.md")
+        figs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+        for f in figs:
+            root = ET.parse(self.path(out, f)).getroot()
+            self.assertEqual(root.tag, "{http://www.w3.org/2000/svg}svg", f)
+        return md, figs
+
+
+class RenderTest(ReportCase):
+    def test_renders_markdown_and_svgs(self):
+        r = self.report(self.doc(failed=True), "-o", self.path("out"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+        md, figs = self.assert_renders("out")
+        for wl in bd.WORKLOADS:
+            self.assertIn(f"scaling-workers-{wl}.svg", figs)
+            self.assertIn(f"scaling-n-{wl}.svg", figs)
+        self.assertIn("phases-n1000-w2-compact.svg", figs)
+        self.assertIn("imbalance-n10000-w2-compact.svg", figs)
+        self.assertEqual(sorted(os.listdir(self.path("out"))), sorted(figs + ["report.md"]))
+        self.assertEqual(self.leftovers(), [])
+
+    def test_contents(self):
+        self.report(self.doc(failed=True), "-o", self.path("out"))
+        md = self.read("out", "report.md")
+        # Context: machine class, topology and configuration, verbatim.
+        for key in ("machine", "hwloc_topology", "ref_config", "compiler", "cflags", "git_rev"):
+            self.assertIn(f"| `{key}` | {md_cell(bd.CONTEXT[key])} |", md)
+        # Seed table: one per (n, workers, placement), ratio to conservative-serial.
+        self.assertIn("### n = 1,000, workers = 2, placement = compact", md)
+        self.assertIn("| benchmark | conservative-serial | frames-serial | frames-parallel "
+                      "| conservative-rootjobs |", md)
+        self.assertRegex(md, r"\| GoroutineSelect \| [\d,]+ \| [\d,]+ \(2\.7\dx\) \|")
+        self.assertIn("median", md)
+        self.assertIn("perf was not run", md)
+        self.assertIn("| `micro/GoroutineSwitch` |", md)
+        self.assertIn("## Failed benchmarks", md)
+        self.assertIn("checkmark: object 0x7f00 unmarked", md)
+        self.assertIn("| GoroutineSelect | 1,000 | frames-serial | 512,000 | 24,015 |", md)
+        self.assertNotIn("Counters differ", md)
+
+    def test_median_of_repetitions_not_aggregates(self):
+        d = bd.make_doc(reps=3, ns=(1000,), workers=(1,), workloads=("W",),
+                        strategies=("conservative-serial",), micro=False)
+        runs = [b for b in d["benchmarks"] if b["run_type"] == "iteration"]
+        for b, t in zip(runs, (100e6, 200e6, 900e6)):
+            b["real_time"] = t
+        for b in d["benchmarks"]:
+            if b["run_type"] == "aggregate":
+                b["real_time"] = 777e6
+        self.report(bd.write(self.path("m.json"), d), "-o", self.path("out"))
+        md = self.read("out", "report.md")
+        self.assertIn("| W | 200,000,000 |", md)
+        self.assertIn("median of 3", md)
+
+    def test_reproducible(self):
+        doc = self.doc()
+        self.report(doc, "-o", self.path("a"))
+        self.report(doc, "-o", self.path("b"))
+        names = sorted(os.listdir(self.path("a")))
+        self.assertEqual(names, sorted(os.listdir(self.path("b"))))
+        for f in names:
+            self.assertEqual(self.read("a", f), self.read("b", f), f)
+            self.assertNotIn("<dc:date>", self.read("a", f))
+
+    def test_single_configuration_has_no_scaling_plots(self):
+        doc = self.doc(ns=(1000,), workers=(1,))
+        self.assertEqual(self.report(doc, "-o", self.path("out")).returncode, 0)
+        md, figs = self.assert_renders("out")
+        self.assertEqual([f for f in figs if f.startswith("scaling")], [])
+        self.assertIn("only one value measured", md)
+
+    def test_micro_only(self):
+        d = bd.make_doc(reps=2)
+        d["benchmarks"] = [b for b in d["benchmarks"] if b["name"].startswith("micro/")]
+        r = self.report(bd.write(self.path("micro.json"), d), "-o", self.path("out"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md = self.read("out", "report.md")
+        self.assertIn("No collector benchmarks", md)
+        self.assertIn("| `micro/GoroutineSwitch` | 41.5 |", md)  # median of 41.5, 41.6: 41.55
+
+    def test_several_inputs_and_contexts(self):
+        a = self.doc("a.json", workers=(1,))
+        d = bd.make_doc(workers=(2,))
+        d["context"]["machine"] = "x86_64-4pu"
+        b = bd.write(self.path("b.json"), d)
+        self.assertEqual(self.report(a, b, "-o", self.path("out")).returncode, 0)
+        md = self.read("out", "report.md")
+        self.assertIn(f"| key | `{a}` | `{b}` |", md)
+        self.assertIn("| `machine` | x86_64-2pu | x86_64-4pu |", md)
+        self.assertIn("workers = 1", md)
+        self.assertIn("workers = 2", md)
+
+    def test_go_peer_column(self):
+        go = self.path("go.txt")
+        with open(go, "w") as f:
+            f.write("goos: linux\ngoarch: amd64\npkg: runtime\n"
+                    "BenchmarkGoroutineSelect-2   \t      10\t 123456789 ns/op\n"
+                    "BenchmarkGoroutineSelect-2   \t      10\t 123456791 ns/op\n"
+                    "BenchmarkGoroutineSelect-2   \t      10\t 999999999 ns/op\n"
+                    "BenchmarkGoroutineBlocking/n=10000 \t 5 \t 2000000000 ns/op\n"
+                    "PASS\nok  \truntime\t12.3s\n")
+        r = self.report(self.doc(), "-o", self.path("out"), "--go", go)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md = self.read("out", "report.md")
+        self.assertIn("| Go |", md)
+        rows = [ln for ln in md.splitlines()
+                if ln.startswith("| GoroutineSelect | 1,000 | 2 | compact |")]
+        self.assertEqual(len(rows), 1)
+        self.assertTrue(rows[0].endswith("| 123,456.8 |"), rows[0])  # median / n
+        rows = [ln for ln in md.splitlines()
+                if ln.startswith("| GoroutineBlocking | 10,000 | 1 | compact |")]
+        self.assertTrue(rows[0].endswith("| 200,000.0 |"), rows[0])  # n from the name
+        self.assertIn("| BenchmarkGoroutineSelect | 1,000 | 2 | 123,456,791 |", md)
+
+    def test_perf_tables(self):
+        fixture = os.path.join(bd.FIXTURES, "perf_report_cxx_flat.txt")
+        prof = self.path("frames-parallel.txt")
+        shutil.copy(fixture, prof)
+        r = self.report(self.doc(), "-o", self.path("out"), "--perf", prof, "--perf-top", "3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md = self.read("out", "report.md")
+        self.assertIn(f"### frames-parallel (`{prof}`)", md)
+        self.assertIn("| 1 | `BM` | 97.50 | 1286 |", md)
+        self.assertIn("| 3 |", md)
+        self.assertNotIn("| 4 |", md.split("### frames-parallel")[1].split("##")[0])
+
+    def test_perf_directory_without_profiles(self):
+        os.mkdir(self.path("perf"))
+        r = self.report(self.doc(), "-o", self.path("out"), "--perf", self.path("perf"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("perf was not available", self.read("out", "report.md"))
+
+
+def md_cell(s):
+    return str(s).replace("|", "\\|")
+
+
+class BadInputTest(ReportCase):
+    """Exit 2, one line "report: <file>: <problem>", and no output directory."""
+
+    def assert_bad(self, args, bad, problem):
+        r = self.report(*args, "-o", self.path("out"))
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        self.assertTrue(r.stderr.startswith(f"report: {bad}: "), r.stderr)
+        self.assertIn(problem, r.stderr)
+        self.assertFalse(os.path.exists(self.path("out")))
+        self.assertEqual(self.leftovers(), [])
+
+    def text(self, name, content):
+        p = self.path(name)
+        with open(p, "w") as f:
+            f.write(content)
+        return p
+
+    def test_bad_json_inputs(self):
+        good = self.doc()
+        with open(good) as f:
+            full = f.read()
+        cases = [(self.path("missing.json"), "no such file"),
+                 (self.text("empty.json", ""), "empty file"),
+                 (self.text("trunc.json", full[:-200]), "truncated JSON"),
+                 (self.text("text.json", "hello\n"), "not JSON"),
+                 (self.text("list.json", "[]"), "wrong schema"),
+                 (self.text("nob.json", '{"context": {}}'), "no \"benchmarks\" key"),
+                 (self.text("none.json", '{"benchmarks": []}'), "no benchmarks"),
+                 (self.text("schema.json", '{"benchmarks": [{"name": "x", "real_time": "1"}]}'),
+                  "wrong schema")]
+        for bad, problem in cases:
+            with self.subTest(bad=bad):
+                self.assert_bad([bad], bad, problem)
+                # After a good input has been processed, too.
+                self.assert_bad([good, bad], bad, problem)
+
+    def test_bad_go_file(self):
+        go = self.text("go.txt", "PASS\n")
+        self.assert_bad([self.doc(), "--go", go], go, "no `go test -bench` result lines")
+        self.assert_bad([self.doc(), "--go", self.path("nogo.txt")], self.path("nogo.txt"),
+                        "no such file")
+
+    def test_missing_perf_path(self):
+        p = self.path("nope.data")
+        self.assert_bad([self.doc(), "--perf", p], p, "no such perf file or directory")
+
+    def test_output_is_a_file(self):
+        out = self.text("out", "x")
+        r = self.report(self.doc(), "-o", out)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("not a directory", r.stderr)
+
+
+class AtomicTest(ReportCase):
+    """A run that fails after rendering has started leaves no new report.md."""
+
+    def failing_run(self, out):
+        report = bd.import_tool("report")
+        sslib = bd.sslib_module()
+        rendered = []
+
+        def fail(m):
+            # Called after the figures of the scaling and phase sections are written.
+            rendered.extend(f for d in os.listdir(self.dir) if ".tmp-" in d
+                            for f in os.listdir(self.path(d)))
+            raise sslib.InputError("injected", "failure in the middle of rendering")
+        report.sec_counters = fail
+        with self.assertRaises(SystemExit) as cm:
+            report.main([self.doc(), "-o", out])
+        self.assertEqual(cm.exception.code, 2)
+        self.assertTrue(any(f.endswith(".svg") for f in rendered), rendered)
+
+    def test_failure_after_report_md_is_rendered(self):
+        report = bd.import_tool("report")
+        sslib = bd.sslib_module()
+        render = report.render
+
+        def render_then_fail(m, args, outdir):
+            render(m, args, outdir)
+            self.assertTrue(os.path.isfile(os.path.join(outdir, "report.md")))
+            raise sslib.InputError("injected", "failure after rendering")
+        report.render = render_then_fail
+        out = self.path("out")
+        with self.assertRaises(SystemExit):
+            report.main([self.doc(ns=(1000,), workers=(1,)), "-o", out])
+        self.assertFalse(os.path.exists(out))
+        self.assertEqual(self.leftovers(), [])
+
+    def test_failed_run_leaves_no_report(self):
+        out = self.path("out")
+        self.failing_run(out)
+        self.assertFalse(os.path.exists(os.path.join(out, "report.md")))
+        self.assertFalse(os.path.exists(out))
+        self.assertEqual(self.leftovers(), [])
+
+    def test_failed_run_keeps_previous_report(self):
+        out = self.path("out")
+        old = bd.make_doc(ns=(1000,), workers=(1,))
+        r = self.report(bd.write(self.path("old.json"), old), "-o", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        before = {f: self.read("out", f) for f in os.listdir(out)}
+        self.failing_run(out)
+        after = {f: self.read("out", f) for f in os.listdir(out)}
+        self.assertEqual(before, after)
+        self.assertEqual(self.leftovers(), [])
+
+    def test_rerun_replaces_report(self):
+        out = self.path("out")
+        self.report(self.doc("one.json", ns=(1000,), workers=(1,)), "-o", out)
+        self.report(self.doc("two.json", ns=(1000,), workers=(1, 2)), "-o", out)
+        md = self.read("out", "report.md")
+        self.assertIn("two.json", md)
+        self.assertIn("workers = 2", md)
+        self.assertEqual(self.leftovers(), [])
+
+
+class RealBenchTest(ReportCase):
+    """The hook for a real run: $STACKSCAN_BENCH, run tiny, then rendered."""
+
+    def test_real_bench_run(self):
+        bench = os.environ.get("STACKSCAN_BENCH")
+        if not bench or not os.access(bench, os.X_OK):
+            self.skipTest("STACKSCAN_BENCH is not set to an executable stackscan-bench")
+        args = shlex.split(os.environ.get("STACKSCAN_BENCH_ARGS", DEFAULT_BENCH_ARGS))
+        out_json = self.path("bench.json")
+        proc = subprocess.run([bench] + args + [f"--benchmark_out={out_json}",
+                                                "--benchmark_out_format=json"],
+                              capture_output=True, text=True, timeout=600)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        with open(out_json) as f:
+            self.assertTrue(json.load(f)["benchmarks"])
+        r = self.report(out_json, "-o", self.path("out"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md, _ = self.assert_renders("out")
+        self.assertIn("## Seed table", md)
+
+
+if __name__ == "__main__":
+    unittest.main()
