@@ -9,12 +9,14 @@
  * and are reused through a free list (Go's gfree).
  */
 #include "g.h"
+#include "os.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
 
 #define STACKS_PER_CHUNK 32
 #define G_BLOCK_BYTES ((size_t)2 << 20) /* one transparent huge page of Gs */
@@ -50,6 +52,11 @@ static struct {
  * Stacks
  * ------------------------------------------------------------------------- */
 
+/* ASan: a goroutine that exits never unwinds its frames, so their redzones
+ * stay poisoned in the shadow; so does memory of an earlier runtime mapped
+ * at the same address. A stack about to be (re)used starts clean. */
+static void stack_unpoison(uintptr_t lo, size_t len) { ref__os_unpoison((void *)lo, len); }
+
 static long read_max_map_count(void) {
   FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
   long v = 65530;
@@ -70,12 +77,11 @@ static int stack_chunk_new(void) {
     return ref__seterr("%zu goroutine stacks need %ld mappings but vm.max_map_count is %ld; "
                        "raise it (sysctl -w vm.max_map_count=%ld)",
                        gs.nstacks + STACKS_PER_CHUNK, need, gs.max_map_count, need * 2);
-  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
-  if (p == MAP_FAILED) return ref__seterr("mmap of %zu bytes of stacks: %s", len, strerror(errno));
+  void *p = ref__os_map(len, true, false);
+  if (!p) return ref__seterr("mmap of %zu bytes of stacks: %s", len, strerror(errno));
   for (int i = 0; i < STACKS_PER_CHUNK; i++) {
     if (mprotect((char *)p + i * slot, gs.guard, PROT_NONE) != 0) {
-      munmap(p, len);
+      ref__os_unmap(p, len);
       return ref__seterr("mprotect of a stack guard page: %s", strerror(errno));
     }
   }
@@ -112,14 +118,12 @@ static int stack_alloc(ref__stack *st) {
 static ref_g *g_struct_new(void) {
   if (gs.g_left == 0) {
     chunk *c = malloc(sizeof *c);
-    void *block = mmap(NULL, G_BLOCK_BYTES, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (!c || block == MAP_FAILED) {
+    void *block = ref__os_map(G_BLOCK_BYTES, true, true);
+    if (!c || !block) {
       free(c);
-      if (block != MAP_FAILED) munmap(block, G_BLOCK_BYTES);
+      ref__os_unmap(block, G_BLOCK_BYTES);
       return NULL;
     }
-    (void)madvise(block, G_BLOCK_BYTES, MADV_HUGEPAGE); /* advice only */
     *c = (chunk){gs.g_blocks, block, G_BLOCK_BYTES};
     gs.g_blocks = c;
     gs.g_next = block;
@@ -178,6 +182,7 @@ void ref__g_release(ref_g *g) {
  * ref__trampoline, which calls entry(g) with rsp 16-byte aligned. The layout
  * is the saved-context table in switch_x86_64_sysv.S. */
 void ref__context_init(ref_g *g, void (*entry)(ref_g *)) {
+  stack_unpoison(g->stack.lo, g->stack.hi - g->stack.lo);
   uintptr_t top = ref_align_down(g->stack.hi, 16) - 16;
   uint64_t *sp = (uint64_t *)top - 8;
   sp[0] = 0x1F80 | ((uint64_t)0x037F << 32); /* default MXCSR | x87 control word */
@@ -260,8 +265,8 @@ static void segv_handler(int sig, siginfo_t *si, void *ctx) {
 
 static int segv_install(void) {
   size_t altsize = 64 << 10;
-  gs.altstack = mmap(NULL, altsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (gs.altstack == MAP_FAILED) return ref__seterr("mmap of the signal stack: %s", strerror(errno));
+  gs.altstack = ref__os_map(altsize, false, false);
+  if (!gs.altstack) return ref__seterr("mmap of the signal stack: %s", strerror(errno));
   stack_t ss = {.ss_sp = gs.altstack, .ss_size = altsize, .ss_flags = 0};
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -277,7 +282,7 @@ static void segv_uninstall(void) {
   sigaction(SIGSEGV, &gs.old_segv, NULL);
   stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
   sigaltstack(&ss, NULL);
-  munmap(gs.altstack, 64 << 10);
+  ref__os_unmap(gs.altstack, 64 << 10);
 }
 
 /* ---------------------------------------------------------------------------
@@ -298,7 +303,7 @@ int ref__g_init(const ref_config *cfg) {
 static void free_chunks(chunk *c) {
   while (c) {
     chunk *next = c->next;
-    munmap(c->base, c->len);
+    ref__os_unmap(c->base, c->len);
     free(c);
     c = next;
   }

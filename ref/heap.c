@@ -10,6 +10,7 @@
  * second reservation. Span structs and their bitmaps live in malloc memory.
  */
 #include "heap.h"
+#include "os.h"
 
 #include <errno.h>
 #include <string.h>
@@ -539,13 +540,7 @@ void ref_heap_stats_get(ref_heap_stats *st) {
 /* An anonymous reserve-only mapping (pages are touched lazily), backed by
  * transparent huge pages where the kernel allows: the collector touches the
  * heap and its metadata at random, and 4 KiB TLB misses dominate otherwise. */
-static void *reserve(size_t len) {
-  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return NULL;
-  (void)madvise(p, len, MADV_HUGEPAGE); /* advice only: fine if refused */
-  return p;
-}
+static void *reserve(size_t len) { return ref__os_map(len, true, true); }
 
 #define HUGE_PAGE ((size_t)2 << 20)
 

@@ -54,7 +54,8 @@ uint64_t ref__nanotime(void) {
 
 void ref_config_default(ref_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
-  cfg->stack_size = 64 << 10;
+  /* ASan's redzones make frames several times larger. */
+  cfg->stack_size = REF_ASAN ? 256 << 10 : 64 << 10;
   cfg->heap_max = (size_t)4 << 30;
   cfg->workers = 1;
   cfg->phase = REF_PHASE_SERIAL;

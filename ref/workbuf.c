@@ -4,6 +4,7 @@
  * See workbuf.h for the types and their invariants.
  */
 #include "workbuf.h"
+#include "os.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -93,9 +94,8 @@ static size_t nbufs_carved;   /* guarded by chunk_lock */
 /* Maps a chunk, keeps its first buffer for the caller and pushes the rest on
  * the empty list. Called with chunk_lock held. */
 static ref__workbuf *chunk_carve(void) {
-  void *p = mmap(NULL, WBUF_CHUNK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                 -1, 0);
-  if (p == MAP_FAILED)
+  void *p = ref__os_map(WBUF_CHUNK_SIZE, false, false);
+  if (!p)
     ref__throw("workbuf: out of memory mapping a %zu-byte chunk", WBUF_CHUNK_SIZE);
   wbuf_chunk *c = p;
   c->next = chunks;

@@ -1,0 +1,21 @@
+/*
+ * os.h: the operating-system primitives ref uses for memory, in one place
+ * (mimalloc's prim.h idea). Linux only today.
+ */
+#ifndef REF_OS_H
+#define REF_OS_H
+
+#include "internal.h"
+
+/* Maps len bytes of zeroed read-write anonymous memory; reserve-only (pages
+ * committed when touched) when lazy. huge: ask for transparent huge pages.
+ * Returns NULL on failure (errno set). Under ASan the range's shadow is
+ * cleared: an earlier mapping at the same address (a goroutine stack that
+ * never unwound, say) may have left it poisoned. */
+void *ref__os_map(size_t len, bool lazy, bool huge);
+void ref__os_unmap(void *p, size_t len);
+
+/* Clears ASan's shadow of [p, p+len); nothing in other builds. */
+void ref__os_unpoison(void *p, size_t len);
+
+#endif /* REF_OS_H */
