@@ -151,6 +151,11 @@ ref_g *ref__g_alloc(void) {
     gs.gfree = g->schedlink;
     g->schedlink = NULL;
   } else {
+    /* Every G is a TSan fiber, and fibers count against its thread limit. */
+    if (REF_TSAN && ref__allg.len >= 8000) {
+      ref__seterr("TSan builds support at most 8000 goroutines");
+      return NULL;
+    }
     g = g_struct_new();
     if (!g) {
       ref__seterr("out of memory for a goroutine");

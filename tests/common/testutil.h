@@ -19,7 +19,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal.h" /* REF_ASAN, REF_TSAN */
 #include "ref.h"
+
+/* TSan makes every goroutine a fiber, and fibers count against its limit
+ * of 8128 threads: tests that park many goroutines cap their count. */
+#define TU_MAX_GOROUTINES (REF_TSAN ? 4000 : 100000000)
+#define TU_CAP_G(n) ((n) < TU_MAX_GOROUTINES ? (n) : TU_MAX_GOROUTINES)
 
 /* Starts the runtime with checkmark + poison and the given strategy. */
 static inline void tu_init_with(ref_phase phase, ref_scan scan, ref_stackmaps maps, int workers) {
