@@ -21,11 +21,15 @@ typedef struct parser {
   bool seen_workloads, seen_strategies, seen_n;
 } parser;
 
+/* Formats the error. Values from argv are quoted in it verbatim, so control
+ * characters become '?': the message must stay one line. */
 __attribute__((format(printf, 2, 3))) static int fail(parser *p, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   if (p->errlen > 0) vsnprintf(p->err, p->errlen, fmt, ap);
   va_end(ap);
+  for (char *c = p->err; p->errlen > 0 && *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
   return -1;
 }
 

@@ -145,8 +145,10 @@ uint64_t ref_debug_scan_conservative(const void *buf, size_t len) {
   uint64_t before = w->n.candidates;
   ref__scan_conservative(w, (uintptr_t)buf, (uintptr_t)buf + len);
   ref__ptrbuf_flush(w);
+  /* Scan what it greyed, so the marks are closed under pointers: the next
+   * cycle finds these objects marked and does not scan them again. */
   uintptr_t item;
-  while ((item = ref__gcw_tryget(&w->gcw)) != 0) (void)item; /* drop greys: not a cycle */
+  while ((item = ref__gcw_tryget(&w->gcw)) != 0) ref__scanobject(w, item);
   return w->n.candidates - before;
 }
 

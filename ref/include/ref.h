@@ -310,9 +310,11 @@ typedef struct ref_gc_stats {
 const ref_gc_stats *ref_gc_last(void);
 
 /* Benchmark hook: scans [buf, buf+len) conservatively as a stack, with mark
- * worker 0, outside any cycle (what it marks stays marked until the next
- * cycle's sweep keeps it). Returns the candidates found (words in the heap's
- * range). */
+ * worker 0, outside any cycle, and marks everything reachable from what it
+ * finds. Those marks stand: the next cycle keeps the objects (floating
+ * garbage) and its checkmark verifier, which does not see buf, reports them
+ * -- do not combine the hook with checkmark. Returns the candidates found
+ * (words in the heap's range). */
 uint64_t ref_debug_scan_conservative(const void *buf, size_t len);
 
 #ifdef __cplusplus
