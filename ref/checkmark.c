@@ -41,11 +41,10 @@ static void cm_scan_range(uintptr_t lo, uintptr_t hi) {
     cm_mark(*(const uintptr_t *)a);
 }
 
-static void cm_scan_frames(const ref_g *g) {
-  uintptr_t below = (uintptr_t)g->sp;
-  for (ref_frame *rec = g->frames; rec; rec = rec->parent) {
+static void cm_scan_chain(ref_frame *top, uintptr_t below, uintptr_t hi) {
+  for (ref_frame *rec = top; rec; rec = rec->parent) {
     if (rec->flags & REF_FRAME_CONSERVATIVE) {
-      cm_scan_range(below, rec->parent ? (uintptr_t)rec->parent : g->stack.hi);
+      cm_scan_range(below, rec->parent ? (uintptr_t)rec->parent : hi);
     } else {
       if (rec->safepoint >= rec->fn->nsafepoints)
         ref__throw("checkmark: frame %s has safepoint %u of %u", rec->fn->name, rec->safepoint,
@@ -72,13 +71,15 @@ static void cm_scan_object(uintptr_t base) {
 }
 
 static void cm_mark_all(void) {
+  ref__m *m = ref__m_get();
+  if (m->g0_frames) cm_scan_chain(m->g0_frames, (uintptr_t)m->g0_frames, m->g0_hi);
   const ref__rootrange *r = ref__globals();
   for (size_t i = 0; i < ref__globals_count(); i++) cm_scan_range(r[i].lo, r[i].hi);
   for (size_t i = 0; i < ref__allg.len; i++) {
     const ref_g *g = ref__allg.g[i];
     if (g->status == REF_G_DEAD) continue;
     if (!g->started) cm_mark((uintptr_t)g->arg);
-    else if (ref__cfg.scan == REF_SCAN_FRAMES) cm_scan_frames(g);
+    else if (ref__cfg.scan == REF_SCAN_FRAMES) cm_scan_chain(g->frames, (uintptr_t)g->sp, g->stack.hi);
     else cm_scan_range((uintptr_t)g->sp, g->stack.hi);
   }
   while (cm.n > 0) cm_scan_object(cm.v[--cm.n]);

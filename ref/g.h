@@ -66,7 +66,7 @@ typedef struct ref__m {
   ref_g **timers;          /* min-heap on when */
   size_t ntimers, timers_cap;
   uint64_t rand;           /* select pollorder */
-  ref_frame *g0_frames;    /* records pushed on the scheduler stack (never scanned) */
+  ref_frame *g0_frames;    /* records pushed on the scheduler stack: roots, scanned by maps */
 } ref__m;
 
 extern _Thread_local ref__m *ref__mcur;

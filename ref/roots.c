@@ -2,8 +2,10 @@
  * roots.c: the roots of a cycle and the phase switch.
  *
  * Roots are the registered global ranges (scanned conservatively in blocks
- * of REF_ROOT_BLOCK), every G's start argument until it starts, and every
- * started G's stack. Where stacks are scanned (ref__cfg.phase):
+ * of REF_ROOT_BLOCK), every G's start argument until it starts, every
+ * started G's stack, and the frame records on the scheduler stack (runtime
+ * code there, chan_make say, holds new objects across an allocation that
+ * may collect; they are scanned by their maps in every scan mode). Where stacks are scanned (ref__cfg.phase):
  *
  *   serial    the initiating thread scans them all while enumerating roots
  *             (Go 1.2), then marking goes parallel;
@@ -170,7 +172,15 @@ void ref__item_run(ref__worker *w, uintptr_t item) {
  * Enumeration and indexed jobs
  * ------------------------------------------------------------------------- */
 
+/* The scheduler stack's records: precise roots in every scan mode. */
+static void scan_g0_records(ref__worker *w) {
+  ref__m *m = ref__m_get();
+  if (m->g0_frames) ref__scan_chain(w, m->g0_frames, (uintptr_t)m->g0_frames, m->g0_hi, 0);
+  ref__ptrbuf_flush(w);
+}
+
 void ref__roots_prepare(ref__worker *w0) {
+  scan_g0_records(w0);
   rs.nblocks = 0;
   for (size_t r = 0; r < rs.nranges; r++) rs.nblocks += range_blocks(&rs.ranges[r]);
   rs.njobs = rs.nblocks + ref__allg.len;

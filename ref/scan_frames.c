@@ -33,24 +33,28 @@ static inline const uint64_t *stackmap(ref__worker *w, const ref_frame *rec) {
   return NULL;
 }
 
-static ref_noinline void bad_frame(const ref_g *g, const ref_frame *rec) {
+static ref_noinline void bad_frame(uint64_t goid, const ref_frame *rec) {
   ref__throw("goroutine %llu: no stack map for frame %p (%s, safepoint %u, pc %#lx) in %s mode",
-             (unsigned long long)g->id, (const void *)rec, rec->fn ? rec->fn->name : "?",
+             (unsigned long long)goid, (const void *)rec, rec->fn ? rec->fn->name : "?",
              rec->safepoint, (unsigned long)rec->pc, ref_stackmaps_name(ref__cfg.stackmaps));
 }
 
 void ref__scan_frames(ref__worker *w, ref_g *g) {
-  uintptr_t below = (uintptr_t)g->sp; /* where the current frame's extent starts */
-  for (ref_frame *rec = g->frames; rec; rec = rec->parent) {
-    ref_assert_internal((uintptr_t)rec >= below && (uintptr_t)rec < g->stack.hi);
+  ref__scan_chain(w, g->frames, (uintptr_t)g->sp, g->stack.hi, g->id);
+}
+
+/* Scans the chain from top, on a stack whose live part is [below, hi). goid
+ * names the goroutine in errors (0: the scheduler stack). */
+void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t below, uintptr_t hi, uint64_t goid) {
+  for (ref_frame *rec = top; rec; rec = rec->parent) {
+    ref_assert_internal((uintptr_t)rec >= below && (uintptr_t)rec < hi);
     w->n.frames++;
     if (ref_unlikely(rec->flags & REF_FRAME_CONSERVATIVE)) {
-      uintptr_t top = rec->parent ? (uintptr_t)rec->parent : g->stack.hi;
-      ref__scan_conservative(w, below, top);
+      ref__scan_conservative(w, below, rec->parent ? (uintptr_t)rec->parent : hi);
     } else {
       w->n.lookups++;
       const uint64_t *live = stackmap(w, rec);
-      if (ref_unlikely(!live)) bad_frame(g, rec);
+      if (ref_unlikely(!live)) bad_frame(goid, rec);
       uint64_t bits = *live;
       void **slot = ref_frame_slots(rec);
       w->n.slots += (uint64_t)__builtin_popcountll(bits);

@@ -1,0 +1,679 @@
+/*
+ * test_frames.c: precise stack scanning by frames ("frames").
+ *
+ *   - objects held in live slots at every level of stacks 0..200 frames
+ *     deep survive any number of cycles, in every stackmaps mode and phase;
+ *   - a slot that is dead at the parked safepoint is not scanned: what only
+ *     it holds is freed (exact count, poisoned), while a conservative scan
+ *     keeps it;
+ *   - a record flagged REF_FRAME_CONSERVATIVE keeps plain locals alive;
+ *   - on the same parked goroutines, what frames keeps is exactly the set
+ *     the test computes from the live slots, and a subset of what a
+ *     conservative scan keeps;
+ *   - the frame counters: frames, lookups, slots, cache hits;
+ *   - a record without a stack map for its safepoint aborts the cycle.
+ *
+ * Runtimes run with the checkmark verifier and poisoning on.
+ */
+#include "testutil.h"
+
+#include "heap.h" /* ref__find_object: whether an address is an allocated object */
+
+#include <stdbool.h>
+
+/* ---------------------------------------------------------------------------
+ * Helpers
+ * ------------------------------------------------------------------------- */
+
+static uint64_t canary(uint64_t id) {
+  uint64_t c = (id + 1) * 0x9E3779B97F4A7C15ull;
+  c ^= c >> 29;
+  return c | (1ull << 63) | 1u;
+}
+
+static void init_rt(ref_phase ph, ref_scan sc, ref_stackmaps maps, int workers) {
+  ref_config cfg;
+  ref_config_default(&cfg);
+  cfg.checkmark = true;
+  cfg.poison = true;
+  cfg.phase = ph;
+  cfg.scan = sc;
+  cfg.stackmaps = maps;
+  cfg.workers = workers;
+  cfg.heap_max = (size_t)1 << 30;
+  cfg.stack_size = 256 << 10; /* 200 frames deep, with sanitizer redzones */
+  if (ref_init(&cfg) != 0) fail_msg("ref_init: %s", ref_error());
+}
+
+static struct {
+  int fails;
+  char first[256];
+  long checked;
+  long done;
+} res;
+
+static void res_reset(void) { memset(&res, 0, sizeof res); }
+
+__attribute__((format(printf, 1, 2))) static void note_fail(const char *fmt, ...) {
+  if (res.fails++ > 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(res.first, sizeof res.first, fmt, ap);
+  va_end(ap);
+}
+
+static void assert_no_fail(void) {
+  if (res.fails) fail_msg("%d failures; first: %s", res.fails, res.first);
+}
+
+static bool is_allocated(uintptr_t p) {
+  ref__span *s;
+  uint32_t idx;
+  return ref__find_object(p, &s, &idx) != 0;
+}
+
+/* Garbage a conservative scan may keep through stale stack words (a dead
+ * temporary, a one-past-the-end pointer): at most this many objects. */
+#define CONS_SLACK 8
+
+static size_t live_objects(void) {
+  ref_heap_stats hs;
+  ref_heap_stats_get(&hs);
+  return hs.objects_live;
+}
+
+/* Checks the last cycle, which began with live_before objects of which all
+ * but `need` were garbage: a precise cycle freed exactly the garbage; a
+ * conservative one may have kept up to CONS_SLACK of it. Either way it
+ * marked every object it did not free. */
+static void assert_collected(size_t live_before, size_t need, bool precise) {
+  const ref_gc_stats *st = ref_gc_last();
+  assert_true(live_before >= need);
+  uint64_t garbage = live_before - need;
+  assert_int_equal(st->objects_marked + st->objects_freed, live_before);
+  if (precise) {
+    assert_int_equal(st->objects_freed, garbage);
+  } else {
+    assert_true(st->objects_freed <= garbage);
+    assert_true(st->objects_freed + CONS_SLACK >= garbage);
+  }
+}
+
+static bool all_bytes(const void *p, size_t n, uint8_t v) {
+  const uint8_t *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != v) return false;
+  return true;
+}
+
+typedef struct obj {
+  uint64_t canary;
+  uint64_t id;
+  struct obj *next;
+  uint64_t data[5];
+} obj;
+static const uint64_t obj_mask[1] = {0x4};
+static const ref_type obj_t = {sizeof(obj), obj_mask, "frames.obj"};
+
+static obj *new_obj(uint64_t id) {
+  obj *o = ref_alloc(&obj_t);
+  if (!o) {
+    note_fail("allocating object %llu: %s", (unsigned long long)id, ref_error());
+    return NULL;
+  }
+  o->canary = canary(id);
+  o->id = id;
+  for (int i = 0; i < 5; i++) o->data[i] = canary(id * 7 + (uint64_t)i);
+  return o;
+}
+
+static bool obj_ok(const obj *o, uint64_t id) {
+  if (!o || o->canary != canary(id) || o->id != id) return false;
+  for (int i = 0; i < 5; i++)
+    if (o->data[i] != canary(id * 7 + (uint64_t)i)) return false;
+  return true;
+}
+
+static void check_obj(const void *p, uint64_t id, const char *what) {
+  res.checked++;
+  if (!obj_ok(p, id))
+    note_fail("%s: object %llu at %p lost its contents", what, (unsigned long long)id, p);
+}
+
+/* Unreachable junk, so that a wrongly freed slot is likely reused. */
+static void garbage(int n) {
+  for (int i = 0; i < n; i++) {
+    obj *o = ref_alloc(&obj_t);
+    if (o) memset(o, 0x11, sizeof *o), o->next = NULL;
+  }
+}
+
+static ref_chan *park_ch; /* registered root while a test runs */
+
+static void park_ch_open(void) {
+  park_ch = ref_chan_make_size(sizeof(int), 0);
+  assert_non_null(park_ch);
+  ref_add_root(&park_ch, sizeof(ref_chan *));
+}
+
+static void park_ch_close_all(void) {
+  ref_chan_close(park_ch);
+  assert_int_equal(ref_run(), 0);
+  ref_remove_root(&park_ch);
+  park_ch = NULL;
+}
+
+static void park(void) { ref_chan_recv(park_ch, NULL); }
+
+/* ---------------------------------------------------------------------------
+ * Deep stacks: every level's slots survive
+ * ------------------------------------------------------------------------- */
+
+REF_FUNC(entry_info, "frames.entry", 1, REF_SP(0x1));
+REF_FUNC(level_info, "frames.level", 2, REF_SP(0x3));
+
+static const int depths[] = {0, 1, 2, 5, 17, 64, 130, 200};
+#define NDEPTHS ((int)(sizeof depths / sizeof depths[0]))
+
+static uint64_t level_id(int g, int lvl, int k) {
+  return ((uint64_t)g << 20) | ((uint64_t)lvl << 2) | (uint64_t)k;
+}
+
+static ref_noinline void level(int g, int lvl, int depth) {
+  REF_FRAME(f, level_info);
+  REF_SAFEPOINT(f, 0);
+  f.slot[0] = new_obj(level_id(g, lvl, 0));
+  f.slot[1] = new_obj(level_id(g, lvl, 1));
+  if (f.slot[0]) ((obj *)f.slot[0])->next = f.slot[1];
+  if (lvl < depth) level(g, lvl + 1, depth);
+  else park();
+  check_obj(f.slot[0], level_id(g, lvl, 0), "level slot 0");
+  check_obj(f.slot[1], level_id(g, lvl, 1), "level slot 1");
+  if (f.slot[0] && ((obj *)f.slot[0])->next != f.slot[1]) note_fail("level %d: link changed", lvl);
+}
+
+/* Goroutine g: an entry frame, then depths[g] level frames. */
+static void deep_g(void *arg) {
+  int g = (int)(intptr_t)arg;
+  REF_FRAME(f, entry_info);
+  REF_SAFEPOINT(f, 0);
+  f.slot[0] = new_obj(level_id(g, 0, 3));
+  if (depths[g] > 0) level(g, 1, depths[g]);
+  else park();
+  check_obj(f.slot[0], level_id(g, 0, 3), "entry slot");
+  res.done++;
+}
+
+static void deep_run(ref_phase ph, ref_stackmaps maps, int W) {
+  init_rt(ph, REF_SCAN_FRAMES, maps, W);
+  res_reset();
+  park_ch_open();
+  uint64_t nframes = 0, nobj = 0;
+  for (int g = 0; g < NDEPTHS; g++) {
+    assert_non_null(ref_go(deep_g, (void *)(intptr_t)g));
+    nframes += 1 + (uint64_t)depths[g];
+    nobj += 1 + 2 * (uint64_t)depths[g];
+  }
+  assert_int_equal(ref_run(), NDEPTHS);
+  for (int round = 0; round < 5; round++) {
+    garbage(300);
+    ref_gc();
+    const ref_gc_stats *st = ref_gc_last();
+    assert_int_equal(st->stacks_scanned, NDEPTHS);
+    assert_int_equal(st->frames, nframes);
+    assert_int_equal(st->lookups, nframes);
+    assert_int_equal(st->slots, nobj);
+    assert_int_equal(st->objects_marked, 1 + nobj);
+    assert_int_equal(st->objects_freed, 300);
+    assert_int_equal(st->words, 1); /* the root word only: no conservative records */
+  }
+  park_ch_close_all();
+  assert_no_fail();
+  assert_int_equal(res.done, NDEPTHS);
+  assert_int_equal(res.checked, nobj);
+  ref_shutdown();
+}
+
+static void test_deep_stacks_survive(void **state) {
+  (void)state;
+  for (int maps = 0; maps < 3; maps++)
+    for (int ph = 0; ph < 3; ph++)
+      for (int W = 1; W <= 2; W++) deep_run((ref_phase)ph, (ref_stackmaps)maps, W);
+}
+
+/* ---------------------------------------------------------------------------
+ * Dead slots are not scanned
+ * ------------------------------------------------------------------------- */
+
+/* Safepoint 0: both slots live; safepoint 1: only slot 0. */
+REF_FUNC(two_info, "frames.two", 2, REF_SP(0x3), REF_SP(0x1));
+REF_FUNC(inner_info, "frames.inner", 1, REF_SP(0x1));
+
+enum { PARK_HERE, PARK_BELOW, GC_HERE };
+static uintptr_t dead_addr; /* a plain global: not a root */
+static struct {
+  uint64_t freed, marked;
+  bool poisoned, allocated;
+} self;
+
+static ref_noinline void inner_park(void) {
+  REF_FRAME(f, inner_info);
+  REF_SAFEPOINT(f, 0);
+  f.slot[0] = new_obj(3);
+  park();
+  check_obj(f.slot[0], 3, "inner");
+}
+
+static void two(void *arg) {
+  int mode = (int)(intptr_t)arg;
+  REF_FRAME(f, two_info);
+  REF_SAFEPOINT(f, 0);
+  f.slot[0] = new_obj(1);
+  f.slot[1] = new_obj(2);
+  dead_addr = (uintptr_t)f.slot[1];
+  REF_SAFEPOINT(f, 1); /* slot 1 is dead from here, though it still holds obj 2 */
+  if (mode == PARK_HERE) {
+    park();
+  } else if (mode == PARK_BELOW) {
+    inner_park();
+  } else {
+    ref_gc();
+    self.freed = ref_gc_last()->objects_freed;
+    self.marked = ref_gc_last()->objects_marked;
+    self.allocated = is_allocated((uintptr_t)f.slot[1]);
+    self.poisoned = all_bytes(f.slot[1], sizeof(obj), 0xfe);
+  }
+  check_obj(f.slot[0], 1, "live slot");
+  res.done++;
+}
+
+static void dead_slot_run(ref_phase ph, ref_scan sc, ref_stackmaps maps, int mode) {
+  init_rt(ph, sc, maps, 2);
+  res_reset();
+  memset(&self, 0, sizeof self);
+  park_ch_open();
+  bool frames = sc == REF_SCAN_FRAMES;
+  assert_non_null(ref_go(two, (void *)(intptr_t)mode));
+  if (mode == GC_HERE) {
+    assert_int_equal(ref_run(), 0);
+    assert_no_fail();
+    assert_int_equal(self.freed, frames ? 1 : 0);
+    assert_int_equal(self.marked, frames ? 2 : 3); /* channel, obj 1 (, obj 2) */
+    assert_int_equal(self.allocated, !frames);
+    assert_int_equal(self.poisoned, frames);
+    ref_shutdown();
+    return;
+  }
+  assert_int_equal(ref_run(), 1);
+  uint64_t held = mode == PARK_BELOW ? 1 : 0; /* inner's own object */
+  ref_gc();
+  const ref_gc_stats *st = ref_gc_last();
+  assert_int_equal(st->objects_freed, frames ? 1 : 0);
+  assert_int_equal(st->objects_marked, (frames ? 2 : 3) + held);
+  assert_int_equal(is_allocated(dead_addr), !frames);
+  if (frames) assert_true(all_bytes((void *)dead_addr, sizeof(obj), 0xfe));
+  else assert_true(obj_ok((const obj *)dead_addr, 2));
+  garbage(100); /* the freed slot may be reused now */
+  size_t live = live_objects();
+  ref_gc();
+  assert_collected(live, (frames ? 2 : 3) + held, frames);
+  park_ch_close_all();
+  assert_no_fail();
+  assert_int_equal(res.done, 1);
+  assert_int_equal(res.checked, 1 + held);
+  ref_shutdown();
+}
+
+static void test_dead_slots_not_scanned(void **state) {
+  (void)state;
+  for (int mode = PARK_HERE; mode <= GC_HERE; mode++)
+    for (int maps = 0; maps < 3; maps++)
+      for (int ph = 0; ph < 3; ph++)
+        dead_slot_run((ref_phase)ph, REF_SCAN_FRAMES, (ref_stackmaps)maps, mode);
+  /* The contrast: a conservative scan keeps the dead slot's object. */
+  for (int mode = PARK_HERE; mode <= GC_HERE; mode++)
+    for (int ph = 0; ph < 3; ph++)
+      dead_slot_run((ref_phase)ph, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, mode);
+}
+
+/* ---------------------------------------------------------------------------
+ * Conservative records keep plain locals alive
+ * ------------------------------------------------------------------------- */
+
+REF_FUNC(cons_info, "frames.cons", 1, REF_SP(0x0)); /* its slot is never live */
+
+static uintptr_t local_addr; /* plain global: not a root */
+
+/* Holds object 10 only in a volatile local; parks here (PARK_HERE: its
+ * record is the top one) or in a callee with a record (PARK_BELOW). */
+static ref_noinline void cons_frame(int mode, bool flagged) {
+  REF_FRAME(f, cons_info);
+  if (flagged) f.h.flags |= REF_FRAME_CONSERVATIVE;
+  REF_SAFEPOINT(f, 0);
+  obj *volatile local = new_obj(10);
+  local_addr = (uintptr_t)local;
+  if (mode == PARK_HERE) park();
+  else inner_park();
+  if (flagged) check_obj(local, 10, "local of a conservative frame");
+}
+
+static void cons_g(void *arg) {
+  int mode = (int)(intptr_t)arg & 1;
+  bool flagged = ((intptr_t)arg & 2) != 0;
+  REF_FRAME(f, entry_info);
+  REF_SAFEPOINT(f, 0);
+  f.slot[0] = new_obj(12);
+  cons_frame(mode, flagged);
+  check_obj(f.slot[0], 12, "entry above a conservative frame");
+  res.done++;
+}
+
+static void cons_run(ref_phase ph, ref_stackmaps maps, int mode, bool flagged) {
+  init_rt(ph, REF_SCAN_FRAMES, maps, 2);
+  res_reset();
+  park_ch_open();
+  assert_non_null(ref_go(cons_g, (void *)(intptr_t)(mode | (flagged ? 2 : 0))));
+  assert_int_equal(ref_run(), 1);
+  uint64_t held = mode == PARK_BELOW ? 1 : 0, nframes = 2 + held;
+  for (int round = 0; round < 3; round++) {
+    garbage(100);
+    size_t live = live_objects();
+    ref_gc();
+    const ref_gc_stats *st = ref_gc_last();
+    /* channel, obj 12, inner's obj 3, and obj 10 when the frame is
+     * conservative (whose extent may also hold stale words) */
+    assert_collected(live, 2 + held + (flagged ? 1 : 0), !flagged);
+    if (!flagged && round == 0) assert_int_equal(st->objects_freed, 101); /* obj 10 went */
+    assert_int_equal(st->frames, nframes);
+    assert_int_equal(st->lookups, nframes - (flagged ? 1 : 0));
+    if (flagged) assert_true(st->words > 1 && st->candidates > 1);
+    else assert_int_equal(st->words, 1); /* the root word */
+    assert_int_equal(is_allocated(local_addr), flagged);
+    if (flagged) assert_true(obj_ok((const obj *)local_addr, 10));
+  }
+  park_ch_close_all();
+  assert_no_fail();
+  assert_int_equal(res.done, 1);
+  assert_int_equal(res.checked, 1 + held + (flagged ? 1 : 0));
+  ref_shutdown();
+}
+
+static void test_conservative_record_keeps_locals(void **state) {
+  (void)state;
+  for (int flagged = 1; flagged >= 0; flagged--)
+    for (int mode = PARK_HERE; mode <= PARK_BELOW; mode++)
+      for (int maps = 0; maps < 3; maps++)
+        for (int ph = 0; ph < 3; ph++) cons_run((ref_phase)ph, (ref_stackmaps)maps, mode, flagged);
+}
+
+/* ---------------------------------------------------------------------------
+ * Frames marks a subset of what a conservative scan marks
+ * ------------------------------------------------------------------------- */
+
+/* Four slots; safepoint k leaves a different subset live. */
+static const uint64_t quad_masks[] = {0xf, 0x3, 0x9, 0x0, 0x6};
+REF_FUNC(quad_info, "frames.quad", 4, REF_SP(0xf), REF_SP(0x3), REF_SP(0x9), REF_SP(0x0),
+         REF_SP(0x6));
+
+#define SUB_NG 12
+#define SUB_MAXOBJ 4096
+
+static struct {
+  uintptr_t addr[SUB_MAXOBJ]; /* every object the goroutines allocated (not a root) */
+  bool live[SUB_MAXOBJ];      /* held in a live slot at the park */
+  int n;
+  uint64_t rng;
+} sub;
+
+static uint64_t sub_rand(void) {
+  sub.rng ^= sub.rng >> 12;
+  sub.rng ^= sub.rng << 25;
+  sub.rng ^= sub.rng >> 27;
+  return sub.rng * 0x2545F4914F6CDD1DULL;
+}
+
+/* Records object number sub.n (its id) and whether a live slot holds it. */
+static void sub_track(void *p, bool live) {
+  if (sub.n == SUB_MAXOBJ) {
+    note_fail("too many objects");
+    return;
+  }
+  sub.addr[sub.n] = (uintptr_t)p;
+  sub.live[sub.n] = live;
+  sub.n++;
+}
+
+/* One frame: four slot objects (ids = their tracking numbers), a safepoint
+ * drawn at random, and one object only in a plain local. Checks only the
+ * live slots after the park: the rest is garbage to scan=frames. */
+static ref_noinline void sub_level(int lvl, int depth) {
+  REF_FRAME(f, quad_info);
+  REF_SAFEPOINT(f, 0);
+  uint32_t sp = (uint32_t)(sub_rand() % 5);
+  int ids[4];
+  for (int i = 0; i < 4; i++) {
+    ids[i] = sub.n;
+    f.slot[i] = new_obj((uint64_t)ids[i]);
+    sub_track(f.slot[i], (quad_masks[sp] >> i) & 1);
+  }
+  obj *volatile local = new_obj((uint64_t)sub.n);
+  sub_track(local, false);
+  REF_SAFEPOINT(f, sp);
+  if (lvl < depth) sub_level(lvl + 1, depth);
+  else park();
+  for (int i = 0; i < 4; i++)
+    if ((quad_masks[sp] >> i) & 1) check_obj(f.slot[i], (uint64_t)ids[i], "subset live slot");
+}
+
+static void sub_g(void *arg) {
+  sub_level(0, (int)(intptr_t)arg);
+  res.done++;
+}
+
+/* The set of tracked objects still allocated, and its size. */
+static int alive_set(bool *out) {
+  int k = 0;
+  for (int i = 0; i < sub.n; i++) k += out[i] = is_allocated(sub.addr[i]);
+  return k;
+}
+
+static void subset_run(ref_phase ph, ref_stackmaps maps, uint64_t seed) {
+  init_rt(ph, REF_SCAN_CONSERVATIVE, maps, 2);
+  res_reset();
+  memset(&sub, 0, sizeof sub);
+  sub.rng = seed * 0x9E3779B97F4A7C15ull + 7;
+  park_ch_open();
+  for (int g = 0; g < SUB_NG; g++)
+    assert_non_null(ref_go(sub_g, (void *)(intptr_t)(sub_rand() % 24)));
+  assert_int_equal(ref_run(), SUB_NG);
+  assert_no_fail();
+  int nlive = 0;
+  for (int i = 0; i < sub.n; i++) nlive += sub.live[i];
+
+  static bool cons_set[SUB_MAXOBJ], frames_set[SUB_MAXOBJ];
+  ref_gc();
+  uint64_t marked_c = ref_gc_last()->objects_marked;
+  assert_int_equal(ref_gc_last()->objects_freed, 0); /* all on the stacks */
+  assert_int_equal(alive_set(cons_set), sub.n);
+  assert_int_equal(marked_c, 1 + (uint64_t)sub.n);
+
+  ref_set_strategy(ph, REF_SCAN_FRAMES, maps);
+  ref_gc();
+  uint64_t marked_f = ref_gc_last()->objects_marked;
+  assert_true(marked_f <= marked_c);
+  assert_int_equal(marked_f, 1 + (uint64_t)nlive);
+  assert_int_equal(ref_gc_last()->objects_freed, marked_c - marked_f);
+  assert_int_equal(alive_set(frames_set), nlive);
+  for (int i = 0; i < sub.n; i++) {
+    if (frames_set[i] && !cons_set[i]) fail_msg("object %d kept by frames, not conservative", i);
+    if (frames_set[i] != sub.live[i]) fail_msg("object %d: frames kept %d, live %d", i,
+                                               frames_set[i], sub.live[i]);
+    if (frames_set[i]) assert_true(obj_ok((const obj *)sub.addr[i], (uint64_t)i));
+    else assert_true(all_bytes((const void *)sub.addr[i], sizeof(obj), 0xfe));
+  }
+
+  /* Back to conservative on the same stacks: it still sees everything
+   * frames kept (the live slots are on the stacks), and nothing else is
+   * left to see. */
+  ref_set_strategy(ph, REF_SCAN_CONSERVATIVE, maps);
+  ref_gc();
+  assert_int_equal(ref_gc_last()->objects_marked, marked_f);
+  assert_int_equal(ref_gc_last()->objects_freed, 0);
+  park_ch_close_all();
+  assert_no_fail();
+  assert_int_equal(res.done, SUB_NG);
+  assert_int_equal(res.checked, nlive);
+  assert_true(nlive > 0 && nlive < sub.n);
+  ref_shutdown();
+}
+
+static void test_frames_subset_of_conservative(void **state) {
+  (void)state;
+  for (uint64_t seed = 1; seed <= 3; seed++)
+    for (int maps = 0; maps < 3; maps++)
+      for (int ph = 0; ph < 3; ph++) subset_run((ref_phase)ph, (ref_stackmaps)maps, seed);
+}
+
+/* ---------------------------------------------------------------------------
+ * Counters
+ * ------------------------------------------------------------------------- */
+
+#define ST_NG 40
+
+/* Goroutine g: an entry frame (1 live slot), then g % 7 quad frames at
+ * safepoint g % 5, every third of them conservative. */
+static ref_noinline void st_level(int g, int lvl, int depth) {
+  REF_FRAME(f, quad_info);
+  REF_SAFEPOINT(f, 0);
+  for (int i = 0; i < 4; i++)
+    f.slot[i] = new_obj((uint64_t)g * 100 + (uint64_t)lvl * 4 + (uint64_t)i);
+  if (lvl % 3 == 2) f.h.flags |= REF_FRAME_CONSERVATIVE;
+  REF_SAFEPOINT(f, (uint32_t)(g % 5));
+  if (lvl < depth) st_level(g, lvl + 1, depth);
+  else park();
+}
+
+static void st_g(void *arg) {
+  int g = (int)(intptr_t)arg;
+  REF_FRAME(f, entry_info);
+  REF_SAFEPOINT(f, 0);
+  f.slot[0] = new_obj((uint64_t)g);
+  if (g % 7 > 0) st_level(g, 1, g % 7);
+  else park();
+}
+
+typedef struct fcounts {
+  uint64_t stacks, stack_bytes, words, frames, lookups, slots, marked;
+} fcounts;
+
+static fcounts st_run(ref_phase ph, ref_scan sc, ref_stackmaps maps, int W, uint64_t *hits) {
+  init_rt(ph, sc, maps, W);
+  park_ch_open();
+  for (int g = 0; g < ST_NG; g++) assert_non_null(ref_go(st_g, (void *)(intptr_t)g));
+  assert_int_equal(ref_run(), ST_NG);
+  ref_gc();
+  const ref_gc_stats *st = ref_gc_last();
+  fcounts c = {st->stacks_scanned, st->stack_bytes, st->words, st->frames,
+               st->lookups, st->slots, st->objects_marked};
+  *hits = st->cache_hits;
+  assert_true(st->cache_hits <= st->lookups);
+  ref_chan_close(park_ch);
+  assert_int_equal(ref_run(), 0);
+  ref_remove_root(&park_ch);
+  ref_shutdown();
+  return c;
+}
+
+static void test_frame_counters(void **state) {
+  (void)state;
+  uint64_t want_frames = 0, want_cons = 0, want_slots = 0;
+  for (int g = 0; g < ST_NG; g++) {
+    int depth = g % 7;
+    want_frames += 1 + (uint64_t)depth;
+    want_slots += 1;
+    for (int lvl = 1; lvl <= depth; lvl++) {
+      if (lvl % 3 == 2) want_cons++;
+      else want_slots += (uint64_t)__builtin_popcountll(quad_masks[g % 5]);
+    }
+  }
+  fcounts base = {0};
+  for (int maps = 0; maps < 3; maps++) {
+    for (int ph = 0; ph < 3; ph++) {
+      for (int W = 1; W <= 2; W++) {
+        uint64_t hits;
+        fcounts c = st_run((ref_phase)ph, REF_SCAN_FRAMES, (ref_stackmaps)maps, W, &hits);
+        assert_int_equal(c.stacks, ST_NG);
+        assert_int_equal(c.frames, want_frames);
+        assert_int_equal(c.lookups, want_frames - want_cons);
+        assert_int_equal(c.slots, want_slots);
+        assert_true(c.words > 1); /* the root word and the conservative records */
+        if (maps == REF_MAPS_PCTAB_CACHED) assert_true(hits > 0);
+        else assert_int_equal(hits, 0);
+        if (maps == 0 && ph == 0 && W == 1) base = c;
+        assert_memory_equal(&c, &base, sizeof c); /* nothing depends on the strategy */
+      }
+    }
+  }
+  for (int ph = 0; ph < 3; ph++) {
+    uint64_t hits;
+    fcounts c = st_run((ref_phase)ph, REF_SCAN_CONSERVATIVE, REF_MAPS_PCTAB_CACHED, 2, &hits);
+    assert_int_equal(c.stacks, ST_NG);
+    assert_int_equal(c.frames, 0);
+    assert_int_equal(c.lookups, 0);
+    assert_int_equal(c.slots, 0);
+    assert_int_equal(hits, 0);
+    assert_int_equal(c.words, c.stack_bytes / 8 + 1); /* every stack word once, the root */
+    assert_int_equal(c.stack_bytes, base.stack_bytes);
+    assert_true(c.marked >= base.marked);
+  }
+}
+
+/* ---------------------------------------------------------------------------
+ * A frame without a stack map aborts the cycle
+ * ------------------------------------------------------------------------- */
+
+static void no_safepoint_g(void *arg) {
+  (void)arg;
+  REF_FRAME(f, two_info); /* pc at the entry: no stack map there */
+  if (ref_get_config()->stackmaps == REF_MAPS_DIRECT) f.h.safepoint = 7; /* out of range */
+  park();
+}
+
+static void no_map_child(ref_stackmaps maps) {
+  init_rt(REF_PHASE_PARALLEL, REF_SCAN_FRAMES, maps, 2);
+  park_ch_open();
+  ref_go(no_safepoint_g, NULL);
+  ref_run();
+  ref_gc();
+}
+
+static void no_map_direct(void) { no_map_child(REF_MAPS_DIRECT); }
+static void no_map_pctab(void) { no_map_child(REF_MAPS_PCTAB); }
+static void no_map_cached(void) { no_map_child(REF_MAPS_PCTAB_CACHED); }
+
+static void test_missing_stack_map_aborts(void **state) {
+  (void)state;
+  tu_expect_death(no_map_direct, "goroutine 1: no stack map for frame");
+  tu_expect_death(no_map_pctab, "goroutine 1: no stack map for frame");
+  tu_expect_death(no_map_cached, "goroutine 1: no stack map for frame");
+}
+
+/* After a failed assertion the runtime is still up: shut it down so that
+ * the next test can start its own. */
+static int teardown(void **state) {
+  (void)state;
+  ref_shutdown();
+  return 0;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(test_deep_stacks_survive, teardown),
+      cmocka_unit_test_teardown(test_dead_slots_not_scanned, teardown),
+      cmocka_unit_test_teardown(test_conservative_record_keeps_locals, teardown),
+      cmocka_unit_test_teardown(test_frames_subset_of_conservative, teardown),
+      cmocka_unit_test_teardown(test_frame_counters, teardown),
+      cmocka_unit_test_teardown(test_missing_stack_map_aborts, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
