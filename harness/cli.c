@@ -6,7 +6,9 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <regex.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------------------
  * Parser state and errors
@@ -365,10 +367,45 @@ static bool is_gbench_flag(const char *a) {
   return strncmp(a, "--benchmark_", 12) == 0 || strncmp(a, "--v=", 4) == 0;
 }
 
+/* The rest of a after prefix, or NULL. */
+static const char *strprefix(const char *a, const char *prefix) {
+  size_t n = strlen(prefix);
+  return strncmp(a, prefix, n) == 0 ? a + n : NULL;
+}
+
 static bool one_of(const char *v, const char *const *set) {
   for (; *set != NULL; set++)
     if (strcmp(v, *set) == 0) return true;
   return false;
+}
+
+/* The library takes bad numbers with a warning and a default, a bad regex or
+ * an unwritable output file only after it has started: check them first. */
+static int check_gbench_value(parser *p, const char *a) {
+  const char *v;
+  if ((v = strprefix(a, "--benchmark_min_time=")) != NULL) {
+    char *end;
+    double t = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || !(t > 0) || t > 1e6)
+      return fail(p, "--benchmark_min_time: \"%s\" is not a positive number of seconds", v);
+  } else if ((v = strprefix(a, "--benchmark_repetitions=")) != NULL) {
+    char *end;
+    long r = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || r < 1 || r > 100000)
+      return fail(p, "--benchmark_repetitions: \"%s\" is not a count in 1..100000", v);
+  } else if ((v = strprefix(a, "--benchmark_filter=")) != NULL) {
+    regex_t re;
+    if (regcomp(&re, v, REG_EXTENDED | REG_NOSUB) != 0)
+      return fail(p, "--benchmark_filter: \"%s\" is not a valid regular expression", v);
+    regfree(&re);
+  } else if ((v = strprefix(a, "--benchmark_out=")) != NULL) {
+    char dir[4096];
+    const char *slash = strrchr(v, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - v) + 1 : 1, slash ? v : ".");
+    if (*v == '\0' || access(dir, W_OK) != 0)
+      return fail(p, "--benchmark_out: cannot write \"%s\" (no writable directory %s)", v, dir);
+  }
+  return 0;
 }
 
 static int check_gbench_flag(parser *p, const char *a) {
@@ -385,7 +422,7 @@ static int check_gbench_flag(parser *p, const char *a) {
     return fail(p, "%.*s: unknown %s \"%s\"; accepted: %s", (int)len - 1, a, checked[i].what,
                 a + len, checked[i].accepted);
   }
-  return 0;
+  return check_gbench_value(p, a);
 }
 
 static const flag_def *find_flag(const char *name, size_t len) {

@@ -37,17 +37,22 @@ static void usage_error(const char *msg) {
   exit(BENCH_EXIT_USAGE);
 }
 
-/* Refuses a sweep whose largest n would not fit in --max-mem (default: 3/4
+/* Refuses a sweep with a run that would not fit in --max-mem (default: 3/4
  * of physical memory) before anything is started. */
-static void check_memory(const bench_opts *o) {
+static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc) {
   uint64_t limit = o->max_mem;
   if (!limit) limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4 * 3;
-  for (int i = 0; i < o->nn; i++) {
-    uint64_t need = run_estimate_bytes(o, o->n[i]);
+  for (size_t i = 0; i < plan->nitems; i++) {
+    const bench_item *it = &plan->item[i];
+    if ((size_t)it->workload >= ngc) continue; /* micro benchmarks are small */
+    const wl_desc *d = wl_all[it->workload];
+    wl_params p = {it->n, (int)o->depth, (int)o->frame_bytes, (int)o->slots, (int)o->heap_per_g, 0};
+    wl_resolve(d, &p, &p);
+    uint64_t need = wl_estimate_bytes(d, &p);
     if (need > limit) {
-      char msg[200];
-      snprintf(msg, sizeof msg, "--n=%lld needs about %llu MiB, over the %s of %llu MiB",
-               (long long)o->n[i], (unsigned long long)(need >> 20),
+      char msg[240];
+      snprintf(msg, sizeof msg, "%s with --n=%lld needs about %llu MiB, over the %s of %llu MiB",
+               d->name, (long long)it->n, (unsigned long long)(need >> 20),
                o->max_mem ? "--max-mem limit" : "default limit (3/4 of memory)",
                (unsigned long long)(limit >> 20));
       usage_error(msg);
@@ -142,7 +147,7 @@ int main(int argc, char **argv) {
   }
   if (gb_initialize(&argc, argv) != 0) usage_error(gb_error());
   if (bench_check_leftover(argc, argv, err, sizeof err) != 0) usage_error(err);
-  check_memory(&o);
+  check_memory(&o, &plan, ngc);
   add_context(&o, t, &plan);
   run_env env = {&o, &plan, t, ngc};
   run_item *items = register_all(&env, table);

@@ -54,15 +54,6 @@ static void progress(const run_item *ri) {
   if (ri->index + 1 == ri->total) fputc('\n', stderr);
 }
 
-uint64_t run_estimate_bytes(const bench_opts *o, int64_t n) {
-  /* A parked reader: its touched stack pages and G (about 8 KiB), its
-   * channel, reader object and nodes; frames beyond the first page. */
-  int64_t depth = o->depth < 0 ? 256 : o->depth;
-  int64_t frame = 96 + (o->frame_bytes < 0 ? 64 : o->frame_bytes) + 8 * (o->slots < 0 ? 64 : o->slots);
-  int64_t heap = o->heap_per_g < 0 ? 1024 : o->heap_per_g;
-  return (uint64_t)n * (uint64_t)(8192 + 256 + heap * 2 + depth * frame);
-}
-
 /* ---------------------------------------------------------------------------
  * GC workloads
  * ------------------------------------------------------------------------- */

@@ -43,7 +43,4 @@ typedef struct run_result {
 size_t run_results(const run_result **out);
 void run_results_free(void);
 
-/* Memory the run is expected to need, to refuse a too-large n up front. */
-uint64_t run_estimate_bytes(const bench_opts *o, int64_t n);
-
 #endif /* HARNESS_RUN_H */

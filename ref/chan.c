@@ -31,7 +31,11 @@ void ref__waitq_enqueue(ref__waitq *q, ref__sudog *s) {
   q->last = s;
 }
 
+/* Unlinks s; a no-op when s is no longer queued (ref__waitq_dequeue drops a
+ * stale select waiter that its select later withdraws again: Go's
+ * dequeueSudoG makes the same check). */
 void ref__waitq_remove(ref__waitq *q, ref__sudog *s) {
+  if (s->prev == NULL && q->first != s) return;
   if (s->prev) s->prev->next = s->next;
   else q->first = s->next;
   if (s->next) s->next->prev = s->prev;

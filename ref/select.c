@@ -51,7 +51,13 @@ static bool try_case(ref_case *cs) {
     }
     return false;
   }
-  if (c->sendq.first || c->qcount > 0 || c->closed) {
+  ref__sudog *sg = ref__waitq_dequeue(&c->sendq); /* skips stale select senders */
+  if (sg) {
+    ref__chan_recv_from(c, sg, cs->elem);
+    cs->ok = true;
+    return true;
+  }
+  if (c->qcount > 0 || c->closed) {
     cs->ok = ref_chan_recv(c, cs->elem); /* cannot block: a value or close is there */
     return true;
   }

@@ -11,6 +11,8 @@
  */
 #include "workloads.h"
 
+#define ref_align_up(x, a) (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
+
 #include <alloca.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,16 +320,33 @@ int wl_finish(wl_instance *w, char *err, size_t errlen) {
  * The table
  * ------------------------------------------------------------------------- */
 
+void wl_resolve(const wl_desc *d, const wl_params *in, wl_params *out) {
+  *out = *in;
+  if (out->depth < 0) out->depth = d->defaults.depth;
+  if (out->frame_bytes < 0) out->frame_bytes = d->defaults.frame_bytes;
+  if (out->slots < 0) out->slots = d->defaults.slots;
+  if (out->heap_per_g < 0) out->heap_per_g = d->defaults.heap_per_g;
+}
+
+uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p) {
+  /* A parked reader touches its top stack page and whatever its frames
+   * reach beyond it, plus its G, channel, reader object and nodes. */
+  uint64_t frame = 32 + 8 * (uint64_t)p->slots + (uint64_t)p->frame_bytes + 96;
+  uint64_t depth = (uint64_t)p->depth;
+  if (strcmp(d->name, "GoroutineSkewed") == 0) depth += 256 / 100 + 1; /* 1% at depth 256 */
+  uint64_t stack = ref_align_up(1024 + depth * frame, 4096);
+  uint64_t heap = 64 + 128 + (uint64_t)p->heap_per_g * 2 + (uint64_t)p->heap_per_g / 8;
+  return (uint64_t)p->n * (stack + 256 + heap);
+}
+
 #define WORKLOAD(NAME, KIND, DEPTH, FBYTES, SLOTS, HEAP, SUMMARY)                            \
   static wl_instance *setup_##NAME(const wl_params *p, char *err, size_t errlen) {           \
-    wl_params q = *p;                                                                         \
-    if (q.depth < 0) q.depth = DEPTH;                                                         \
-    if (q.frame_bytes < 0) q.frame_bytes = FBYTES;                                            \
-    if (q.slots < 0) q.slots = SLOTS;                                                         \
-    if (q.heap_per_g < 0) q.heap_per_g = HEAP;                                                \
+    wl_params q;                                                                              \
+    wl_resolve(&desc_##NAME, p, &q);                                                          \
     return setup_kind(&desc_##NAME, KIND, &q, err, errlen);                                   \
   }                                                                                           \
-  static const wl_desc desc_##NAME = {#NAME, SUMMARY, setup_##NAME};
+  static const wl_desc desc_##NAME = {#NAME, SUMMARY, {0, DEPTH, FBYTES, SLOTS, HEAP, 0},     \
+                                      setup_##NAME};
 
 #define DECLARE(NAME) static const wl_desc desc_##NAME;
 DECLARE(GoroutineSelect)

@@ -37,6 +37,7 @@ typedef struct wl_instance wl_instance;
 typedef struct wl_desc {
   const char *name;    /* e.g. "GoroutineSelect" */
   const char *summary;
+  wl_params defaults;  /* depth, frame_bytes, slots, heap_per_g used for -1 */
   /* Spawns the readers and runs until they are all parked. Needs a running
    * runtime. Returns NULL with a one-line reason in err. */
   wl_instance *(*setup)(const wl_params *p, char *err, size_t errlen);
@@ -48,6 +49,12 @@ const wl_desc *wl_find(const char *name);
 
 /* The parameters after the workload's defaults were applied. */
 const wl_params *wl_params_of(const wl_instance *w);
+void wl_resolve(const wl_desc *d, const wl_params *in, wl_params *out);
+
+/* Memory a run of d with p (defaults applied) is expected to need: the
+ * readers' touched stack pages, G structs, channels and objects. Used to
+ * refuse a too-large n before anything starts. */
+uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p);
 
 /* One iteration's untimed part: send one value to every reader and run
  * until all are parked again (Idle: nothing to do). Returns 0, or -1 with
