@@ -59,6 +59,14 @@ void ref__scanobject(ref__worker *w, uintptr_t b) {
   scan_typed(w, (const uintptr_t *)b, (const uintptr_t *)end, t, ((b - base) % elem) / REF_WORD);
 }
 
+/* Starts fetching the item the worker will pop next (the top of its
+ * current buffer): an object, or the G of a stack item. (A two-deep
+ * pipeline that also fetched the next stack top measured slower here.) */
+static inline void prefetch_next(const ref__gcwork *g) {
+  const ref__workbuf *b = g->wbuf1;
+  if (b && b->nobj > 0) __builtin_prefetch((const void *)(b->obj[b->nobj - 1] & ~REF_ITEM_TAGS));
+}
+
 /* Scans objects and runs jobs until the mark phase is done everywhere. The
  * rootjobs phase claims its jobs first, as Go's gcDrain does markroot. */
 void ref__drain(ref__worker *w) {
@@ -67,6 +75,7 @@ void ref__drain(ref__worker *w) {
     if (ref__cfg.phase == REF_PHASE_ROOTJOBS) ref__roots_claim(w);
     uintptr_t item;
     while ((item = ref__gcw_tryget(&w->gcw)) != 0) {
+      prefetch_next(&w->gcw);
       if (item & REF_ITEM_TAGS) ref__item_run(w, item);
       else ref__scanobject(w, item);
       /* Go's balance: feed idle workers when nothing is published. */

@@ -192,7 +192,7 @@ void ref__roots_prepare(ref__worker *w0) {
     break;
   case REF_PHASE_PARALLEL:
     for (size_t b = 0; b < rs.nblocks; b++) scan_block(w0, b);
-    for (size_t i = 0; i < ref__allg.len; i++) {
+    for (size_t i = ref__allg.len; i-- > 0;) { /* popped LIFO: in allg order */
       ref_g *g = ref__allg.g[i];
       if (g->status != REF_G_DEAD) ref__gcw_put(&w0->gcw, (uintptr_t)g | REF_ITEM_STACK);
     }
