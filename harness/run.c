@@ -28,7 +28,16 @@ void run_results_free(void) {
   nresults = capresults = 0;
 }
 
+/* Google Benchmark calls a benchmark with growing iteration counts until one
+ * run is long enough, then repeats that count for further repetitions; only
+ * those final runs are results. So a run replaces the previous one of the
+ * same benchmark when it has more iterations (that one was a trial). */
 static void result_add(const run_result *r) {
+  if (nresults > 0 && strcmp(results[nresults - 1].name, r->name) == 0 &&
+      results[nresults - 1].iterations < r->iterations) {
+    results[nresults - 1] = *r;
+    return;
+  }
   if (nresults == capresults) {
     size_t cap = capresults ? capresults * 2 : 64;
     run_result *nr = realloc(results, cap * sizeof *nr);
