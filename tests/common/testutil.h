@@ -27,18 +27,29 @@
 #define TU_MAX_GOROUTINES (REF_TSAN ? 4000 : 100000000)
 #define TU_CAP_G(n) ((n) < TU_MAX_GOROUTINES ? (n) : TU_MAX_GOROUTINES)
 
-/* Starts the runtime with checkmark + poison and the given strategy. */
+/* The test defaults: checkmark + poison, a 1 GiB heap, the given strategy. */
+static inline void tu_config(ref_config *cfg, ref_phase phase, ref_scan scan, ref_stackmaps maps,
+                             int workers) {
+  ref_config_default(cfg);
+  cfg->checkmark = true;
+  cfg->poison = true;
+  cfg->phase = phase;
+  cfg->scan = scan;
+  cfg->stackmaps = maps;
+  cfg->workers = workers;
+  cfg->heap_max = (size_t)1 << 30;
+}
+
+/* Starts the runtime with cfg or fails the test. */
+static inline void tu_start(const ref_config *cfg) {
+  if (ref_init(cfg) != 0) fail_msg("ref_init: %s", ref_error());
+}
+
+/* Starts the runtime with the test defaults and the given strategy. */
 static inline void tu_init_with(ref_phase phase, ref_scan scan, ref_stackmaps maps, int workers) {
   ref_config cfg;
-  ref_config_default(&cfg);
-  cfg.checkmark = true;
-  cfg.poison = true;
-  cfg.phase = phase;
-  cfg.scan = scan;
-  cfg.stackmaps = maps;
-  cfg.workers = workers;
-  cfg.heap_max = (size_t)1 << 30;
-  if (ref_init(&cfg) != 0) fail_msg("ref_init: %s", ref_error());
+  tu_config(&cfg, phase, scan, maps, workers);
+  tu_start(&cfg);
 }
 
 static inline void tu_init(void) {

@@ -15,9 +15,7 @@
  *
  * Runtimes run with the checkmark verifier and poisoning on.
  */
-#include "testutil.h"
-
-#include "heap.h" /* ref__find_object: whether an address is an allocated object */
+#include "gcutil.h"
 
 #include <stdbool.h>
 
@@ -25,86 +23,16 @@
  * Helpers
  * ------------------------------------------------------------------------- */
 
-static uint64_t canary(uint64_t id) {
-  uint64_t c = (id + 1) * 0x9E3779B97F4A7C15ull;
-  c ^= c >> 29;
-  return c | (1ull << 63) | 1u;
-}
 
 static void init_rt(ref_phase ph, ref_scan sc, ref_stackmaps maps, int workers) {
   ref_config cfg;
-  ref_config_default(&cfg);
-  cfg.checkmark = true;
-  cfg.poison = true;
-  cfg.phase = ph;
-  cfg.scan = sc;
-  cfg.stackmaps = maps;
-  cfg.workers = workers;
-  cfg.heap_max = (size_t)1 << 30;
+  tu_config(&cfg, ph, sc, maps, workers);
   cfg.stack_size = 256 << 10; /* 200 frames deep, with sanitizer redzones */
-  if (ref_init(&cfg) != 0) fail_msg("ref_init: %s", ref_error());
+  tu_start(&cfg);
 }
 
-static struct {
-  int fails;
-  char first[256];
-  long checked;
-  long done;
-} res;
 
-static void res_reset(void) { memset(&res, 0, sizeof res); }
 
-__attribute__((format(printf, 1, 2))) static void note_fail(const char *fmt, ...) {
-  if (res.fails++ > 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(res.first, sizeof res.first, fmt, ap);
-  va_end(ap);
-}
-
-static void assert_no_fail(void) {
-  if (res.fails) fail_msg("%d failures; first: %s", res.fails, res.first);
-}
-
-static bool is_allocated(uintptr_t p) {
-  ref__span *s;
-  uint32_t idx;
-  return ref__find_object(p, &s, &idx) != 0;
-}
-
-/* Garbage a conservative scan may keep through stale stack words (a dead
- * temporary, a one-past-the-end pointer): at most this many objects. */
-#define CONS_SLACK 8
-
-static size_t live_objects(void) {
-  ref_heap_stats hs;
-  ref_heap_stats_get(&hs);
-  return hs.objects_live;
-}
-
-/* Checks the last cycle, which began with live_before objects of which all
- * but `need` were garbage: a precise cycle freed exactly the garbage; a
- * conservative one may have kept up to CONS_SLACK of it. Either way it
- * marked every object it did not free. */
-static void assert_collected(size_t live_before, size_t need, bool precise) {
-  const ref_gc_stats *st = ref_gc_last();
-  assert_true(live_before >= need);
-  uint64_t garbage = live_before - need;
-  assert_int_equal(st->objects_marked + st->objects_freed, live_before);
-  if (precise) {
-    assert_int_equal(st->objects_freed, garbage);
-  } else {
-    assert_true(st->objects_freed <= garbage);
-    assert_true(st->objects_freed + CONS_SLACK >= garbage);
-  }
-}
-
-static bool all_bytes(const void *p, size_t n, uint8_t v) {
-  const uint8_t *b = p;
-  for (size_t i = 0; i < n; i++)
-    if (b[i] != v) return false;
-  return true;
-}
 
 typedef struct obj {
   uint64_t canary;
@@ -148,22 +76,6 @@ static void garbage(int n) {
   }
 }
 
-static ref_chan *park_ch; /* registered root while a test runs */
-
-static void park_ch_open(void) {
-  park_ch = ref_chan_make_size(sizeof(int), 0);
-  assert_non_null(park_ch);
-  ref_add_root(&park_ch, sizeof(ref_chan *));
-}
-
-static void park_ch_close_all(void) {
-  ref_chan_close(park_ch);
-  assert_int_equal(ref_run(), 0);
-  ref_remove_root(&park_ch);
-  park_ch = NULL;
-}
-
-static void park(void) { ref_chan_recv(park_ch, NULL); }
 
 /* ---------------------------------------------------------------------------
  * Deep stacks: every level's slots survive

@@ -17,9 +17,7 @@
  * a wrongly freed object reads 0xfe bytes (or another object's contents
  * after reuse), which breaks its canary.
  */
-#include "testutil.h"
-
-#include "heap.h" /* ref__find_object: whether an address is an allocated object */
+#include "gcutil.h"
 
 #include <stdbool.h>
 
@@ -27,91 +25,18 @@
  * Shared helpers
  * ------------------------------------------------------------------------- */
 
-/* A canary: unique per id, top bit set so it never looks like a heap
- * address to a conservative scan, never the poison pattern. */
-static uint64_t canary(uint64_t id) {
-  uint64_t c = (id + 1) * 0x9E3779B97F4A7C15ull;
-  c ^= c >> 29;
-  return c | (1ull << 63) | 1u;
-}
 
 /* Starts a runtime like tu_init_with, with the limits these tests vary. */
 static void init_rt(ref_phase ph, ref_scan sc, ref_stackmaps maps, int workers, size_t heap_max) {
   ref_config cfg;
-  ref_config_default(&cfg);
-  cfg.checkmark = true;
-  cfg.poison = true;
-  cfg.phase = ph;
-  cfg.scan = sc;
-  cfg.stackmaps = maps;
-  cfg.workers = workers;
+  tu_config(&cfg, ph, sc, maps, workers);
   cfg.heap_max = heap_max;
   cfg.stack_size = 128 << 10;
-  if (ref_init(&cfg) != 0) fail_msg("ref_init: %s", ref_error());
+  tu_start(&cfg);
 }
 
-/* Failures seen on goroutines, reported by the test on the scheduler stack
- * (cmocka's failure longjmp must not leave a goroutine stack). */
-static struct {
-  int fails;
-  char first[256];
-  long checked;
-  long done;
-} res;
 
-static void res_reset(void) { memset(&res, 0, sizeof res); }
 
-__attribute__((format(printf, 1, 2))) static void note_fail(const char *fmt, ...) {
-  if (res.fails++ > 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(res.first, sizeof res.first, fmt, ap);
-  va_end(ap);
-}
-
-static void assert_no_fail(void) {
-  if (res.fails) fail_msg("%d failures; first: %s", res.fails, res.first);
-}
-
-static bool is_allocated(const void *p) {
-  ref__span *s;
-  uint32_t idx;
-  return ref__find_object((uintptr_t)p, &s, &idx) != 0;
-}
-
-/* Garbage a conservative scan may keep through stale stack words (a dead
- * temporary, a one-past-the-end pointer): at most this many objects. */
-#define CONS_SLACK 8
-
-static size_t live_objects(void) {
-  ref_heap_stats hs;
-  ref_heap_stats_get(&hs);
-  return hs.objects_live;
-}
-
-/* Checks the last cycle, which began with live_before objects of which all
- * but `need` were garbage: a precise cycle freed exactly the garbage; a
- * conservative one may have kept up to CONS_SLACK of it. Either way it
- * marked every object it did not free. */
-static void assert_collected(size_t live_before, size_t need, bool precise) {
-  const ref_gc_stats *st = ref_gc_last();
-  assert_true(live_before >= need);
-  uint64_t garbage = live_before - need;
-  assert_int_equal(st->objects_marked + st->objects_freed, live_before);
-  if (precise) {
-    assert_int_equal(st->objects_freed, garbage);
-  } else {
-    assert_true(st->objects_freed <= garbage);
-    assert_true(st->objects_freed + CONS_SLACK >= garbage);
-  }
-}
-
-static bool all_bytes(const void *p, size_t n, uint8_t v) {
-  const uint8_t *b = p;
-  for (size_t i = 0; i < n; i++)
-    if (b[i] != v) return false;
-  return true;
-}
 
 /* A 64-byte object: word 2 is its only pointer. */
 typedef struct obj {
@@ -191,20 +116,6 @@ static void garbage(int n) {
   }
 }
 
-static ref_chan *park_ch; /* registered root while a test runs */
-
-static void park_ch_open(void) {
-  park_ch = ref_chan_make_size(sizeof(int), 0);
-  assert_non_null(park_ch);
-  ref_add_root(&park_ch, sizeof(ref_chan *));
-}
-
-static void park_ch_close_all(void) {
-  ref_chan_close(park_ch);
-  assert_int_equal(ref_run(), 0);
-  ref_remove_root(&park_ch);
-  park_ch = NULL;
-}
 
 /* ---------------------------------------------------------------------------
  * Objects reachable only from goroutine stacks survive
@@ -820,7 +731,7 @@ static void model_verify(void) {
     mobj *o = &M.o[i];
     if (!o->alive) continue;
     if (!o->reach) { /* freed by this cycle */
-      if (is_allocated((void *)o->base)) fail_msg("unreachable object %zu survived", i);
+      if (is_allocated(o->base)) fail_msg("unreachable object %zu survived", i);
       bool ok = released_large(o) ? *(uint64_t *)o->base == 0
                                   : all_bytes((void *)o->base, o->size, 0xfe);
       if (!ok) fail_msg("freed object %zu (%zu bytes) is not poisoned", i, o->size);
@@ -829,7 +740,7 @@ static void model_verify(void) {
       o->f = NULL;
       continue;
     }
-    if (!is_allocated((void *)o->base)) fail_msg("reachable object %zu was freed", i);
+    if (!is_allocated(o->base)) fail_msg("reachable object %zu was freed", i);
     size_t tsize = gtypes[o->type].size;
     for (uint32_t e = 0; e < o->n; e++) {
       const uintptr_t *el = (const uintptr_t *)(o->base + (size_t)e * tsize);
@@ -1008,7 +919,7 @@ static void test_chan_make_at_limit_on_scheduler_stack(void **state) {
   assert_non_null(c);
   assert_true(ref_gc_last()->cycle > c0); /* the buffer's allocation collected */
   hl_roots[n] = c;
-  assert_true(is_allocated(c));
+  assert_true(is_allocated((uintptr_t)c));
   assert_int_equal(ref_chan_cap(c), 1000);
   assert_int_equal(ref_chan_len(c), 0);
   ref_remove_root(hl_roots);

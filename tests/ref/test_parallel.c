@@ -18,7 +18,7 @@
  * seed and round counts shrink by SCALE (4), as mimalloc's stress test
  * does, to keep the run short.
  */
-#include "testutil.h"
+#include "gcutil.h"
 
 #include "heap.h"     /* ref__find_object, REF_MAX_SMALL_SIZE */
 #include "internal.h" /* REF_ASAN, REF_TSAN */
@@ -37,26 +37,14 @@
 
 static uint64_t total_cycles; /* across the file, checked by the last test */
 
-static uint64_t canary(uint64_t id) {
-  uint64_t c = (id + 1) * 0x9E3779B97F4A7C15ull;
-  c ^= c >> 29;
-  return c | (1ull << 63) | 1u;
-}
 
 static void init_rt(ref_phase ph, ref_scan sc, ref_stackmaps maps, int workers) {
   ref_config cfg;
-  ref_config_default(&cfg);
-  cfg.checkmark = true;
-  cfg.poison = true;
-  cfg.phase = ph;
-  cfg.scan = sc;
-  cfg.stackmaps = maps;
-  cfg.workers = workers;
-  cfg.heap_max = (size_t)1 << 30;
+  tu_config(&cfg, ph, sc, maps, workers);
   cfg.stack_size = 256 << 10;
   cfg.split_bytes = 16 << 10;
   cfg.seed = 7;
-  if (ref_init(&cfg) != 0) fail_msg("ref_init: %s", ref_error());
+  tu_start(&cfg);
 }
 
 static void shutdown_rt(void) {
@@ -64,49 +52,8 @@ static void shutdown_rt(void) {
   ref_shutdown();
 }
 
-static struct {
-  int fails;
-  char first[256];
-  long checked;
-  long done;
-} res;
 
-static void res_reset(void) { memset(&res, 0, sizeof res); }
 
-__attribute__((format(printf, 1, 2))) static void note_fail(const char *fmt, ...) {
-  if (res.fails++ > 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(res.first, sizeof res.first, fmt, ap);
-  va_end(ap);
-}
-
-static void assert_no_fail(void) {
-  if (res.fails) fail_msg("%d failures; first: %s", res.fails, res.first);
-}
-
-static bool is_allocated(uintptr_t p) {
-  ref__span *s;
-  uint32_t idx;
-  return ref__find_object(p, &s, &idx) != 0;
-}
-
-static ref_chan *park_ch; /* registered root while a test runs */
-
-static void park_ch_open(void) {
-  park_ch = ref_chan_make_size(sizeof(int), 0);
-  assert_non_null(park_ch);
-  ref_add_root(&park_ch, sizeof(ref_chan *));
-}
-
-static void park_ch_close_all(void) {
-  ref_chan_close(park_ch);
-  assert_int_equal(ref_run(), 0);
-  ref_remove_root(&park_ch);
-  park_ch = NULL;
-}
-
-static void park(void) { ref_chan_recv(park_ch, NULL); }
 
 /* The counters that must not depend on the phase, the stackmaps mode or W
  * for the same heap and stacks. */
