@@ -54,6 +54,5 @@ static inline void *ref__chanbuf(ref_chan *c, size_t i) {
 void ref__chan_send_to(ref_chan *c, ref__sudog *sg, const void *elem);
 void ref__chan_recv_from(ref_chan *c, ref__sudog *sg, void *elem);
 
-uint64_t ref__m_rand(void);
 
 #endif /* REF_CHAN_H */

@@ -95,6 +95,8 @@ void ref__ready(ref_g *g);         /* WAITING -> RUNNABLE */
 /* Runs fn(arg) on the scheduler stack. From a G, its context is saved first
  * (registers pushed on its own stack, sp published) so it can be scanned. */
 void ref__systemstack(void (*fn)(void *), void *arg);
+/* The M's deterministic random stream (select's pollorder). */
+uint64_t ref__m_rand(void);
 
 /* ---- assembly (switch_*.S) ---- */
 void ref__switch(void **save_sp, void *new_sp);

@@ -110,6 +110,14 @@ static inline bool ref__g_scannable(const ref_g *g) {
   return g->status != REF_G_DEAD && g->started;
 }
 void ref__scanstack(ref__worker *w, ref_g *g);
+/* Counts one stack whose live part, hi - sp bytes, this worker scans (in
+ * full or, when split, the first piece of). */
+static inline void ref__count_stack(ref__worker *w, uintptr_t bytes) {
+  w->n.stacks_scanned++;
+  w->n.stack_bytes += bytes;
+  w->st.stacks_scanned++;
+  w->st.stack_bytes += bytes;
+}
 
 /* ---- workers.c ---- */
 extern _Atomic int ref__xnwait; /* idle mark workers */

@@ -128,10 +128,7 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
     *p = (ref__stackpart){g, lo, lo + split < g->stack.hi ? lo + split : g->stack.hi};
     ref__gcw_put(&w->gcw, (uintptr_t)p | REF_ITEM_PART);
   }
-  w->n.stacks_scanned++;
-  w->n.stack_bytes += g->stack.hi - sp;
-  w->st.stacks_scanned++;
-  w->st.stack_bytes += g->stack.hi - sp;
+  ref__count_stack(w, g->stack.hi - sp);
   ref__scan_conservative(w, sp, sp + split);
   ref__ptrbuf_flush(w);
 }

@@ -55,10 +55,7 @@ void ref__scan_conservative(ref__worker *w, uintptr_t lo, uintptr_t hi) {
 
 void ref__scanstack(ref__worker *w, ref_g *g) {
   ref_assert_internal((uintptr_t)g->sp >= g->stack.lo && (uintptr_t)g->sp < g->stack.hi);
-  w->n.stacks_scanned++;
-  w->n.stack_bytes += g->stack.hi - (uintptr_t)g->sp;
-  w->st.stacks_scanned++;
-  w->st.stack_bytes += g->stack.hi - (uintptr_t)g->sp;
+  ref__count_stack(w, g->stack.hi - (uintptr_t)g->sp);
   if (ref__cfg.scan == REF_SCAN_FRAMES) ref__scan_frames(w, g);
   else ref__scan_conservative(w, (uintptr_t)g->sp, g->stack.hi);
   ref__ptrbuf_flush(w);

@@ -356,5 +356,4 @@ void ref__sched_shutdown(void) {
   ref__mcur = NULL;
 }
 
-uint64_t ref__m_rand(void);
 uint64_t ref__m_rand(void) { return ref__rand64(&ref__m_get()->rand); }

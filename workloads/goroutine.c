@@ -11,7 +11,7 @@
  */
 #include "workloads.h"
 
-#define ref_align_up(x, a) (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
+#define align_up(x, a) (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
 
 #include <alloca.h>
 #include <stdio.h>
@@ -334,7 +334,7 @@ uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p) {
   uint64_t frame = 32 + 8 * (uint64_t)p->slots + (uint64_t)p->frame_bytes + 96;
   uint64_t depth = (uint64_t)p->depth;
   if (strcmp(d->name, "GoroutineSkewed") == 0) depth += 256 / 100 + 1; /* 1% at depth 256 */
-  uint64_t stack = ref_align_up(1024 + depth * frame, 4096);
+  uint64_t stack = align_up(1024 + depth * frame, 4096);
   uint64_t heap = 64 + 128 + (uint64_t)p->heap_per_g * 2 + (uint64_t)p->heap_per_g / 8;
   return (uint64_t)p->n * (stack + 256 + heap);
 }
