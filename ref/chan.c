@@ -152,11 +152,12 @@ void ref_chan_send(ref_chan *c, const void *elem) {
   }
   ref_g *g = ref_curg();
   if (!g) ref__throw("channel send would block on the scheduler stack");
-  ref__sudog me = {.g = g, .c = c, .elem = (void *)elem};
+  ref__sudog *me = &g->sudog;
+  *me = (ref__sudog){.g = g, .c = c, .elem = (void *)elem};
   g->param = NULL;
-  ref__waitq_enqueue(&c->sendq, &me);
+  ref__waitq_enqueue(&c->sendq, me);
   ref__park();
-  if (!me.success) ref__throw("send on closed channel");
+  if (!me->success) ref__throw("send on closed channel");
 }
 
 bool ref_chan_recv(ref_chan *c, void *elem) {
@@ -180,12 +181,13 @@ bool ref_chan_recv(ref_chan *c, void *elem) {
   }
   ref_g *g = ref_curg();
   if (!g) ref__throw("channel receive would block on the scheduler stack");
-  ref__sudog me = {.g = g, .c = c, .elem = elem};
+  ref__sudog *me = &g->sudog;
+  *me = (ref__sudog){.g = g, .c = c, .elem = elem};
   g->param = NULL;
-  ref__waitq_enqueue(&c->recvq, &me);
+  ref__waitq_enqueue(&c->recvq, me);
   ref__park();
-  if (!me.success) elem_copy(elem, NULL, c->elemsize);
-  return me.success;
+  if (!me->success) elem_copy(elem, NULL, c->elemsize);
+  return me->success;
 }
 
 void ref_chan_close(ref_chan *c) {

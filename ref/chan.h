@@ -3,30 +3,17 @@
  *
  * A channel is a GC heap object; its buffer is a second heap object (an
  * array of the element type), so buffered values are scanned precisely.
- * Wait queues hold sudogs that live on the waiting goroutines' stacks,
- * outside the heap.
+ * Wait queues hold sudogs (g.h), outside the heap: a plain send or receive
+ * waits with its G's own sudog, a select with one per case on its stack.
  */
 #ifndef REF_CHAN_H
 #define REF_CHAN_H
 
 #include "g.h"
 
-typedef struct ref__sudog ref__sudog;
-
 typedef struct ref__waitq {
   ref__sudog *first, *last;
 } ref__waitq;
-
-/* One goroutine waiting on one channel (for select: one per case). */
-struct ref__sudog {
-  ref_g *g;
-  ref__sudog *next, *prev;   /* waitq links */
-  ref_chan *c;
-  void *elem;                /* value to send / where to receive; may be NULL */
-  bool is_select;
-  bool success;              /* true: a value moved; false: woken by close */
-  int case_index;
-};
 
 struct ref_chan {
   void *buf;                 /* heap array of dataqsiz elements, or NULL: the only

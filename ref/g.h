@@ -28,6 +28,23 @@ typedef struct ref__stack {
   uintptr_t lo, hi;
 } ref__stack;
 
+typedef struct ref__sudog ref__sudog;
+
+/* One goroutine waiting on one channel (for select: one per case). A plain
+ * send or receive uses the G's own, as Go keeps sudogs off the stack: a
+ * parked goroutine's stack then holds only its frames. The channel stays
+ * reachable through the waiting code's frames or records, which use it after
+ * waking; the sudog itself is not a root. */
+struct ref__sudog {
+  ref_g *g;
+  ref__sudog *next, *prev;   /* waitq links */
+  ref_chan *c;
+  void *elem;                /* value to send / where to receive; may be NULL */
+  bool is_select;
+  bool success;              /* true: a value moved; false: woken by close */
+  int case_index;
+};
+
 struct ref_g {
   void *sp;               /* saved stack pointer while not running */
   ref__stack stack;
@@ -46,6 +63,7 @@ struct ref_g {
   /* sanitizer fiber state */
   void *asan_fake_stack;
   void *tsan_fiber;
+  ref__sudog sudog;       /* plain channel send/receive wait entry */
 };
 
 /* A FIFO of Gs linked through schedlink. */

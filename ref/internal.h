@@ -46,6 +46,11 @@
 #define ref_unlikely(x) __builtin_expect(!!(x), 0)
 #define ref_noinline __attribute__((noinline))
 #define ref_noreturn __attribute__((noreturn))
+/* For helpers whose only effect is __builtin_prefetch. GCC 12 at -O2 counts a
+ * prefetch as no side effect, finds such a helper const, and deletes every
+ * call to it (seen with objdump: the release build had lost roots.c's stack
+ * prefetches and mark.c's next-object prefetch). Inlined first, they stay. */
+#define ref_prefetch_fn static inline __attribute__((always_inline))
 
 /* ---- fatal errors: a broken invariant prints its state and aborts ---- */
 

@@ -56,15 +56,20 @@ void ref__scanobject(ref__worker *w, uintptr_t b) {
   uintptr_t full = base + (size / elem) * elem; /* the rounding tail holds no elements */
   if (end > full) end = full;
   if (b >= end) return;
-  scan_typed(w, (const uintptr_t *)b, (const uintptr_t *)end, t, ((b - base) % elem) / REF_WORD);
+  size_t word = b == base ? 0 : ((b - base) % elem) / REF_WORD; /* an oblet starts mid-element */
+  scan_typed(w, (const uintptr_t *)b, (const uintptr_t *)end, t, word);
 }
 
-/* Starts fetching the item the worker will pop next (the top of its
- * current buffer): an object, or the G of a stack item. (A two-deep
- * pipeline that also fetched the next stack top measured slower here.) */
-static inline void prefetch_next(const ref__gcwork *g) {
+/* Starts fetching the item the worker will pop NEXT_AHEAD pops from now
+ * (from the top of its current buffer): an object, or the G of a stack item.
+ * Objects greyed together are scanned together, cold. */
+#ifndef NEXT_AHEAD
+#define NEXT_AHEAD 4
+#endif
+ref_prefetch_fn void prefetch_next(const ref__gcwork *g) {
   const ref__workbuf *b = g->wbuf1;
-  if (b && b->nobj > 0) __builtin_prefetch((const void *)(b->obj[b->nobj - 1] & ~REF_ITEM_TAGS));
+  if (b && b->nobj >= NEXT_AHEAD)
+    __builtin_prefetch((const void *)(b->obj[b->nobj - NEXT_AHEAD] & ~REF_ITEM_TAGS));
 }
 
 /* Scans objects and runs jobs until the mark phase is done everywhere. The

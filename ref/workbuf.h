@@ -132,6 +132,14 @@ static inline uintptr_t ref__gcw_tryget_fast(ref__gcwork *w) {
   return b->obj[--b->nobj];
 }
 
+/* Pops the top of wbuf1 if it is an item with tag `tag` (low bits), else
+ * returns 0 and leaves the buffers as they are. */
+static inline uintptr_t ref__gcw_tryget_tagged(ref__gcwork *w, uintptr_t tag, uintptr_t tags) {
+  ref__workbuf *b = w->wbuf1;
+  if (b == NULL || b->nobj == 0 || (b->obj[b->nobj - 1] & tags) != tag) return 0;
+  return b->obj[--b->nobj];
+}
+
 /* An item, local or else from a published buffer; 0 when there is none
  * anywhere (at that instant). LIFO within a buffer. */
 static inline uintptr_t ref__gcw_tryget(ref__gcwork *w) {

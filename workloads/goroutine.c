@@ -20,6 +20,7 @@
 
 enum wl_kind { K_SELECT, K_BLOCKING, K_FORRANGE, K_IDLE };
 
+#define WL_NOINLINE __attribute__((noinline))
 #define PAD_WORD 0x5a5a5a5a5a5a5a5aull /* non-pointer filler: never a heap address */
 #define NODE_BYTES 64
 
@@ -38,7 +39,7 @@ typedef struct reader {
   struct wl_instance *inst; /* not a heap pointer */
   uint64_t id;
   int64_t nnodes;
-  int depth;
+  int depth, slots, frame_bytes; /* the frames it descends through */
 } reader;
 
 static const uint64_t reader_mask[1] = {0x7}; /* ch, quit, nodes */
@@ -88,14 +89,8 @@ REF_FUNC(frame16_info, "wl.descend16", 16, L16(0));
 REF_FUNC(frame32_info, "wl.descend32", 32, L16(0), L16(16));
 REF_FUNC(frame64_info, "wl.descend64", 64, L16(0), L16(16), L16(32), L16(48));
 
-typedef struct ctx {
-  reader *r; /* also held in reader_main's slot */
-  struct wl_instance *w;
-  int slots, frame_bytes;
-} ctx;
-
-static void park_loop(ctx *cx);
-static void descend(ctx *cx, int level);
+static void park_loop(reader *r);
+static void descend(reader *r, int level);
 
 /* What slot i of the frame at `level` points to: one of the reader's nodes,
  * or the reader itself when it has none. */
@@ -104,26 +99,26 @@ static void *slot_target(const reader *r, int level, int i) {
   return r->nodes[(level * 7 + i) % r->nnodes];
 }
 
-static void check_frame(ctx *cx, void **slot, int live, int level, const uint64_t *pad) {
+static void check_frame(const reader *r, void **slot, int live, int level, const uint64_t *pad) {
   for (int i = 0; i < live; i++)
-    if (slot[i] != slot_target(cx->r, level, i))
-      fail(cx->w, "reader %llu: frame slot %llu changed", cx->r->id, (uint64_t)i);
-  for (int i = 0; i < cx->frame_bytes / 8; i++)
-    if (pad[i] != PAD_WORD) fail(cx->w, "reader %llu: frame data word %llu changed", cx->r->id, i);
+    if (slot[i] != slot_target(r, level, i))
+      fail(r->inst, "reader %llu: frame slot %llu changed", r->id, (uint64_t)i);
+  for (int i = 0; i < r->frame_bytes / 8; i++)
+    if (pad[i] != PAD_WORD) fail(r->inst, "reader %llu: frame data word %llu changed", r->id, i);
 }
 
 /* One extra frame with capacity C slots, `live` of them pointers. */
 #define DESCEND(C)                                                                   \
-  static void descend##C(ctx *cx, int level) {                                       \
+  static WL_NOINLINE void descend##C(reader *r, int level) {                        \
     REF_FRAME(f, frame##C##_info);                                                   \
-    int live = cx->slots < (C) ? cx->slots : (C);                                    \
-    for (int i = 0; i < live; i++) f.slot[i] = slot_target(cx->r, level, i);          \
+    int live = r->slots < (C) ? r->slots : (C);                                      \
+    for (int i = 0; i < live; i++) f.slot[i] = slot_target(r, level, i);             \
     REF_SAFEPOINT(f, live - 1);                                                      \
-    uint64_t *pad = alloca((size_t)cx->frame_bytes + 8);                             \
-    for (int i = 0; i < cx->frame_bytes / 8; i++) pad[i] = PAD_WORD;                 \
-    if (level + 1 < cx->r->depth) descend(cx, level + 1);                            \
-    else park_loop(cx);                                                              \
-    check_frame(cx, f.slot, live, level, pad);                                       \
+    uint64_t *pad = alloca((size_t)r->frame_bytes + 8);                              \
+    for (int i = 0; i < r->frame_bytes / 8; i++) pad[i] = PAD_WORD;                  \
+    if (level + 1 < r->depth) descend(r, level + 1);                                 \
+    else park_loop(r);                                                               \
+    check_frame(r, f.slot, live, level, pad);                                        \
   }
 DESCEND(1)
 DESCEND(2)
@@ -133,34 +128,41 @@ DESCEND(16)
 DESCEND(32)
 DESCEND(64)
 
-static void descend(ctx *cx, int level) {
-  int s = cx->slots;
-  if (s <= 1) descend1(cx, level);
-  else if (s <= 2) descend2(cx, level);
-  else if (s <= 4) descend4(cx, level);
-  else if (s <= 8) descend8(cx, level);
-  else if (s <= 16) descend16(cx, level);
-  else if (s <= 32) descend32(cx, level);
-  else descend64(cx, level);
+static void descend(reader *r, int level) {
+  int s = r->slots;
+  if (s <= 1) descend1(r, level);
+  else if (s <= 2) descend2(r, level);
+  else if (s <= 4) descend4(r, level);
+  else if (s <= 8) descend8(r, level);
+  else if (s <= 16) descend16(r, level);
+  else if (s <= 32) descend32(r, level);
+  else descend64(r, level);
 }
 
-/* Parks the way the workload does until its channel is closed. */
-static void park_loop(ctx *cx) {
+/* GoroutineSelect's loop, out of line so that its case array is not part of
+ * the other workloads' parked frames. */
+static WL_NOINLINE void select_loop(struct wl_instance *w, ref_chan *ch, ref_chan *quit) {
+  for (;;) {
+    ref_case cs[2] = {{ch, REF_RECV, NULL, false}, {quit, REF_RECV, NULL, false}};
+    int k = ref_select(cs, 2, false);
+    if (k != 0 || !cs[0].ok) return;
+    w->received++;
+  }
+}
+
+/* Parks the way the workload does until its channel is closed. The record
+ * holds what a Go reader's frame would: the reader and its channels. */
+static WL_NOINLINE void park_loop(reader *r) {
   REF_FRAME(f, loop_info);
-  reader *r = cx->r;
   f.slot[0] = r;
   f.slot[1] = r->ch;
   f.slot[2] = r->quit;
   REF_SAFEPOINT(f, 0);
-  struct wl_instance *w = cx->w;
+  struct wl_instance *w = r->inst;
   switch (w->kind) {
   case K_SELECT:
-    for (;;) {
-      ref_case cs[2] = {{f.slot[1], REF_RECV, NULL, false}, {f.slot[2], REF_RECV, NULL, false}};
-      int k = ref_select(cs, 2, false);
-      if (k != 0 || !cs[0].ok) return;
-      w->received++;
-    }
+    select_loop(w, f.slot[1], f.slot[2]);
+    return;
   case K_BLOCKING: /* for { if _, ok := <-ch; !ok { return } } */
     while (ref_chan_recv(f.slot[1], NULL)) w->received++;
     return;
@@ -176,33 +178,40 @@ static void park_loop(ctx *cx) {
   }
 }
 
+/* Allocates r's heap_per_g objects (out of line: its locals stay off the
+ * parked stack). */
+static WL_NOINLINE void alloc_nodes(reader *r) {
+  r->nodes = ref_alloc_array(&ptr_type, (size_t)r->nnodes);
+  for (int64_t i = 0; r->nodes && i < r->nnodes; i++) {
+    node *nd = ref_alloc(&node_type);
+    if (!nd) break;
+    nd->canary = canary_of(r, i);
+    r->nodes[i] = nd;
+  }
+  if (!r->nodes || !r->nodes[r->nnodes - 1]) {
+    fail(r->inst, "reader %llu: allocating its %llu objects failed", r->id, (uint64_t)r->nnodes);
+    r->nnodes = 0;
+  }
+}
+
+static WL_NOINLINE void check_nodes(reader *r) {
+  for (int64_t i = 0; i < r->nnodes; i++) {
+    if (r->nodes[i]->canary != canary_of(r, i))
+      fail(r->inst, "reader %llu: object %llu lost its canary (freed?)", r->id, (uint64_t)i);
+    r->inst->nodes_checked++;
+  }
+}
+
 static void reader_main(void *arg) {
   REF_FRAME(f, reader_info);
   f.slot[0] = arg;
   REF_SAFEPOINT(f, 0);
   reader *r = arg;
-  ctx cx = {r, r->inst, r->inst->p.slots, r->inst->p.frame_bytes};
-  if (r->nnodes > 0) {
-    r->nodes = ref_alloc_array(&ptr_type, (size_t)r->nnodes);
-    for (int64_t i = 0; r->nodes && i < r->nnodes; i++) {
-      node *nd = ref_alloc(&node_type);
-      if (!nd) break;
-      nd->canary = canary_of(r, i);
-      r->nodes[i] = nd;
-    }
-    if (!r->nodes || !r->nodes[r->nnodes - 1]) {
-      fail(cx.w, "reader %llu: allocating its %llu objects failed", r->id, (uint64_t)r->nnodes);
-      r->nnodes = 0;
-    }
-  }
-  if (r->depth > 0) descend(&cx, 0);
-  else park_loop(&cx);
-  for (int64_t i = 0; i < r->nnodes; i++) {
-    if (r->nodes[i]->canary != canary_of(r, i))
-      fail(cx.w, "reader %llu: object %llu lost its canary (freed?)", r->id, (uint64_t)i);
-    cx.w->nodes_checked++;
-  }
-  cx.w->exited++;
+  if (r->nnodes > 0) alloc_nodes(r);
+  if (r->depth > 0) descend(r, 0);
+  else park_loop(r);
+  check_nodes(r);
+  r->inst->exited++;
 }
 
 /* ---------------------------------------------------------------------------
@@ -263,7 +272,8 @@ static wl_instance *setup_kind(const wl_desc *d, enum wl_kind kind, const wl_par
     if (kind != K_IDLE) w->chans[i] = ch;
     reader *r = ref_alloc(&reader_type);
     if (!r) goto fail;
-    *r = (reader){ch, w->quit, NULL, w, (uint64_t)i, p->heap_per_g / NODE_BYTES, depth_of(w, i)};
+    *r = (reader){ch,   w->quit,          NULL,          w, (uint64_t)i, p->heap_per_g / NODE_BYTES,
+                  depth_of(w, i), p->slots, p->frame_bytes};
     if (!ref_go(reader_main, r)) goto fail;
   }
   size_t parked = ref_run();
