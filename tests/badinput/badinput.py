@@ -4,9 +4,9 @@ wrongly must be refused cleanly.
 
 Usage: badinput.py --bench STACKSCAN_BENCH --reports REPORTS_DIR [-k SUBSTRING]
 
-Runs stackscan-bench with every flag given bad values, and reports/compare and
+Runs stackscan-bench with every flag given bad values, reports/compare and
 reports/report (with /usr/bin/python3) on missing, empty, truncated, not-JSON
-and wrong-schema files. Each case must:
+and wrong-schema files, and ci/bench and ci/fuzz with bad arguments. Each case must:
   - exit with status 2 (a signal or a core dump fails the case),
   - print exactly one line on stderr,
   - leave no output behind: stackscan-bench runs get --benchmark_out=TMP/out.json,
@@ -227,6 +227,25 @@ def bench_cases(cat, bench, tmp):
             "--n=1000000", "--max-mem=64M", f"--benchmark_out={out}"], [out])
 
 
+# The ci/ scripts refuse bad arguments before they bootstrap or build.
+SCRIPT_CASES = [
+    ("ci/bench --reps 0", ["ci/bench", "--reps", "0"]),
+    ("ci/bench --reps without value", ["ci/bench", "--reps"]),
+    ("ci/bench --threshold=abc", ["ci/bench", "--threshold=abc"]),
+    ("ci/bench --threshold without value", ["ci/bench", "--threshold"]),
+    ("ci/bench unknown argument", ["ci/bench", "--no-such-flag"]),
+    ("ci/fuzz --seconds 0", ["ci/fuzz", "--seconds", "0"]),
+    ("ci/fuzz --seconds without value", ["ci/fuzz", "--seconds"]),
+    ("ci/fuzz unknown target", ["ci/fuzz", "fuzz_no_such"]),
+    ("ci/fuzz unknown argument", ["ci/fuzz", "--no-such-flag"]),
+]
+
+
+def script_cases(cat, root):
+    for name, argv in SCRIPT_CASES:
+        cat.run(name, [os.path.join(root, argv[0])] + argv[1:], [])
+
+
 def compare_cases(cat, reports, tmp):
     tool = [PYTHON, os.path.join(reports, "compare")]
     good = write(os.path.join(tmp, "good.json"), json.dumps(good_doc()))
@@ -283,6 +302,7 @@ def main():
         bench_cases(cat, args.bench, tmp)
         compare_cases(cat, args.reports, tmp)
         report_cases(cat, args.reports, tmp)
+        script_cases(cat, os.path.dirname(os.path.abspath(args.reports)))
     os.environ.clear()
     os.environ.update(env_keep)
     for name in cat.failed:
