@@ -337,12 +337,7 @@ static struct {
   uint64_t rng;
 } sub;
 
-static uint64_t sub_rand(void) {
-  sub.rng ^= sub.rng >> 12;
-  sub.rng ^= sub.rng << 25;
-  sub.rng ^= sub.rng >> 27;
-  return sub.rng * 0x2545F4914F6CDD1DULL;
-}
+static uint64_t sub_rand(void) { return ref__rand64(&sub.rng); }
 
 /* Records object number sub.n (its id) and whether a live slot holds it. */
 static void sub_track(void *p, bool live) {

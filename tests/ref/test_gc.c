@@ -598,14 +598,7 @@ static struct {
   uint32_t root_off[NROOTS];
 } M;
 
-static uint64_t mrand(void) {
-  uint64_t x = M.rng;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  M.rng = x;
-  return x * 0x2545F4914F6CDD1DULL;
-}
+static uint64_t mrand(void) { return ref__rand64(&M.rng); }
 static uint32_t mrange(uint32_t n) { return (uint32_t)(mrand() % n); }
 
 static uint64_t elem_canary(const mobj *o, uint32_t e) { return canary(o->id * 1000003u + e); }

@@ -126,14 +126,7 @@ static struct {
   uint32_t root_off[NROOTS];
 } M;
 
-static uint64_t mrand(void) {
-  uint64_t x = M.rng;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  M.rng = x;
-  return x * 0x2545F4914F6CDD1DULL;
-}
+static uint64_t mrand(void) { return ref__rand64(&M.rng); }
 static uint32_t mrange(uint32_t n) { return (uint32_t)(mrand() % n); }
 
 static const ref_type *mtype(const mobj *o) { return o->leaf ? &leaf_t : &pnode_t; }
@@ -496,12 +489,7 @@ static struct {
   long pushes, pops, mutations, self_gcs;
 } T;
 
-static uint64_t trand(void) {
-  T.rng ^= T.rng >> 12;
-  T.rng ^= T.rng << 25;
-  T.rng ^= T.rng >> 27;
-  return T.rng * 0x2545F4914F6CDD1DULL;
-}
+static uint64_t trand(void) { return ref__rand64(&T.rng); }
 
 static tnode *tnew(void) {
   tnode *n = ref_alloc(&tnode_t);
