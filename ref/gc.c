@@ -41,9 +41,11 @@ static void mark_region(ref__worker *w) {
     ref__roots_prepare(w);
     t_roots1 = ref__nanotime();
     atomic_store(&xroots_done, true);
-  } else {
+  } else if (ref__cfg.phase != REF_PHASE_PARALLEL) {
     wait_roots(w);
   }
+  /* parallel: helpers take job buffers as worker 0 publishes them; the
+   * termination check cannot pass before worker 0 is idle too. */
   ref__drain(w);
   ref_assert_internal(ref__gcw_empty(&w->gcw));
   uint64_t t = ref__nanotime() - t0;

@@ -28,7 +28,6 @@
 
 /* Work-item tags (low bits; heap objects and Gs are 8-byte aligned). */
 #define REF_ITEM_TAGS ((uintptr_t)7)
-#define REF_ITEM_STACK ((uintptr_t)1) /* (uintptr_t)g | tag: scan g's stack (or start arg) */
 #define REF_ITEM_PART ((uintptr_t)2)  /* (uintptr_t)part | tag: a piece of a deep stack */
 
 /* A piece of a conservative stack scan, split off a deep stack. */
@@ -62,14 +61,16 @@ void ref__gc_shutdown(void);
 
 /* ---- roots.c ---- */
 /* Root enumeration on the initiating thread, per the phase switch: serial
- * scans every root itself; parallel scans globals and queues one stack item
+ * scans every root itself; parallel scans globals and queues one stack job
  * per G; rootjobs only sets up the indexed jobs. */
 void ref__roots_prepare(ref__worker *w0);
-/* rootjobs phase: claims indexed jobs by atomic counter and runs them until
- * none is left. */
-void ref__roots_claim(ref__worker *w);
+/* Runs root jobs until none is left: parallel, buffers of stack jobs from
+ * the jobs list; rootjobs, indexed jobs claimed by atomic counter. */
+void ref__roots_work(ref__worker *w);
+/* Whether root jobs are left for ref__roots_work (termination counts them
+ * as visible work). */
 bool ref__roots_remaining(void);
-/* Runs a tagged work item (REF_ITEM_STACK or REF_ITEM_PART). */
+/* Runs a tagged work item (REF_ITEM_PART). */
 void ref__item_run(ref__worker *w, uintptr_t item);
 /* Frees the cycle's stack parts. */
 void ref__roots_done(void);

@@ -61,7 +61,7 @@ void ref__scanobject(ref__worker *w, uintptr_t b) {
 }
 
 /* Starts fetching the item the worker will pop NEXT_AHEAD pops from now
- * (from the top of its current buffer): an object, or the G of a stack item.
+ * (from the top of its current buffer): an object, or a stack part.
  * Objects greyed together are scanned together, cold. */
 #ifndef NEXT_AHEAD
 #define NEXT_AHEAD 4
@@ -72,12 +72,12 @@ ref_prefetch_fn void prefetch_next(const ref__gcwork *g) {
     __builtin_prefetch((const void *)(b->obj[b->nobj - NEXT_AHEAD] & ~REF_ITEM_TAGS));
 }
 
-/* Scans objects and runs jobs until the mark phase is done everywhere. The
- * rootjobs phase claims its jobs first, as Go's gcDrain does markroot. */
+/* Scans objects and runs jobs until the mark phase is done everywhere. Root
+ * jobs come first, as Go's gcDrain does markroot. */
 void ref__drain(ref__worker *w) {
   unsigned n = 0;
   for (;;) {
-    if (ref__cfg.phase == REF_PHASE_ROOTJOBS) ref__roots_claim(w);
+    ref__roots_work(w);
     uintptr_t item;
     while ((item = ref__gcw_tryget(&w->gcw)) != 0) {
       prefetch_next(&w->gcw);

@@ -71,7 +71,7 @@ bool ref__lfstack_empty(ref__lfstack *s) {
  * Global lists and the chunk allocator
  *
  * Every buffer carved so far is either owned by one worker or on exactly one
- * of the two lists. Chunks form a list through their headers, for shutdown.
+ * of the three lists (full, empty, and the parallel phase's stack jobs). Chunks form a list through their headers, for shutdown.
  * ------------------------------------------------------------------------- */
 
 #define WBUF_CHUNK_SIZE ((size_t)256 << 10) /* 127 buffers after the header */
@@ -85,7 +85,9 @@ typedef struct wbuf_chunk {
 /* Each on its own cache line: workers hammer them from every core. */
 static _Alignas(64) ref__lfstack full_list;
 static _Alignas(64) ref__lfstack empty_list;
+static _Alignas(64) ref__lfstack jobs_list;
 static _Alignas(64) _Atomic size_t xnfull;
+static _Alignas(64) _Atomic size_t xnjobs;
 
 static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
 static wbuf_chunk *chunks;    /* guarded by chunk_lock */
@@ -125,22 +127,30 @@ void ref__wbuf_putempty(ref__workbuf *b) {
   ref__lfstack_push(&empty_list, &b->node);
 }
 
-void ref__wbuf_putfull(ref__workbuf *b) {
+/* A counted list of non-empty buffers: the count goes up before the push
+ * and down after the pop (see ref__wbuf_nfull). */
+static void counted_push(ref__lfstack *l, _Atomic size_t *n, ref__workbuf *b) {
   ref_assert_internal(b->nobj > 0 && b->nobj <= REF_WORKBUF_NOBJ);
-  atomic_fetch_add(&xnfull, 1);
-  ref__lfstack_push(&full_list, &b->node);
+  atomic_fetch_add(n, 1);
+  ref__lfstack_push(l, &b->node);
 }
 
-ref__workbuf *ref__wbuf_tryget_full(void) {
-  ref__workbuf *b = (ref__workbuf *)ref__lfstack_pop(&full_list);
+static ref__workbuf *counted_pop(ref__lfstack *l, _Atomic size_t *n) {
+  ref__workbuf *b = (ref__workbuf *)ref__lfstack_pop(l);
   if (b != NULL) {
     ref_assert_internal(b->nobj > 0);
-    atomic_fetch_sub(&xnfull, 1);
+    atomic_fetch_sub(n, 1);
   }
   return b;
 }
 
+void ref__wbuf_putfull(ref__workbuf *b) { counted_push(&full_list, &xnfull, b); }
+ref__workbuf *ref__wbuf_tryget_full(void) { return counted_pop(&full_list, &xnfull); }
 size_t ref__wbuf_nfull(void) { return atomic_load(&xnfull); }
+
+void ref__wbuf_putjobs(ref__workbuf *b) { counted_push(&jobs_list, &xnjobs, b); }
+ref__workbuf *ref__wbuf_tryget_jobs(void) { return counted_pop(&jobs_list, &xnjobs); }
+size_t ref__wbuf_njobs(void) { return atomic_load(&xnjobs); }
 
 /* Pops every buffer of s; returns how many there were. */
 static size_t list_drain(ref__lfstack *s) {
@@ -152,7 +162,7 @@ static size_t list_drain(ref__lfstack *s) {
 
 void ref__wbuf_shutdown(void) {
   pthread_mutex_lock(&chunk_lock);
-  size_t nlisted = list_drain(&full_list) + list_drain(&empty_list);
+  size_t nlisted = list_drain(&full_list) + list_drain(&empty_list) + list_drain(&jobs_list);
   if (nlisted != nbufs_carved)
     ref__throw("wbuf_shutdown: %zu of %zu buffers are still held by workers",
                nbufs_carved - nlisted, nbufs_carved);
@@ -163,6 +173,7 @@ void ref__wbuf_shutdown(void) {
   }
   nbufs_carved = 0;
   atomic_store(&xnfull, 0);
+  atomic_store(&xnjobs, 0);
   pthread_mutex_unlock(&chunk_lock);
 }
 

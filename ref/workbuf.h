@@ -83,6 +83,12 @@ ref__workbuf *ref__wbuf_tryget_full(void);
  * list was empty at that instant (termination detection relies on this). It
  * may briefly exceed the length, so tryget_full can fail while it is > 0. */
 size_t ref__wbuf_nfull(void);
+/* The parallel phase's stack jobs: buffers of G pointers on a list of their
+ * own, which workers empty before they take grey objects (roots.c says why).
+ * njobs is counted like nfull. */
+void ref__wbuf_putjobs(ref__workbuf *b);
+ref__workbuf *ref__wbuf_tryget_jobs(void);
+size_t ref__wbuf_njobs(void);
 /* Unmaps every chunk and resets the lists; the next getempty maps afresh.
  * Precondition: no thread uses the lists and every buffer is back on one of
  * them (no worker holds one). */
@@ -129,14 +135,6 @@ static inline uintptr_t ref__gcw_tryget_fast(ref__gcwork *w) {
     w->wbuf2 = b;
     b = w->wbuf1;
   }
-  return b->obj[--b->nobj];
-}
-
-/* Pops the top of wbuf1 if it is an item with tag `tag` (low bits), else
- * returns 0 and leaves the buffers as they are. */
-static inline uintptr_t ref__gcw_tryget_tagged(ref__gcwork *w, uintptr_t tag, uintptr_t tags) {
-  ref__workbuf *b = w->wbuf1;
-  if (b == NULL || b->nobj == 0 || (b->obj[b->nobj - 1] & tags) != tag) return 0;
   return b->obj[--b->nobj];
 }
 
