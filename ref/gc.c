@@ -33,7 +33,9 @@ static void wait_roots(ref__worker *w) {
 
 /* One region for roots and marking: the helpers are woken as the cycle
  * starts, so their wake-up latency overlaps root enumeration instead of
- * adding to the mark phase. */
+ * adding to the mark phase. In the parallel phase they do not wait for it
+ * to end: they take job buffers as worker 0 publishes them, and the
+ * termination check cannot pass before worker 0 is idle too. */
 static void mark_region(ref__worker *w) {
   uint64_t t0 = ref__nanotime();
   if (w->id == 0) {
@@ -44,8 +46,6 @@ static void mark_region(ref__worker *w) {
   } else if (ref__cfg.phase != REF_PHASE_PARALLEL) {
     wait_roots(w);
   }
-  /* parallel: helpers take job buffers as worker 0 publishes them; the
-   * termination check cannot pass before worker 0 is idle too. */
   ref__drain(w);
   ref_assert_internal(ref__gcw_empty(&w->gcw));
   uint64_t t = ref__nanotime() - t0;

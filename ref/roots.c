@@ -253,18 +253,27 @@ bool ref__roots_remaining(void) {
   }
 }
 
-void ref__roots_work(ref__worker *w) {
-  if (ref__cfg.phase == REF_PHASE_PARALLEL) {
-    run_stack_jobs(w);
-    return;
-  }
-  if (ref__cfg.phase != REF_PHASE_ROOTJOBS) return;
+/* The rootjobs phase's indexed jobs, claimed CLAIM_BATCH at a time. */
+static void claim_indexed_jobs(ref__worker *w) {
   for (;;) {
     size_t i = atomic_fetch_add_explicit(&rs.xnext, CLAIM_BATCH, memory_order_relaxed);
     if (i >= rs.njobs) return;
     size_t end = i + CLAIM_BATCH < rs.njobs ? i + CLAIM_BATCH : rs.njobs;
     for (; i < end && i < rs.nblocks; i++) scan_block(w, i);
     if (i < end) scan_gs(w, ref__allg.g + (i - rs.nblocks), end - i, true);
+  }
+}
+
+void ref__roots_work(ref__worker *w) {
+  switch (ref__cfg.phase) {
+  case REF_PHASE_PARALLEL:
+    run_stack_jobs(w);
+    break;
+  case REF_PHASE_ROOTJOBS:
+    claim_indexed_jobs(w);
+    break;
+  default:
+    break;
   }
 }
 

@@ -71,7 +71,8 @@ bool ref__lfstack_empty(ref__lfstack *s) {
  * Global lists and the chunk allocator
  *
  * Every buffer carved so far is either owned by one worker or on exactly one
- * of the three lists (full, empty, and the parallel phase's stack jobs). Chunks form a list through their headers, for shutdown.
+ * of the three lists (full, empty, and the parallel phase's stack jobs).
+ * Chunks form a list through their headers, for shutdown.
  * ------------------------------------------------------------------------- */
 
 #define WBUF_CHUNK_SIZE ((size_t)256 << 10) /* 127 buffers after the header */

@@ -6,9 +6,11 @@
  *   ref__lfstack  lock-free Treiber stack of ref__lfnode, ABA-safe by packing
  *                 the node pointer with a per-node push counter in one word.
  *   ref__workbuf  2 KiB buffer of work items; owned by exactly one worker, or
- *                 sitting on exactly one of the two global lists.
- *   full / empty  the global lists: buffers holding items (published for any
+ *                 sitting on exactly one of the three global lists.
+ *   full / empty  global lists: buffers holding items (published for any
  *                 worker to take) and buffers holding none (recycled).
+ *   jobs          the parallel phase's stack jobs (G pointers), taken before
+ *                 any full buffer.
  *   ref__gcwork   a worker's private pair of buffers (Go's gcWork).
  *
  * Work items are uintptr_t values that the collector tags itself; they are
