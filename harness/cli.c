@@ -4,6 +4,8 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <regex.h>
@@ -379,6 +381,76 @@ static bool one_of(const char *v, const char *const *set) {
   return false;
 }
 
+/* glibc's regcomp copies a repeated atom once per repetition, so stacked
+ * and nested repetitions multiply: "s" followed by 30 "+" or
+ * "((a{1,100}){1,100}){1,100}" takes gigabytes to compile (fuzz_cli found
+ * the first). An upper estimate of the copies, from one pass over the ERE:
+ * each atom counts 1, and a repetition multiplies the atom or group before
+ * it by its upper bound (2 for *, + and ?, m + 1 for {m,}). Malformed
+ * patterns get an estimate too; regcomp then says what is wrong. */
+#define FILTER_MAX_NODES 10000
+#define FILTER_MAX_DEPTH 64
+
+/* The bound of a {m}, {m,} or {m,n} at *p (just past the '{'); advances
+ * *p past the '}'. 0 when it is not a bound (regcomp will judge it). */
+static double repeat_bound(const char **p) {
+  const char *q = *p;
+  double m = 0, n = -1;
+  if (!isdigit((unsigned char)*q)) return 0;
+  while (isdigit((unsigned char)*q)) m = m * 10 + (*q++ - '0');
+  if (*q == ',') {
+    q++;
+    if (isdigit((unsigned char)*q)) n = 0;
+    while (isdigit((unsigned char)*q)) n = n * 10 + (*q++ - '0');
+    if (n < 0) n = m + 1;
+  }
+  if (*q != '}') return 0;
+  *p = q + 1;
+  return n > m ? n : m > 1 ? m : 1;
+}
+
+static double filter_nodes(const char *v) {
+  double outer[FILTER_MAX_DEPTH]; /* the enclosing groups' sums so far */
+  double sum = 0, last = 0;       /* this group's sum; the last atom's count */
+  int depth = 0;
+  for (const char *p = v; *p;) {
+    char c = *p++;
+    double f = 0;
+    if (c == '*' || c == '+' || c == '?') f = 2;
+    else if (c == '{') f = repeat_bound(&p);
+    if (f > 0) {
+      sum += last * (f - 1);
+      last *= f;
+      continue;
+    }
+    if (c == '(') {
+      if (depth == FILTER_MAX_DEPTH) return INFINITY;
+      outer[depth++] = sum;
+      sum = last = 0;
+      continue;
+    }
+    if (c == ')' && depth > 0) {
+      last = sum;
+      sum = outer[--depth] + last;
+      continue;
+    }
+    if (c == '\\' && *p) p++;
+    if (c == '[') { /* a bracket expression is one atom: ] first is a member */
+      if (*p == '^') p++;
+      if (*p == ']') p++;
+      while (*p && *p != ']') {
+        const char *cls = p[0] == '[' && p[1] == ':' ? strstr(p + 2, ":]") : NULL;
+        p = cls ? cls + 2 : p + 1;
+      }
+      if (*p) p++;
+    }
+    last = 1;
+    sum += 1;
+  }
+  while (depth > 0) sum += outer[--depth];
+  return sum;
+}
+
 /* The library takes bad numbers with a warning and a default, a bad regex or
  * an unwritable output file only after it has started: check them first. */
 static int check_gbench_value(parser *p, const char *a) {
@@ -395,6 +467,9 @@ static int check_gbench_value(parser *p, const char *a) {
       return fail(p, "--benchmark_repetitions: \"%s\" is not a count in 1..100000", v);
   } else if ((v = strprefix(a, "--benchmark_filter=")) != NULL) {
     regex_t re;
+    if (filter_nodes(v) > FILTER_MAX_NODES)
+      return fail(p, "--benchmark_filter: \"%s\" repeats too much (nested or stacked repetitions "
+                  "over %d copies)", v, FILTER_MAX_NODES);
     if (regcomp(&re, v, REG_EXTENDED | REG_NOSUB) != 0)
       return fail(p, "--benchmark_filter: \"%s\" is not a valid regular expression", v);
     regfree(&re);

@@ -95,6 +95,7 @@ BENCH_CASES = [
     ("benchmark_min_time=-1", ["--benchmark_min_time=-1"]),
     ("benchmark_repetitions=-3", ["--benchmark_repetitions=-3"]),
     ("benchmark_filter=( (bad regex)", ["--benchmark_filter=("]),
+    ("benchmark_filter with stacked repetitions", ["--benchmark_filter=s" + "+" * 40]),
     ("benchmark_out in a missing directory", ["--benchmark_out=/nonexistent/dir/out.json"]),
 ]
 

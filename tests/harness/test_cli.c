@@ -107,6 +107,10 @@ static const bad_case bad[] = {
     {"--benchmark_out_format=xml", NULL, "--benchmark_out_format: unknown format \"xml\"; accepted: console, json, csv"},
     {"--benchmark_format=yaml", NULL, "--benchmark_format: unknown format \"yaml\""},
     {"--benchmark_time_unit=h", NULL, "--benchmark_time_unit: unknown time unit \"h\"; accepted: ns, us, ms, s"},
+    /* glibc's regcomp would take gigabytes for these (fuzz_cli found the first shape) */
+    {"--benchmark_filter=ls++++++++++++++++++++++++++++++", NULL, "repeats too much"},
+    {"--benchmark_filter=((a{1,100}){1,100}){1,100}", NULL, "repeats too much"},
+    {"--benchmark_filter=(x{3,}){9999}", NULL, "repeats too much"},
 };
 
 static void test_bad_flags_are_rejected(void **state) {
@@ -117,6 +121,23 @@ static void test_bad_flags_are_rejected(void **state) {
     if (strstr(a->err, bad[i].want) == NULL)
       fail_msg("%s: message \"%s\" lacks \"%s\"", bad[i].arg1, a->err, bad[i].want);
     assert_null(strchr(a->err, '\n')); /* one line */
+  }
+}
+
+/* The repetition bound on --benchmark_filter leaves ordinary patterns, and
+ * repetition up to its limit, alone. */
+static void test_filters_accepted(void **state) {
+  (void)state;
+  static const char *const ok[] = {
+      "--benchmark_filter=Idle",
+      "--benchmark_filter=^(Goroutine(Idle|Select))/frames-[[:alpha:]]+/n:[0-9]{1,7}/.*$",
+      "--benchmark_filter=[]a+*]{2}x?",
+      "--benchmark_filter=ls+++++++++++++",  /* 2^13 copies: under the limit */
+      "--benchmark_filter=(a{1,100}){1,99}", /* 9900 */
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    args *a = parse(ok[i], NULL);
+    if (a->rc == -1) fail_msg("rejected %s: %s", ok[i], a->err);
   }
 }
 
@@ -371,6 +392,7 @@ static void test_go_name(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bad_flags_are_rejected),
+      cmocka_unit_test(test_filters_accepted),
       cmocka_unit_test(test_defaults_need_the_go_workloads),
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_every_flag),
