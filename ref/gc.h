@@ -99,6 +99,11 @@ static inline void ref__mark_ptr(ref__worker *w, uintptr_t p) {
 }
 void ref__ptrbuf_flush(ref__worker *w);
 void ref__scanobject(ref__worker *w, uintptr_t b);
+/* Scans one grey item: an object, or a tagged job. */
+static inline void ref__scan_item(ref__worker *w, uintptr_t item) {
+  if (item & REF_ITEM_TAGS) ref__item_run(w, item);
+  else ref__scanobject(w, item);
+}
 /* Scans objects (and jobs) until no work is left anywhere. */
 void ref__drain(ref__worker *w);
 

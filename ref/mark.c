@@ -83,8 +83,7 @@ void ref__drain(ref__worker *w) {
     uintptr_t item;
     while ((item = ref__gcw_tryget(&w->gcw)) != 0) {
       prefetch_next(&w->gcw);
-      if (item & REF_ITEM_TAGS) ref__item_run(w, item);
-      else ref__scanobject(w, item);
+      ref__scan_item(w, item);
       /* Go's balance: feed idle workers when nothing is published. */
       if ((++n & 63) == 0 && atomic_load_explicit(&ref__xnwait, memory_order_relaxed) > 0 &&
           ref__wbuf_nfull() == 0)

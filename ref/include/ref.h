@@ -296,7 +296,9 @@ typedef struct ref_worker_stats {
  * split and the buffer traffic. */
 typedef struct ref_gc_stats {
   uint64_t cycle;
-  /* phase times, ns */
+  /* phase times, ns. roots is the initiating thread's enumeration (the
+   * serial phase's stack scans; in scan=conservative it also scans grey
+   * objects between stacks), mark the rest of marking on all workers. */
   uint64_t stw_ns, roots_ns, mark_ns, sweep_ns, total_ns;
   /* counts */
   uint64_t stacks_scanned, stack_bytes, words, candidates;
