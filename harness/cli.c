@@ -285,6 +285,14 @@ static int set_u64(parser *p, const flag_def *f, const char *v) {
   return 0;
 }
 
+static int set_stack_size(parser *p, const flag_def *f, const char *v) {
+  uint64_t x;
+  if (parse_number(p, f, v, &x) != 0) return -1;
+  if (x % 4096 != 0) return fail_flag(p, f, "\"%s\" is not a multiple of 4K", v);
+  p->o->stack_size = x;
+  return 0;
+}
+
 static int set_bool(parser *p, const flag_def *f, const char *v) {
   (void)v;
   *(bool *)((char *)p->o + f->off) = true;
@@ -320,6 +328,8 @@ static const flag_def flags[] = {
     {"seed", set_u64, true, "integers 0..18446744073709551615", 0, UINT64_MAX, no_sfx, OFF(seed)},
     {"max-mem", set_u64, true, "sizes 1..1P bytes with suffix K, M, G, T, P (e.g. 16G)", 1,
      BENCH_MAX_MEM, size_sfx, OFF(max_mem)},
+    {"stack-size", set_stack_size, true, "sizes 16K..1G, multiples of 4K (suffix K, M, G)",
+     BENCH_MIN_STACK, BENCH_MAX_STACK, size_sfx, 0},
     {"list", set_bool, false, "no value", 0, 0, no_sfx, OFF(list)},
     {"checkmark", set_bool, false, "no value", 0, 0, no_sfx, OFF(checkmark)},
     {"help", set_bool, false, "no value", 0, 0, no_sfx, OFF(help)},
@@ -328,7 +338,7 @@ static const flag_def flags[] = {
 #define FLAG_NAMES                                                                        \
   "--workloads, --strategies, --stackmaps, --n, --workers, --placement, --depth, "        \
   "--frame-bytes, --slots, --heap-per-g, --topology, --format, --seed, --max-mem, "       \
-  "--list, --checkmark, --help, --benchmark_*"
+  "--stack-size, --list, --checkmark, --help, --benchmark_*"
 
 /* ---------------------------------------------------------------------------
  * The parse loop
@@ -591,6 +601,9 @@ static const char usage_text[] =
     "  --list              print the plan (benchmarks and worker PUs) and exit\n"
     "  --seed=N            seed for select order and workload shapes (default 1)\n"
     "  --max-mem=SIZE      up-front limit on stacks + heap, e.g. 16G (default: 3/4 of memory)\n"
+    "  --stack-size=SIZE   bytes reserved per goroutine stack (plus a guard page), 16K..1G in\n"
+    "                      4K steps (default 64K); parked stacks are this far apart, which\n"
+    "                      changes the cost of their TLB misses\n"
     "  --checkmark         verify every collection with an independent marker\n"
     "  --help, -h          this text\n"
     "\n"

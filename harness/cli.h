@@ -35,6 +35,8 @@
 #define BENCH_MAX_FRAME_BYTES (1 << 20)        /* --frame-bytes: 1 MiB */
 #define BENCH_MAX_HEAP_PER_G ((int64_t)1 << 30) /* --heap-per-g: 1 GiB */
 #define BENCH_MAX_MEM ((uint64_t)1 << 50)       /* --max-mem: 1 PiB */
+#define BENCH_MIN_STACK ((uint64_t)16 << 10)    /* --stack-size: ref's minimum, 4 pages */
+#define BENCH_MAX_STACK ((uint64_t)1 << 30)     /* --stack-size: 1 GiB, Go's maximum */
 #define BENCH_DEFAULT_WORKLOADS "GoroutineSelect,GoroutineBlocking,GoroutineForRange,GoroutineIdle"
 #define BENCH_DEFAULT_STRATEGIES "conservative-serial,frames-serial,frames-parallel"
 #define BENCH_DEFAULT_N 1000
@@ -77,6 +79,8 @@ typedef struct bench_opts {
   bool list, help, checkmark;
   uint64_t seed;                  /* default 1 */
   uint64_t max_mem;               /* bytes; 0 = not given (ref's default) */
+  uint64_t stack_size;            /* bytes per goroutine stack, a multiple of 4 KiB;
+                                     0 = not given (ref's default) */
 } bench_opts;
 
 /* Parses argv[1..*argc) into *o (defaults first). Recognised flags are

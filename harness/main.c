@@ -37,8 +37,19 @@ static void usage_error(const char *msg) {
   exit(BENCH_EXIT_USAGE);
 }
 
+/* Bytes per goroutine stack: --stack-size, or ref's default. */
+static uint64_t stack_size(const bench_opts *o) {
+  ref_config cfg;
+  ref_config_default(&cfg);
+  return o->stack_size ? o->stack_size : cfg.stack_size;
+}
+
+/* x86-64 gives a process 128 TiB of address space; stacks may have half. */
+#define STACK_SPACE_MAX ((uint64_t)64 << 40)
+
 /* Refuses a sweep with a run that would not fit in --max-mem (default: 3/4
- * of physical memory) before anything is started. */
+ * of physical memory), or whose stacks (reserved, not touched) would not fit
+ * in the address space, before anything is started. */
 static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc) {
   uint64_t limit = o->max_mem;
   if (!limit) limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4 * 3;
@@ -49,6 +60,15 @@ static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc
     wl_params p = {it->n, (int)o->depth, (int)o->frame_bytes, (int)o->slots, (int)o->heap_per_g, 0};
     wl_resolve(d, &p, &p);
     uint64_t need = wl_estimate_bytes(d, &p);
+    uint64_t space = (uint64_t)it->n * (stack_size(o) + 4096);
+    if (space > STACK_SPACE_MAX) {
+      char msg[240];
+      snprintf(msg, sizeof msg, "%s with --n=%lld and %llu KiB stacks reserves %llu GiB of address "
+               "space for stacks, over the %llu GiB allowed", d->name, (long long)it->n,
+               (unsigned long long)(stack_size(o) >> 10), (unsigned long long)(space >> 30),
+               (unsigned long long)(STACK_SPACE_MAX >> 30));
+      usage_error(msg);
+    }
     if (need > limit) {
       char msg[240];
       snprintf(msg, sizeof msg, "%s with --n=%lld needs about %llu MiB, over the %s of %llu MiB",
@@ -68,8 +88,8 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   topo_get_counts(t, &c);
   snprintf(buf, sizeof buf, "x86_64-%dpu", c.pus);
   gb_add_context("machine", buf);
-  snprintf(buf, sizeof buf, "stack_size=65536 stackmaps=%s placement=%s checkmark=%d seed=%llu",
-           ref_stackmaps_name(plan->stackmaps), topo_placement_name(plan->placement),
+  snprintf(buf, sizeof buf, "stack_size=%llu stackmaps=%s placement=%s checkmark=%d seed=%llu",
+           (unsigned long long)stack_size(o), ref_stackmaps_name(plan->stackmaps), topo_placement_name(plan->placement),
            o->checkmark, (unsigned long long)o->seed);
   gb_add_context("ref_config", buf);
   gb_add_context("stackmaps", ref_stackmaps_name(plan->stackmaps));
@@ -160,5 +180,6 @@ int main(int argc, char **argv) {
   bench_plan_free(&plan);
   topo_free(t);
   free(table);
-  return ran > 0 ? 0 : 1;
+  if (ran == 0 || ran == (size_t)-1) return 1;
+  return run_failures() > 0 ? 1 : 0;
 }

@@ -16,6 +16,16 @@
 
 static run_result *results;
 static size_t nresults, capresults;
+static size_t nfailed;
+
+size_t run_failures(void) { return nfailed; }
+
+/* Ends the benchmark run with an error that Google Benchmark reports with
+ * it, and counts it for the exit status. */
+static void fail_run(gb_state *st, const char *msg) {
+  gb_skip_with_error(st, msg);
+  nfailed++;
+}
 
 size_t run_results(const run_result **out) {
   *out = results;
@@ -104,6 +114,7 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   cfg.checkmark = o->checkmark;
   cfg.poison = o->checkmark;
   cfg.seed = o->seed;
+  if (o->stack_size) cfg.stack_size = (size_t)o->stack_size;
   if (ri->env->plan->placement != TOPO_PLACE_NONE) {
     if (topo_plan_make(ri->env->topo, ri->env->plan->placement, cfg.workers, tp) != 0) {
       snprintf(err, errlen, "placement: %s", topo_error());
@@ -159,7 +170,7 @@ void run_gc_workload(gb_state *st, void *arg) {
   topo_plan tp = {0};
   progress(ri);
   if (start_runtime(ri, &binder, &tp, err, sizeof err) != 0) {
-    gb_skip_with_error(st, err);
+    fail_run(st, err);
     return;
   }
   const bench_opts *o = ri->env->opts;
@@ -171,12 +182,12 @@ void run_gc_workload(gb_state *st, void *arg) {
   acc a;
   memset(&a, 0, sizeof a);
   if (!w) {
-    gb_skip_with_error(st, err);
+    fail_run(st, err);
   } else {
     ref_gc(); /* as Go's benchHelper: start from a collected heap */
     while (gb_keep_running(st)) {
       if (wl_wake(w, err, sizeof err) != 0) {
-        gb_skip_with_error(st, err);
+        fail_run(st, err);
         break;
       }
       double t0 = now_s();
@@ -186,7 +197,7 @@ void run_gc_workload(gb_state *st, void *arg) {
     }
     if (!gb_error_occurred(st))
       set_counters(st, ri, &a, rss1 > rss0 ? (rss1 - rss0) / (size_t)ri->item->n : 0);
-    if (wl_finish(w, err, sizeof err) != 0 && !gb_error_occurred(st)) gb_skip_with_error(st, err);
+    if (wl_finish(w, err, sizeof err) != 0 && !gb_error_occurred(st)) fail_run(st, err);
   }
   ref_shutdown();
   if (ri->env->plan->placement != TOPO_PLACE_NONE) topo_plan_free(&tp);
@@ -203,7 +214,7 @@ void run_micro(gb_state *st, void *arg) {
   uint64_t bytes = 0;
   double secs = ri->micro->run(iters, &bytes);
   if (secs < 0) {
-    gb_skip_with_error(st, "micro benchmark failed its own check");
+    fail_run(st, "micro benchmark failed its own check");
     return;
   }
   while (gb_keep_running(st)) gb_set_iteration_time(st, secs / (double)iters);

@@ -42,5 +42,8 @@ typedef struct run_result {
 
 size_t run_results(const run_result **out);
 void run_results_free(void);
+/* Benchmark runs that ended with an error (a failed setup, wake, survivor
+ * check or micro benchmark check). */
+size_t run_failures(void);
 
 #endif /* HARNESS_RUN_H */

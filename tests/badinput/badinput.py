@@ -80,6 +80,8 @@ BENCH_CASES = [
     ("max-mem=0", ["--max-mem=0"]),
     ("max-mem=lots", ["--max-mem=lots"]),
     ("max-mem=2P (over the maximum)", ["--max-mem=2P"]),
+    ("stack-size=12K (under ref's minimum)", ["--stack-size=12K"]),
+    ("stack-size=20000 (not whole pages)", ["--stack-size=20000"]),
     ("list=yes (takes no value)", ["--list=yes"]),
     ("checkmark=1 (takes no value)", ["--checkmark=1"]),
     ("unknown flag", ["--no-such-flag"]),
@@ -226,6 +228,13 @@ def bench_cases(cat, bench, tmp):
         cat.run(f"stackscan-bench {name}", argv, [out])
     cat.run("stackscan-bench max-mem too small for n", [bench, "--workloads=GoroutineIdle",
             "--n=1000000", "--max-mem=64M", f"--benchmark_out={out}"], [out])
+    # Not a usage error: the run starts and the workload refuses stacks too
+    # small for its 64 frames, so that benchmark fails and the exit is 1.
+    cat.run("stackscan-bench --stack-size too small for GoroutineDeep", [bench,
+            "--workloads=GoroutineDeep", "--stack-size=16K", "--n=10", "--workers=1",
+            "--strategies=frames-serial", "--benchmark_min_time=0.001"], [], expect=1)
+    cat.run("stackscan-bench stacks over the address space", [bench, "--workloads=GoroutineIdle",
+            "--n=100k", "--stack-size=1G", "--max-mem=1P", f"--benchmark_out={out}"], [out])
 
 
 # The ci/ scripts refuse bad arguments before they bootstrap or build.

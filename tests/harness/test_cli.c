@@ -98,6 +98,10 @@ static const bad_case bad[] = {
     {"--seed=x", NULL, "--seed: \"x\" is not a number"},
     {"--max-mem=0", NULL, "--max-mem: \"0\" is too small"},
     {"--max-mem=16Q", NULL, "--max-mem: \"16Q\" is not a number"},
+    {"--stack-size=8K", NULL, "--stack-size: \"8K\" is too small; accepted: sizes 16K..1G, multiples of 4K"},
+    {"--stack-size=2G", NULL, "--stack-size: \"2G\" is too large"},
+    {"--stack-size=20000", NULL, "--stack-size: \"20000\" is not a multiple of 4K"},
+    {"--stack-size=big", NULL, "--stack-size: \"big\" is not a number"},
     {"--topology", NULL, "--topology: missing value"},
     {"--list=yes", NULL, "--list: takes no value, got \"yes\""},
     {"--bogus", NULL, "unknown flag \"--bogus\"; accepted: --workloads,"},
@@ -188,6 +192,7 @@ static void test_defaults(void **state) {
   assert_false(o->list || o->help || o->checkmark);
   assert_int_equal(o->seed, 1);
   assert_int_equal(o->max_mem, 0);
+  assert_int_equal(o->stack_size, 0);
   assert_int_equal(a->argc, 1);
 }
 
@@ -226,12 +231,13 @@ static void test_every_flag(void **state) {
   assert_string_equal(a->argv[2], "--benchmark_out=x.json");
   assert_null(a->argv[3]);
 
-  a = parse("--list", "--checkmark", "--seed=18446744073709551615", "--max-mem=16G",
+  a = parse("--list", "--checkmark", "--seed=18446744073709551615", "--max-mem=16G", "--stack-size=20K",
             "--workers=all", "--strategies", "frames-rootjobs", "-h", NULL);
   assert_int_equal(a->rc, 0);
   assert_true(a->o.list && a->o.checkmark && a->o.help);
   assert_true(a->o.seed == UINT64_MAX);
   assert_true(a->o.max_mem == (uint64_t)16 << 30);
+  assert_true(a->o.stack_size == 20480);
   assert_true(a->o.workers_all);
   assert_int_equal(a->o.nstrategies, 1);
   assert_int_equal(a->o.strategy[0].phase, REF_PHASE_ROOTJOBS);
