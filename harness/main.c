@@ -89,8 +89,8 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   snprintf(buf, sizeof buf, "x86_64-%dpu", c.pus);
   gb_add_context("machine", buf);
   snprintf(buf, sizeof buf, "stack_size=%llu stackmaps=%s placement=%s checkmark=%d seed=%llu",
-           (unsigned long long)stack_size(o), ref_stackmaps_name(plan->stackmaps), topo_placement_name(plan->placement),
-           o->checkmark, (unsigned long long)o->seed);
+           (unsigned long long)stack_size(o), ref_stackmaps_name(plan->stackmaps),
+           topo_placement_name(plan->placement), o->checkmark, (unsigned long long)o->seed);
   gb_add_context("ref_config", buf);
   gb_add_context("stackmaps", ref_stackmaps_name(plan->stackmaps));
   gb_add_context("compiler", __VERSION__);
