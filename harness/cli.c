@@ -286,10 +286,8 @@ static int set_u64(parser *p, const flag_def *f, const char *v) {
 }
 
 static int set_stack_size(parser *p, const flag_def *f, const char *v) {
-  uint64_t x;
-  if (parse_number(p, f, v, &x) != 0) return -1;
-  if (x % 4096 != 0) return fail_flag(p, f, "\"%s\" is not a multiple of 4K", v);
-  p->o->stack_size = x;
+  if (set_u64(p, f, v) != 0) return -1;
+  if (p->o->stack_size % 4096 != 0) return fail_flag(p, f, "\"%s\" is not a multiple of 4K", v);
   return 0;
 }
 
@@ -329,7 +327,7 @@ static const flag_def flags[] = {
     {"max-mem", set_u64, true, "sizes 1..1P bytes with suffix K, M, G, T, P (e.g. 16G)", 1,
      BENCH_MAX_MEM, size_sfx, OFF(max_mem)},
     {"stack-size", set_stack_size, true, "sizes 16K..1G, multiples of 4K (suffix K, M, G)",
-     BENCH_MIN_STACK, BENCH_MAX_STACK, size_sfx, 0},
+     BENCH_MIN_STACK, BENCH_MAX_STACK, size_sfx, OFF(stack_size)},
     {"list", set_bool, false, "no value", 0, 0, no_sfx, OFF(list)},
     {"checkmark", set_bool, false, "no value", 0, 0, no_sfx, OFF(checkmark)},
     {"help", set_bool, false, "no value", 0, 0, no_sfx, OFF(help)},
@@ -602,8 +600,8 @@ static const char usage_text[] =
     "  --seed=N            seed for select order and workload shapes (default 1)\n"
     "  --max-mem=SIZE      up-front limit on stacks + heap, e.g. 16G (default: 3/4 of memory)\n"
     "  --stack-size=SIZE   bytes reserved per goroutine stack (plus a guard page), 16K..1G in\n"
-    "                      4K steps (default 64K); parked stacks are this far apart, which\n"
-    "                      changes the cost of their TLB misses\n"
+    "                      4K steps (default 64K, 256K in ASan builds); parked stacks are\n"
+    "                      this far apart, which changes the cost of their TLB misses\n"
     "  --checkmark         verify every collection with an independent marker\n"
     "  --help, -h          this text\n"
     "\n"

@@ -53,6 +53,7 @@ static uint64_t stack_size(const bench_opts *o) {
 static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc) {
   uint64_t limit = o->max_mem;
   if (!limit) limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4 * 3;
+  uint64_t stack = stack_size(o);
   for (size_t i = 0; i < plan->nitems; i++) {
     const bench_item *it = &plan->item[i];
     if ((size_t)it->workload >= ngc) continue; /* micro benchmarks are small */
@@ -60,12 +61,12 @@ static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc
     wl_params p = {it->n, (int)o->depth, (int)o->frame_bytes, (int)o->slots, (int)o->heap_per_g, 0};
     wl_resolve(d, &p, &p);
     uint64_t need = wl_estimate_bytes(d, &p);
-    uint64_t space = (uint64_t)it->n * (stack_size(o) + 4096);
+    uint64_t space = (uint64_t)it->n * (stack + 4096);
     if (space > STACK_SPACE_MAX) {
       char msg[240];
       snprintf(msg, sizeof msg, "%s with --n=%lld and %llu KiB stacks reserves %llu GiB of address "
                "space for stacks, over the %llu GiB allowed", d->name, (long long)it->n,
-               (unsigned long long)(stack_size(o) >> 10), (unsigned long long)(space >> 30),
+               (unsigned long long)(stack >> 10), (unsigned long long)(space >> 30),
                (unsigned long long)(STACK_SPACE_MAX >> 30));
       usage_error(msg);
     }

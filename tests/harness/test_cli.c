@@ -231,8 +231,8 @@ static void test_every_flag(void **state) {
   assert_string_equal(a->argv[2], "--benchmark_out=x.json");
   assert_null(a->argv[3]);
 
-  a = parse("--list", "--checkmark", "--seed=18446744073709551615", "--max-mem=16G", "--stack-size=20K",
-            "--workers=all", "--strategies", "frames-rootjobs", "-h", NULL);
+  a = parse("--list", "--checkmark", "--seed=18446744073709551615", "--max-mem=16G",
+            "--stack-size=20K", "--workers=all", "--strategies", "frames-rootjobs", "-h", NULL);
   assert_int_equal(a->rc, 0);
   assert_true(a->o.list && a->o.checkmark && a->o.help);
   assert_true(a->o.seed == UINT64_MAX);
