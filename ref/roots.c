@@ -146,8 +146,8 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
  * [top record, hi) for frames, at most PREFETCH_LINES lines. */
 ref_prefetch_fn void prefetch_g(ref_g *g) {
   uintptr_t from = ref__cfg.scan == REF_SCAN_FRAMES ? (uintptr_t)g->frames : (uintptr_t)g->sp;
-  uintptr_t a = ref_align_down(from, 64), hi = g->stack.hi;
   if (from == 0) return;
+  uintptr_t a = ref_align_down(from, 64), hi = g->stack.hi;
   for (int i = 0; i < PREFETCH_LINES && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
 }
 

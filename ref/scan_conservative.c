@@ -9,8 +9,6 @@
  */
 #include "gc.h"
 
-/* Reads arbitrary stack words, including ones ASan considers poisoned (dead
- * frames, redzones of other goroutines' locals): not instrumented. */
 /* Queues word v when it passes the range filter. */
 #define FILTER(v)                                                                 \
   do {                                                                            \
