@@ -144,8 +144,8 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
 /* Fetches the live top of a goroutine's stack a few goroutines ahead, so its
  * cold misses overlap the current scan: [sp, hi) for a conservative scan,
  * [top record, hi) for frames, at most PREFETCH_LINES lines. */
-ref_prefetch_fn void prefetch_g(ref_g *g) {
-  uintptr_t from = ref__cfg.scan == REF_SCAN_FRAMES ? (uintptr_t)g->frames : (uintptr_t)g->sp;
+ref_prefetch_fn void prefetch_g(ref_g *g, bool frames) {
+  uintptr_t from = frames ? (uintptr_t)g->frames : (uintptr_t)g->sp;
   if (from == 0) return;
   uintptr_t a = ref_align_down(from, 64), hi = g->stack.hi;
   for (int i = 0; i < PREFETCH_LINES && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
@@ -165,15 +165,46 @@ ref_prefetch_fn void prefetch_g(ref_g *g) {
  * frames scan waits less; the same step made it 0.3-0.5 ms slower at 100k,
  * so it does not take it. */
 static void scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split) {
-  const bool fill = ref__cfg.scan == REF_SCAN_CONSERVATIVE;
-  for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++) prefetch_g(gs[i]);
+  const bool frames = ref__cfg.scan == REF_SCAN_FRAMES, fill = !frames;
+  for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++) prefetch_g(gs[i], frames);
   for (size_t i = 0; i < n; i++) {
     if (i + 2 * PREFETCH_AHEAD < n) __builtin_prefetch(gs[i + 2 * PREFETCH_AHEAD]);
-    if (i + PREFETCH_AHEAD < n) prefetch_g(gs[i + PREFETCH_AHEAD]);
+    if (i + PREFETCH_AHEAD < n) prefetch_g(gs[i + PREFETCH_AHEAD], frames);
     scan_g(w, gs[i], may_split);
     uintptr_t item;
     if (fill && (item = ref__gcw_tryget_fast(&w->gcw)) != 0) ref__scan_item(w, item);
   }
+}
+
+/* Reads what a conservative scan reads, [saved sp, top) of every started
+ * live G, in allg order with scan_gs's prefetch pipeline, and does nothing
+ * with it but sum it: the memory floor under a stack scan (see
+ * ref_debug_touch_stacks). Poisoned words are read as the scan reads them. */
+REF_NO_SANITIZE_ADDRESS
+static void touch_stacks(void *arg) {
+  uint64_t *res = arg; /* sum, bytes */
+  ref_g *const *gs = ref__allg.g;
+  size_t n = ref__allg.len;
+  uint64_t sum = 0, bytes = 0;
+  for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++) prefetch_g(gs[i], false);
+  for (size_t i = 0; i < n; i++) {
+    if (i + 2 * PREFETCH_AHEAD < n) __builtin_prefetch(gs[i + 2 * PREFETCH_AHEAD]);
+    if (i + PREFETCH_AHEAD < n) prefetch_g(gs[i + PREFETCH_AHEAD], false);
+    const ref_g *g = gs[i];
+    if (!ref__g_scannable(g)) continue;
+    const uintptr_t *p = g->sp, *end = (const uintptr_t *)g->stack.hi;
+    bytes += (uintptr_t)end - (uintptr_t)p;
+    for (; p < end; p++) sum += *p;
+  }
+  res[0] = sum;
+  res[1] = bytes;
+}
+
+uint64_t ref_debug_touch_stacks(uint64_t *bytes) {
+  uint64_t res[2];
+  ref__systemstack(touch_stacks, res);
+  if (bytes) *bytes = res[1];
+  return res[0];
 }
 
 void ref__item_run(ref__worker *w, uintptr_t item) {

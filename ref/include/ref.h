@@ -319,6 +319,15 @@ const ref_gc_stats *ref_gc_last(void);
  * (words in the heap's range). */
 uint64_t ref_debug_scan_conservative(const void *buf, size_t len);
 
+/* Benchmark hook: reads the live part of every goroutine's stack, [saved sp,
+ * top), as a conservative scan reads it and with the collector's prefetching,
+ * but looks nothing up and marks nothing. Its time is the memory floor under
+ * a stack scan of these goroutines on this machine, to hold a cycle's
+ * roots_ns against. Call it outside a cycle (from a goroutine it runs on the
+ * scheduler stack, like ref_gc). Sets *bytes (if not NULL) to the bytes read,
+ * which equal a cycle's stack_bytes; returns their sum. */
+uint64_t ref_debug_touch_stacks(uint64_t *bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -180,6 +180,10 @@ static void stack_only_run(ref_phase ph, ref_scan sc, int W) {
     size_t live = live_objects();
     ref_gc();
     assert_int_equal(ref_gc_last()->stacks_scanned, NHOLD);
+    /* The floor hook reads what a conservative scan reads: the same bytes. */
+    uint64_t touched = 0;
+    ref_debug_touch_stacks(&touched);
+    assert_int_equal(touched, ref_gc_last()->stack_bytes);
     /* The channel, and per holder 4 slot objects + 1 heap object (+ 3 in
      * locals, conservative only); the rest is garbage. */
     bool frames = sc == REF_SCAN_FRAMES;
@@ -349,6 +353,9 @@ static void test_start_arg_is_root(void **state) {
         assert_int_equal(ref_gc_last()->objects_marked, NARG);
         assert_int_equal(ref_gc_last()->objects_freed, 200);
         assert_int_equal(ref_gc_last()->stacks_scanned, 0); /* none has started */
+        uint64_t touched = 1;
+        ref_debug_touch_stacks(&touched);
+        assert_int_equal(touched, 0);
       }
       assert_int_equal(ref_run(), 0);
       assert_no_fail();

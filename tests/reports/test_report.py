@@ -102,6 +102,21 @@ class RenderTest(ReportCase):
         self.assertIn("| W | 200,000,000 |", md)
         self.assertIn("median of 3", md)
 
+    def test_memory_floor_table(self):
+        d = bd.make_doc(reps=3, ns=(1000,), workers=(1,), workloads=("W",),
+                        strategies=("conservative-serial", "frames-serial"), micro=False)
+        for b in d["benchmarks"]:
+            if b["run_type"] == "iteration":
+                b["real_time"] = 12e6 if "conservative" in b["name"] else 6e6
+                b["touch_ns"] = 8e6
+        self.report(bd.write(self.path("f.json"), d), "-o", self.path("out"))
+        md = self.read("out", "report.md")
+        self.assertIn("Against the memory floor", md)
+        self.assertIn("| W | 1.50 (8.00) | 0.75 (8.00) |", md)
+        # Results from before the counter existed: no such table.
+        self.report(self.doc("old.json"), "-o", self.path("old"))
+        self.assertNotIn("Against the memory floor", self.read("old", "report.md"))
+
     def test_reproducible(self):
         doc = self.doc()
         self.report(doc, "-o", self.path("a"))
