@@ -112,7 +112,11 @@ class RenderTest(ReportCase):
         self.report(bd.write(self.path("f.json"), d), "-o", self.path("out"))
         md = self.read("out", "report.md")
         self.assertIn("Against the memory floor", md)
-        self.assertIn("| W | 1.50 (8.00) | 0.75 (8.00) |", md)
+        self.assertIn("| W | 1.50 (8.00 ms) | 0.75 (8.00 ms) |", md)
+        for b in d["benchmarks"]:
+            b["touch_ns"] = 20e3
+        self.report(bd.write(self.path("small.json"), d), "-o", self.path("small"))
+        self.assertIn("(20 µs)", self.read("small", "report.md"))
         # Results from before the counter existed: no such table.
         self.report(self.doc("old.json"), "-o", self.path("old"))
         self.assertNotIn("Against the memory floor", self.read("old", "report.md"))
