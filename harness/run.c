@@ -219,8 +219,8 @@ void run_gc_workload(gb_state *st, void *arg) {
       gb_set_iteration_time(st, now_s() - t0);
       acc_add(&a, ref_gc_last());
     }
-    double floor_ns = gb_error_occurred(st) ? -1 : touch_ns(w, err, sizeof err);
-    if (!gb_error_occurred(st) && floor_ns < 0) fail_run(st, err);
+    double floor_ns = -1;
+    if (!gb_error_occurred(st) && (floor_ns = touch_ns(w, err, sizeof err)) < 0) fail_run(st, err);
     if (!gb_error_occurred(st))
       set_counters(st, ri, &a, rss1 > rss0 ? (rss1 - rss0) / (size_t)ri->item->n : 0, floor_ns);
     if (wl_finish(w, err, sizeof err) != 0 && !gb_error_occurred(st)) fail_run(st, err);

@@ -151,9 +151,21 @@ ref_prefetch_fn void prefetch_g(ref_g *g, bool frames) {
   for (int i = 0; i < PREFETCH_LINES && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
 }
 
-/* Scans the roots of gs[0, n) with a software pipeline of prefetches: the
- * G structs 2 * PREFETCH_AHEAD goroutines ahead, their stacks PREFETCH_AHEAD
- * ahead.
+/* The stack scans' software pipeline of prefetches over gs[0, n): the G
+ * structs 2 * PREFETCH_AHEAD goroutines ahead, their stacks PREFETCH_AHEAD
+ * ahead. pipeline_start fetches the first stacks; pipeline_step runs before
+ * goroutine i is scanned. scan_gs and touch_stacks share it, so the floor
+ * keeps the scan's prefetching. */
+ref_prefetch_fn void pipeline_start(ref_g *const *gs, size_t n, bool frames) {
+  for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++) prefetch_g(gs[i], frames);
+}
+
+ref_prefetch_fn void pipeline_step(ref_g *const *gs, size_t i, size_t n, bool frames) {
+  if (i + 2 * PREFETCH_AHEAD < n) __builtin_prefetch(gs[i + 2 * PREFETCH_AHEAD]);
+  if (i + PREFETCH_AHEAD < n) prefetch_g(gs[i + PREFETCH_AHEAD], frames);
+}
+
+/* Scans the roots of gs[0, n), with the pipeline above.
  *
  * A conservative scan also scans one of its own grey items after each
  * stack. The scan of a cold parked stack mostly waits for the stack's lines
@@ -166,10 +178,9 @@ ref_prefetch_fn void prefetch_g(ref_g *g, bool frames) {
  * so it does not take it. */
 static void scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split) {
   const bool frames = ref__cfg.scan == REF_SCAN_FRAMES, fill = !frames;
-  for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++) prefetch_g(gs[i], frames);
+  pipeline_start(gs, n, frames);
   for (size_t i = 0; i < n; i++) {
-    if (i + 2 * PREFETCH_AHEAD < n) __builtin_prefetch(gs[i + 2 * PREFETCH_AHEAD]);
-    if (i + PREFETCH_AHEAD < n) prefetch_g(gs[i + PREFETCH_AHEAD], frames);
+    pipeline_step(gs, i, n, frames);
     scan_g(w, gs[i], may_split);
     uintptr_t item;
     if (fill && (item = ref__gcw_tryget_fast(&w->gcw)) != 0) ref__scan_item(w, item);
@@ -177,7 +188,7 @@ static void scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split) 
 }
 
 /* Reads what a conservative scan reads, [saved sp, top) of every started
- * live G, in allg order with scan_gs's prefetch pipeline, and does nothing
+ * live G, in allg order with the scans' prefetch pipeline, and does nothing
  * with it but sum it: the memory floor under a stack scan (see
  * ref_debug_touch_stacks). Poisoned words are read as the scan reads them. */
 REF_NO_SANITIZE_ADDRESS
@@ -186,10 +197,9 @@ static void touch_stacks(void *arg) {
   ref_g *const *gs = ref__allg.g;
   size_t n = ref__allg.len;
   uint64_t sum = 0, bytes = 0;
-  for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++) prefetch_g(gs[i], false);
+  pipeline_start(gs, n, false);
   for (size_t i = 0; i < n; i++) {
-    if (i + 2 * PREFETCH_AHEAD < n) __builtin_prefetch(gs[i + 2 * PREFETCH_AHEAD]);
-    if (i + PREFETCH_AHEAD < n) prefetch_g(gs[i + PREFETCH_AHEAD], false);
+    pipeline_step(gs, i, n, false);
     const ref_g *g = gs[i];
     if (!ref__g_scannable(g)) continue;
     const uintptr_t *p = g->sp, *end = (const uintptr_t *)g->stack.hi;

@@ -272,8 +272,14 @@ static wl_instance *setup_kind(const wl_desc *d, enum wl_kind kind, const wl_par
     if (kind != K_IDLE) w->chans[i] = ch;
     reader *r = ref_alloc(&reader_type);
     if (!r) goto fail;
-    *r = (reader){ch,   w->quit,          NULL,          w, (uint64_t)i, p->heap_per_g / NODE_BYTES,
-                  depth_of(w, i), p->slots, p->frame_bytes};
+    *r = (reader){.ch = ch,
+                  .quit = w->quit,
+                  .inst = w,
+                  .id = (uint64_t)i,
+                  .nnodes = p->heap_per_g / NODE_BYTES,
+                  .depth = depth_of(w, i),
+                  .slots = p->slots,
+                  .frame_bytes = p->frame_bytes};
     if (!ref_go(reader_main, r)) goto fail;
   }
   size_t parked = ref_run();
