@@ -25,14 +25,22 @@
 #include <string.h>
 
 /* Stack scans are bound by cold misses: a parked stack's live top is a few
- * lines on its own 4 KiB page (guard pages keep stacks off huge pages). The
- * scan loops fetch the next goroutines' live lines ahead. Measured on the
- * 2-core VM, 100k GoroutineIdle, one worker: no stack prefetch 24 ms
- * (frames-serial) and 34 ms (conservative-serial); 4 ahead with up to 8
- * lines 9.6 and 14.5 ms; 2 lines 12.4 and 21 ms (the conservative live top
- * is 6 lines); 6 or 8 ahead no better. -D overrides are for such sweeps. */
-#ifndef PREFETCH_AHEAD
-#define PREFETCH_AHEAD 4
+ * lines on its own 4 KiB page (guard pages keep stacks off huge pages), so
+ * every goroutine costs a TLB miss, on this VM a nested page walk, as well
+ * as its lines. A prefetch that misses the TLB holds up retirement until
+ * its walk is done, so the scan loops fetch each goroutine in two steps:
+ * one line WALK_AHEAD goroutines ahead starts the page walk, and the rest of
+ * the live top, up to PREFETCH_LINES lines, follows LINES_AHEAD goroutines
+ * ahead, after the current stack's scan, when it hits the TLB. Measured on
+ * the 2-core VM, 100k GoroutineIdle, one worker: no stack prefetch 24 ms
+ * (frames-serial) and 34 ms (conservative-serial); every line 4 ahead in one
+ * step 10.2 and 12.2 ms; in two steps, 8 and 3 ahead, 8.5 and 9.7-10.5 ms.
+ * -D overrides are for such sweeps. */
+#ifndef WALK_AHEAD
+#define WALK_AHEAD 8
+#endif
+#ifndef LINES_AHEAD
+#define LINES_AHEAD 3
 #endif
 #ifndef PREFETCH_LINES
 #define PREFETCH_LINES 8
@@ -141,28 +149,37 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
   ref__ptrbuf_flush(w);
 }
 
-/* Fetches the live top of a goroutine's stack a few goroutines ahead, so its
- * cold misses overlap the current scan: [sp, hi) for a conservative scan,
- * [top record, hi) for frames, at most PREFETCH_LINES lines. */
-ref_prefetch_fn void prefetch_g(ref_g *g, bool frames) {
+/* Fetches lines [first, last) of the live top of a goroutine's stack:
+ * [sp, hi) for a conservative scan, [top record, hi) for frames, at most
+ * PREFETCH_LINES lines. */
+ref_prefetch_fn void prefetch_g(ref_g *g, bool frames, int first, int last) {
   uintptr_t from = frames ? (uintptr_t)g->frames : (uintptr_t)g->sp;
   if (from == 0) return;
-  uintptr_t a = ref_align_down(from, 64), hi = g->stack.hi;
-  for (int i = 0; i < PREFETCH_LINES && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
+  uintptr_t a = ref_align_down(from, 64) + 64 * (uintptr_t)first, hi = g->stack.hi;
+  for (int i = first; i < last && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
 }
 
-/* The stack scans' software pipeline of prefetches over gs[0, n): the G
- * structs 2 * PREFETCH_AHEAD goroutines ahead, their stacks PREFETCH_AHEAD
- * ahead. pipeline_start fetches the first stacks; pipeline_step runs before
- * goroutine i is scanned. scan_gs and touch_stacks share it, so the floor
+/* The stack scans' software pipeline of prefetches over gs[0, n): G structs
+ * G_AHEAD goroutines ahead, then the two steps above. pipeline_start fetches
+ * the first goroutines; pipeline_walk runs before goroutine i is scanned,
+ * pipeline_lines after. scan_gs and touch_stacks share it, so the floor
  * keeps the scan's prefetching. */
+#define G_AHEAD (WALK_AHEAD + 8)
+
 ref_prefetch_fn void pipeline_start(ref_g *const *gs, size_t n, bool frames) {
-  for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++) prefetch_g(gs[i], frames);
+  for (size_t i = 0; i < n && i < G_AHEAD; i++) __builtin_prefetch(gs[i]);
+  for (size_t i = 0; i < n && i < WALK_AHEAD; i++)
+    prefetch_g(gs[i], frames, 0, i < LINES_AHEAD ? PREFETCH_LINES : 1);
 }
 
-ref_prefetch_fn void pipeline_step(ref_g *const *gs, size_t i, size_t n, bool frames) {
-  if (i + 2 * PREFETCH_AHEAD < n) __builtin_prefetch(gs[i + 2 * PREFETCH_AHEAD]);
-  if (i + PREFETCH_AHEAD < n) prefetch_g(gs[i + PREFETCH_AHEAD], frames);
+ref_prefetch_fn void pipeline_walk(ref_g *const *gs, size_t i, size_t n, bool frames) {
+  if (i + G_AHEAD < n) __builtin_prefetch(gs[i + G_AHEAD]);
+  if (i + WALK_AHEAD < n) prefetch_g(gs[i + WALK_AHEAD], frames, 0, 1);
+  if (i + LINES_AHEAD < n) prefetch_g(gs[i + LINES_AHEAD], frames, 0, 1);
+}
+
+ref_prefetch_fn void pipeline_lines(ref_g *const *gs, size_t i, size_t n, bool frames) {
+  if (i + LINES_AHEAD < n) prefetch_g(gs[i + LINES_AHEAD], frames, 1, PREFETCH_LINES);
 }
 
 /* Scans the roots of gs[0, n), with the pipeline above.
@@ -180,8 +197,9 @@ static void scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split) 
   const bool frames = ref__cfg.scan == REF_SCAN_FRAMES, fill = !frames;
   pipeline_start(gs, n, frames);
   for (size_t i = 0; i < n; i++) {
-    pipeline_step(gs, i, n, frames);
+    pipeline_walk(gs, i, n, frames);
     scan_g(w, gs[i], may_split);
+    pipeline_lines(gs, i, n, frames);
     uintptr_t item;
     if (fill && (item = ref__gcw_tryget_fast(&w->gcw)) != 0) ref__scan_item(w, item);
   }
@@ -199,12 +217,14 @@ static void touch_stacks(void *arg) {
   uint64_t sum = 0, bytes = 0;
   pipeline_start(gs, n, false);
   for (size_t i = 0; i < n; i++) {
-    pipeline_step(gs, i, n, false);
+    pipeline_walk(gs, i, n, false);
     const ref_g *g = gs[i];
-    if (!ref__g_scannable(g)) continue;
-    const uintptr_t *p = g->sp, *end = (const uintptr_t *)g->stack.hi;
-    bytes += (uintptr_t)end - (uintptr_t)p;
-    for (; p < end; p++) sum += *p;
+    if (ref__g_scannable(g)) {
+      const uintptr_t *p = g->sp, *end = (const uintptr_t *)g->stack.hi;
+      bytes += (uintptr_t)end - (uintptr_t)p;
+      for (; p < end; p++) sum += *p;
+    }
+    pipeline_lines(gs, i, n, false);
   }
   res[0] = sum;
   res[1] = bytes;
