@@ -395,11 +395,13 @@ static bool one_of(const char *v, const char *const *set) {
  * the first), and its epsilon closures take time quadratic in the copies:
  * "=*" and 11 "+", 4096 copies, took 1.1 s and 12 "+" 5 s (fuzz_cli found
  * it too). Under 1000 copies, a random search took at most 33 ms. No
- * benchmark name needs a tenth of that. An upper estimate of the copies,
- * from one pass over the ERE:
- * each atom counts 1, and a repetition multiplies the atom or group before
- * it by its upper bound (2 for *, + and ?, m + 1 for {m,}). Malformed
- * patterns get an estimate too; regcomp then says what is wrong. */
+ * benchmark name needs a tenth of that.
+ *
+ * filter_nodes is an upper estimate of the copies, from one pass over the
+ * ERE: each atom counts 1, and a repetition multiplies the atom or group
+ * before it by its upper bound (2 for *, + and ?, m + 1 for {m,}).
+ * Malformed patterns get an estimate too; regcomp then says what is
+ * wrong. */
 #define FILTER_MAX_NODES 1000
 #define FILTER_MAX_DEPTH 64
 
