@@ -2,10 +2,11 @@
  * checkmark.c: the verifier. After marking, clears the checkmark bits and
  * re-marks the heap with an independent, simple serial marker -- an explicit
  * stack of objects, no work buffers, no batching, no oblets, stack maps read
- * directly from the records (so stackmaps=pctab lookups are checked too) --
- * using the same scan mode, then compares the two mark sets object by
- * object. Any difference aborts with the object, its span, and what
- * references it.
+ * directly from the records (so stackmaps=pctab lookups are checked too),
+ * conservative records' ranges derived on its own from ref.h's definition
+ * (sharing the scanner's code would share its mistakes) -- using the same
+ * scan mode, then compares the two mark sets object by object. Any
+ * difference aborts with the object, its span, and what references it.
  */
 #include "gc.h"
 
@@ -41,10 +42,26 @@ static void cm_scan_range(uintptr_t lo, uintptr_t hi) {
     cm_mark(*(const uintptr_t *)a);
 }
 
-static void cm_scan_chain(ref_frame *top, uintptr_t below, uintptr_t hi) {
+/* The top of a conservative record's range, derived from ref.h's words
+ * rather than from the scanner's walk: of the records up the chain that live
+ * in a caller's native frame (a higher frame_lo), the one of the nearest
+ * frame (the lowest frame_lo; the youngest on a tie), else hi; at least the
+ * end of rec's own slots. */
+static uintptr_t cm_conservative_hi(ref_frame *rec, uintptr_t hi) {
+  const ref_frame *best = NULL;
+  for (const ref_frame *r = rec->parent; r; r = r->parent)
+    if (r->frame_lo > rec->frame_lo && (!best || r->frame_lo < best->frame_lo)) best = r;
+  uintptr_t top = best ? (uintptr_t)best : hi;
+  uintptr_t end = (uintptr_t)(ref_frame_slots(rec) + rec->fn->nslots);
+  return top > end ? top : end;
+}
+
+/* A chain on a stack whose live part is [lo, hi). Each conservative record's
+ * range is scanned on its own (they overlap: all start at lo). */
+static void cm_scan_chain(ref_frame *top, uintptr_t lo, uintptr_t hi) {
   for (ref_frame *rec = top; rec; rec = rec->parent) {
     if (rec->flags & REF_FRAME_CONSERVATIVE) {
-      cm_scan_range(below, rec->parent ? (uintptr_t)rec->parent : hi);
+      cm_scan_range(lo, cm_conservative_hi(rec, hi));
     } else {
       if (rec->safepoint >= rec->fn->nsafepoints)
         ref__throw("checkmark: frame %s has safepoint %u of %u", rec->fn->name, rec->safepoint,
@@ -53,8 +70,16 @@ static void cm_scan_chain(ref_frame *top, uintptr_t below, uintptr_t hi) {
       for (uint32_t i = 0; i < rec->fn->nslots; i++)
         if ((live >> i) & 1) cm_mark((uintptr_t)ref_frame_slots(rec)[i]);
     }
-    below = (uintptr_t)(ref_frame_slots(rec) + rec->fn->nslots);
   }
+}
+
+/* The scheduler stack's live part starts at the lowest native frame that
+ * holds one of its records. */
+static void cm_scan_g0(const ref__m *m) {
+  uintptr_t lo = UINTPTR_MAX;
+  for (const ref_frame *r = m->g0_frames; r; r = r->parent)
+    if (r->frame_lo < lo) lo = r->frame_lo;
+  if (m->g0_frames) cm_scan_chain(m->g0_frames, lo, m->g0_hi);
 }
 
 static void cm_scan_object(uintptr_t base) {
@@ -72,7 +97,7 @@ static void cm_scan_object(uintptr_t base) {
 
 static void cm_mark_all(void) {
   ref__m *m = ref__m_get();
-  if (m->g0_frames) cm_scan_chain(m->g0_frames, (uintptr_t)m->g0_frames, m->g0_hi);
+  cm_scan_g0(m);
   const ref__rootrange *r = ref__globals();
   for (size_t i = 0; i < ref__globals_count(); i++) cm_scan_range(r[i].lo, r[i].hi);
   for (size_t i = 0; i < ref__allg.len; i++) {

@@ -208,13 +208,16 @@ uint64_t ref_goid(const ref_g *g) { return g ? g->id : 0; }
  * Frame records
  * ------------------------------------------------------------------------- */
 
-void ref__frame_push(ref_frame *rec, const ref_funcinfo *fn, uint32_t nslots) {
+/* Not inlined: its own frame address lies just below the caller's stack
+ * pointer, which makes it a lower bound of the caller's native frame. */
+ref_noinline void ref__frame_push(ref_frame *rec, const ref_funcinfo *fn, uint32_t nslots) {
   ref__m *m = ref__m_get();
   ref_assert(fn->nslots == nslots);
   ref_assert(fn->pcoff != NULL || fn->nsafepoints == 0); /* registered before ref_init */
   ref_frame **top = m->curg ? &m->curg->frames : &m->g0_frames;
   rec->fn = fn;
   rec->pc = fn->entry;
+  rec->frame_lo = (uintptr_t)__builtin_frame_address(0);
   rec->parent = *top;
   *top = rec;
 }

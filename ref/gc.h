@@ -110,7 +110,7 @@ void ref__drain(ref__worker *w);
 /* ---- scan_conservative.c / scan_frames.c ---- */
 void ref__scan_conservative(ref__worker *w, uintptr_t lo, uintptr_t hi);
 void ref__scan_frames(ref__worker *w, ref_g *g);
-void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t below, uintptr_t hi, uint64_t goid);
+void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi, uint64_t goid);
 /* Whether g's stack is scanned this cycle, and from where. */
 static inline bool ref__g_scannable(const ref_g *g) {
   return g->status != REF_G_DEAD && g->started;

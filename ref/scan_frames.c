@@ -4,7 +4,7 @@
  * record finds the function's stack map for the record's current safepoint
  * (stackmaps = direct / pctab / pctab-cached) and marks what the live slots
  * point to. A record flagged REF_FRAME_CONSERVATIVE is scanned word by word
- * over its native frame instead, as Go scans async-preempted frames.
+ * instead, as Go scans async-preempted frames, over the range ref.h defines.
  *
  * A goroutine's chain is walked by one worker: the walk is a pointer chase
  * that must be done in order, and the per-frame work (a lookup and a few
@@ -43,29 +43,48 @@ void ref__scan_frames(ref__worker *w, ref_g *g) {
   ref__scan_chain(w, g->frames, (uintptr_t)g->sp, g->stack.hi, g->id);
 }
 
-/* Scans the chain from top, on a stack whose live part is [below, hi). goid
- * names the goroutine in errors (0: the scheduler stack). */
-void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t below, uintptr_t hi, uint64_t goid) {
+/* The top of a conservative record's range (ref.h): the nearest record up
+ * the chain in a caller's native frame -- a higher frame_lo; a caller's
+ * records all lie above its callees' frames -- or hi when there is none, and
+ * never below the end of rec's own slots. */
+static uintptr_t conservative_hi(ref_frame *rec, uintptr_t hi) {
+  const ref_frame *p = rec->parent;
+  while (p && p->frame_lo <= rec->frame_lo) p = p->parent;
+  uintptr_t top = p ? (uintptr_t)p : hi;
+  uintptr_t end = (uintptr_t)(ref_frame_slots(rec) + rec->fn->nslots);
+  return top > end ? top : end;
+}
+
+/* Scans the chain from top, on a stack whose live part is [lo, hi): lo is
+ * the saved stack pointer of a goroutine, or on the scheduler stack the top
+ * record, whose native frame then starts the live part. Conservative records
+ * are scanned as one range, from lo to the highest of their tops, after the
+ * walk: their ranges all start at lo. goid names the goroutine in errors (0:
+ * the scheduler stack). */
+void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi, uint64_t goid) {
+  if (top && top->frame_lo < lo) lo = top->frame_lo;
+  uintptr_t cons_hi = 0;
   for (ref_frame *rec = top; rec; rec = rec->parent) {
-    ref_assert_internal((uintptr_t)rec >= below && (uintptr_t)rec < hi);
+    ref_assert_internal((uintptr_t)rec >= lo && (uintptr_t)rec < hi);
     w->n.frames++;
     if (ref_unlikely(rec->flags & REF_FRAME_CONSERVATIVE)) {
-      ref__scan_conservative(w, below, rec->parent ? (uintptr_t)rec->parent : hi);
-    } else {
-      w->n.lookups++;
-      const uint64_t *live = stackmap(w, rec);
-      if (ref_unlikely(!live)) bad_frame(goid, rec);
-      uint64_t bits = *live;
-      void **slot = ref_frame_slots(rec);
-      /* Counted in the loop: without -mpopcnt, __builtin_popcountll is a
-       * libgcc call, 1% of a frames scan. */
-      uint64_t nslots = 0;
-      for (; bits; bits &= bits - 1, nslots++) {
-        uintptr_t p = (uintptr_t)slot[__builtin_ctzll(bits)];
-        if (p) ref__mark_ptr(w, p);
-      }
-      w->n.slots += nslots;
+      uintptr_t t = conservative_hi(rec, hi);
+      if (t > cons_hi) cons_hi = t;
+      continue;
     }
-    below = (uintptr_t)(ref_frame_slots(rec) + rec->fn->nslots);
+    w->n.lookups++;
+    const uint64_t *live = stackmap(w, rec);
+    if (ref_unlikely(!live)) bad_frame(goid, rec);
+    uint64_t bits = *live;
+    void **slot = ref_frame_slots(rec);
+    /* Counted in the loop: without -mpopcnt, __builtin_popcountll is a
+     * libgcc call, 1% of a frames scan. */
+    uint64_t nslots = 0;
+    for (; bits; bits &= bits - 1, nslots++) {
+      uintptr_t p = (uintptr_t)slot[__builtin_ctzll(bits)];
+      if (p) ref__mark_ptr(w, p);
+    }
+    w->n.slots += nslots;
   }
+  if (cons_hi) ref__scan_conservative(w, lo, cons_hi);
 }

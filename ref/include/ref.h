@@ -203,9 +203,30 @@ int ref_select(ref_case *cases, int n, bool has_default);
  * held in a live slot of a record on its chain, in a heap object reachable
  * from one, or in a registered root. Frames without records, including the
  * runtime's own frames below a parked goroutine's top record, hold no other
- * heap pointers. A record flagged REF_FRAME_CONSERVATIVE is instead scanned
- * word by word over its native frame (from the record below it, or the saved
- * stack pointer, up to its parent record), as Go scans async-preempted frames.
+ * heap pointers.
+ *
+ * Records are linked in push order and unlinked in reverse (LIFO), whatever
+ * their addresses: a function may declare several, and the compiler may
+ * inline a callee's record into its caller's native frame, above or below
+ * the caller's own. A precise record's live slots are roots wherever it lies.
+ *
+ * A record flagged REF_FRAME_CONSERVATIVE has no map; instead every aligned
+ * word of [lo, hi) is a candidate root, as Go scans async-preempted frames:
+ *   lo  on a goroutine, its saved stack pointer: the frames below the record
+ *       (records and their slots included) are in the range, because a
+ *       callee or the context switch may hold the function's values in
+ *       callee-saved registers it spilled anywhere down there;
+ *       on the scheduler stack, the bottom of the native frame of the
+ *       youngest record there (the runtime's frames below it, a running
+ *       collection's among them, are not roots);
+ *   hi  the nearest record up the chain that lives in a caller's native
+ *       frame, or the stack top when there is none; never below the end of
+ *       the record's own slots.
+ * So the record's own slots, every record sharing its native frame and its
+ * plain locals are always roots, wherever the compiler put them. Records of
+ * one native frame are told apart from a caller's by frame_lo, which the push
+ * sets from the stack pointer: a function that moves its stack pointer
+ * between two pushes (alloca, a VLA) should keep its records precise.
  * ------------------------------------------------------------------------- */
 
 #define REF_MAX_SLOTS 64
@@ -230,6 +251,8 @@ typedef struct ref_frame {
   uintptr_t pc;              /* read by stackmaps=pctab: fn->entry + pcoff[safepoint] */
   uint32_t safepoint;        /* read by stackmaps=direct */
   uint32_t flags;
+  uintptr_t frame_lo;        /* set by the push: at or below the bottom of the native frame
+                                the record lives in; equal for records of one frame */
   /* fn->nslots GC slots (void *) follow the header directly: ref_frame_slots(). */
 } ref_frame;
 
@@ -265,7 +288,7 @@ void ref__frame_pop(ref_frame *rec);
   __attribute__((cleanup(ref__frame_cleanup))) struct {                           \
     ref_frame h;                                                                  \
     void *slot[id##_nslots];                                                      \
-  } f = {{0, 0, 0, 0, 0}, {0}};                                                   \
+  } f = {{0, 0, 0, 0, 0, 0}, {0}};                                                \
   ref__frame_push(&f.h, &(id), id##_nslots)
 
 /* Sets the safepoint for the next call that may park or collect. */

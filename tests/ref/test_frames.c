@@ -7,6 +7,10 @@
  *     it holds is freed (exact count, poisoned), while a conservative scan
  *     keeps it;
  *   - a record flagged REF_FRAME_CONSERVATIVE keeps plain locals alive;
+ *   - records sharing a native frame in either address order: every slot
+ *     is kept, and a conservative one's range covers the whole frame, the
+ *     registers deeper frames spilled, and on the scheduler stack the
+ *     locals below it;
  *   - on the same parked goroutines, what frames keeps is exactly the set
  *     the test computes from the live slots, and a subset of what a
  *     conservative scan keeps;
@@ -319,6 +323,214 @@ static void test_conservative_record_keeps_locals(void **state) {
 }
 
 /* ---------------------------------------------------------------------------
+ * Records that share a native frame, and what a conservative record covers
+ * ------------------------------------------------------------------------- */
+
+/* A record built by hand, so that a test decides where it lies. */
+typedef struct rec1 {
+  ref_frame h;
+  void *slot[1];
+} rec1;
+REF_FUNC(pair_info, "frames.pair", 1, REF_SP(0x1));
+
+static void rec1_push(rec1 *r, bool conservative) {
+  ref__frame_push(&r->h, &pair_info, 1);
+  if (conservative) r->h.flags |= REF_FRAME_CONSERVATIVE;
+  REF_SAFEPOINT(*r, 0);
+}
+
+enum { YOUNGER_ABOVE = 1, OLDER_CONS = 2, YOUNGER_CONS = 4, NSHAPES = 8 };
+
+/* Two records in this one native frame, as two REF_FRAMEs or an inlined
+ * callee's record give: pushed older first, the younger placed above or
+ * below the older as shape says, either conservative, and a plain local
+ * above both. Objects 20 and 21 are only in the records' slots, 22 only in
+ * the local. */
+static ref_noinline void shared_frame(int shape) {
+  struct {
+    rec1 r[2];
+    void *local;
+  } fr;
+  memset(&fr, 0, sizeof fr);
+  rec1 *older = &fr.r[shape & YOUNGER_ABOVE ? 0 : 1];
+  rec1 *younger = &fr.r[shape & YOUNGER_ABOVE ? 1 : 0];
+  rec1_push(older, shape & OLDER_CONS);
+  older->slot[0] = new_obj(20);
+  rec1_push(younger, shape & YOUNGER_CONS);
+  younger->slot[0] = new_obj(21);
+  *(void *volatile *)&fr.local = new_obj(22);
+  local_addr = (uintptr_t)fr.local;
+  park();
+  check_obj(older->slot[0], 20, "older record of a shared frame");
+  check_obj(younger->slot[0], 21, "younger record of a shared frame");
+  if (shape & (OLDER_CONS | YOUNGER_CONS)) check_obj(fr.local, 22, "local of a shared frame");
+  ref__frame_pop(&younger->h);
+  ref__frame_pop(&older->h);
+}
+
+static void shared_g(void *arg) {
+  REF_FRAME(f, entry_info);
+  REF_SAFEPOINT(f, 0);
+  f.slot[0] = new_obj(12);
+  shared_frame((int)(intptr_t)arg);
+  check_obj(f.slot[0], 12, "entry above a shared frame");
+  res.done++;
+}
+
+/* Runs gofn(arg) until it parks, collects twice with garbage between, and
+ * returns whether the object at local_addr survived. */
+static bool park_and_collect(ref_gofn gofn, void *arg) {
+  res_reset();
+  park_ch_open();
+  assert_non_null(ref_go(gofn, arg));
+  assert_int_equal(ref_run(), 1);
+  for (int round = 0; round < 2; round++) {
+    garbage(100);
+    ref_gc();
+  }
+  bool kept = is_allocated(local_addr);
+  park_ch_close_all();
+  assert_no_fail();
+  assert_int_equal(res.done, 1);
+  return kept;
+}
+
+static void test_records_share_a_frame(void **state) {
+  (void)state;
+  for (int shape = 0; shape < NSHAPES; shape++)
+    for (int maps = 0; maps < 3; maps++)
+      for (int ph = 0; ph < 3; ph++) {
+        init_rt((ref_phase)ph, REF_SCAN_FRAMES, (ref_stackmaps)maps, 2);
+        bool cons = shape & (OLDER_CONS | YOUNGER_CONS);
+        bool kept = park_and_collect(shared_g, (void *)(intptr_t)shape);
+        if (kept != cons) fail_msg("shape %d: local kept %d", shape, kept);
+        assert_int_equal(res.checked, 3 + (cons ? 1 : 0));
+        ref_shutdown();
+      }
+}
+
+/* The shape the torture client found in natural code: a conservative record
+ * at every level of a recursion, the last level calling a static function
+ * with a record of its own, which gcc -O2 inlines and places above the
+ * level's record. */
+REF_FUNC(nest_info, "frames.nest", 1, REF_SP(0x1));
+REF_FUNC(nest_bottom_info, "frames.nest_bottom", 1, REF_SP(0x1));
+
+static void nest_bottom(int lvl) {
+  REF_FRAME(f, nest_bottom_info);
+  REF_SAFEPOINT(f, 0);
+  f.slot[0] = new_obj(1000 + (uint64_t)lvl);
+  park();
+  check_obj(f.slot[0], 1000 + (uint64_t)lvl, "inlined record");
+}
+
+static ref_noinline void nest_level(int lvl, int depth) {
+  REF_FRAME(f, nest_info);
+  f.h.flags |= REF_FRAME_CONSERVATIVE;
+  REF_SAFEPOINT(f, 0);
+  f.slot[0] = new_obj((uint64_t)lvl);
+  if (lvl < depth) nest_level(lvl + 1, depth);
+  else nest_bottom(lvl);
+  check_obj(f.slot[0], (uint64_t)lvl, "conservative record's own slot");
+}
+
+static void nest_g(void *arg) {
+  (void)arg;
+  nest_level(1, 5);
+  res.done++;
+}
+
+static void test_inlined_record_under_conservative(void **state) {
+  (void)state;
+  for (int maps = 0; maps < 3; maps++)
+    for (int ph = 0; ph < 3; ph++) {
+      init_rt((ref_phase)ph, REF_SCAN_FRAMES, (ref_stackmaps)maps, 2);
+      local_addr = 0;
+      park_and_collect(nest_g, NULL);
+      assert_int_equal(res.checked, 6);
+      ref_shutdown();
+    }
+}
+
+#if defined(__x86_64__)
+/* A conservative function's pointer that lives only in a callee-saved
+ * register (r15) across a call into precise code: the precise callee does
+ * not touch r15, so only the context switch saves it, at the saved stack
+ * pointer, below the callee's record. */
+static ref_noinline void spill_frame(void) {
+  REF_FRAME(f, cons_info);
+  f.h.flags |= REF_FRAME_CONSERVATIVE;
+  REF_SAFEPOINT(f, 0);
+  register obj *p __asm__("r15") = new_obj(30);
+  local_addr = (uintptr_t)p;
+  __asm__ volatile("" : "+r"(p));
+  inner_park();
+  __asm__ volatile("" : "+r"(p));
+  check_obj(p, 30, "register of a conservative frame");
+}
+
+static void spill_g(void *arg) {
+  (void)arg;
+  spill_frame();
+  res.done++;
+}
+#endif
+
+static void test_conservative_covers_spilled_registers(void **state) {
+  (void)state;
+#if defined(__x86_64__)
+  for (int maps = 0; maps < 3; maps++)
+    for (int ph = 0; ph < 3; ph++) {
+      init_rt((ref_phase)ph, REF_SCAN_FRAMES, (ref_stackmaps)maps, 2);
+      assert_true(park_and_collect(spill_g, NULL));
+      assert_int_equal(res.checked, 2); /* inner's object, the register's */
+      ref_shutdown();
+    }
+#else
+  skip();
+#endif
+}
+
+/* A conservative record on the scheduler stack with four plain locals below
+ * it in its native frame: they are roots across ref_gc. */
+static ref_noinline void g0_conservative_frame(void) {
+  struct {
+    void *local[4];
+    rec1 r;
+  } fr;
+  memset(&fr, 0, sizeof fr);
+  rec1_push(&fr.r, true);
+  uintptr_t addr[4];
+  for (int i = 0; i < 4; i++) {
+    *(void *volatile *)&fr.local[i] = new_obj(40 + (uint64_t)i);
+    addr[i] = (uintptr_t)fr.local[i];
+  }
+  for (int round = 0; round < 2; round++) {
+    garbage(100);
+    ref_gc();
+  }
+  for (int i = 0; i < 4; i++) {
+    if (!is_allocated(addr[i])) note_fail("scheduler-stack local %d freed", i);
+    check_obj(fr.local[i], 40 + (uint64_t)i, "scheduler-stack local");
+  }
+  ref__frame_pop(&fr.r.h);
+}
+
+static void test_scheduler_stack_conservative_record(void **state) {
+  (void)state;
+  for (int sc = 0; sc < 2; sc++)
+    for (int maps = 0; maps < 3; maps++)
+      for (int ph = 0; ph < 3; ph++) {
+        init_rt((ref_phase)ph, (ref_scan)sc, (ref_stackmaps)maps, 2);
+        res_reset();
+        g0_conservative_frame();
+        assert_no_fail();
+        assert_int_equal(res.checked, 4);
+        ref_shutdown();
+      }
+}
+
+/* ---------------------------------------------------------------------------
  * Frames marks a subset of what a conservative scan marks
  * ------------------------------------------------------------------------- */
 
@@ -578,6 +790,10 @@ int main(void) {
       cmocka_unit_test_teardown(test_deep_stacks_survive, teardown),
       cmocka_unit_test_teardown(test_dead_slots_not_scanned, teardown),
       cmocka_unit_test_teardown(test_conservative_record_keeps_locals, teardown),
+      cmocka_unit_test_teardown(test_records_share_a_frame, teardown),
+      cmocka_unit_test_teardown(test_inlined_record_under_conservative, teardown),
+      cmocka_unit_test_teardown(test_conservative_covers_spilled_registers, teardown),
+      cmocka_unit_test_teardown(test_scheduler_stack_conservative_record, teardown),
       cmocka_unit_test_teardown(test_frames_subset_of_conservative, teardown),
       cmocka_unit_test_teardown(test_frame_counters, teardown),
       cmocka_unit_test_teardown(test_missing_stack_map_aborts, teardown),
