@@ -111,6 +111,11 @@ void ref__drain(ref__worker *w);
 void ref__scan_conservative(ref__worker *w, uintptr_t lo, uintptr_t hi);
 void ref__scan_frames(ref__worker *w, ref_g *g);
 void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi, uint64_t goid);
+/* Tests only: conservative records scanned over the range used before issue
+ * 23, which misses a record's own slots when a younger record lies above it,
+ * so that a test can show the checkmark verifier catches a scanner that
+ * skips them. */
+extern bool ref__debug_legacy_conservative_range;
 /* Whether g's stack is scanned this cycle, and from where. */
 static inline bool ref__g_scannable(const ref_g *g) {
   return g->status != REF_G_DEAD && g->started;

@@ -55,6 +55,16 @@ static uintptr_t conservative_hi(ref_frame *rec, uintptr_t hi) {
   return top > end ? top : end;
 }
 
+bool ref__debug_legacy_conservative_range;
+
+/* The range before issue 23: from the end of the younger record's slots (or
+ * lo) up to the parent record. */
+static void legacy_conservative(ref__worker *w, ref_frame *rec, ref_frame *younger, uintptr_t lo,
+                                uintptr_t hi) {
+  uintptr_t below = younger ? (uintptr_t)(ref_frame_slots(younger) + younger->fn->nslots) : lo;
+  ref__scan_conservative(w, below, rec->parent ? (uintptr_t)rec->parent : hi);
+}
+
 /* Scans the chain from top, on a stack whose live part is [lo, hi): lo is
  * the saved stack pointer of a goroutine, or on the scheduler stack the top
  * record, whose native frame then starts the live part. Conservative records
@@ -64,10 +74,14 @@ static uintptr_t conservative_hi(ref_frame *rec, uintptr_t hi) {
 void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi, uint64_t goid) {
   if (top && top->frame_lo < lo) lo = top->frame_lo;
   uintptr_t cons_hi = 0;
-  for (ref_frame *rec = top; rec; rec = rec->parent) {
+  for (ref_frame *rec = top, *younger = NULL; rec; younger = rec, rec = rec->parent) {
     ref_assert_internal((uintptr_t)rec >= lo && (uintptr_t)rec < hi);
     w->n.frames++;
     if (ref_unlikely(rec->flags & REF_FRAME_CONSERVATIVE)) {
+      if (ref_unlikely(ref__debug_legacy_conservative_range)) {
+        legacy_conservative(w, rec, younger, lo, hi);
+        continue;
+      }
       uintptr_t t = conservative_hi(rec, hi);
       if (t > cons_hi) cons_hi = t;
       continue;

@@ -11,6 +11,7 @@
  *     is kept, and a conservative one's range covers the whole frame, the
  *     registers deeper frames spilled, and on the scheduler stack the
  *     locals below it;
+ *   - the checkmark verifier catches a scanner that skips those slots;
  *   - on the same parked goroutines, what frames keeps is exactly the set
  *     the test computes from the live slots, and a subset of what a
  *     conservative scan keeps;
@@ -20,6 +21,8 @@
  * Runtimes run with the checkmark verifier and poisoning on.
  */
 #include "gcutil.h"
+
+#include "gc.h" /* ref__debug_legacy_conservative_range */
 
 #include <stdbool.h>
 
@@ -530,6 +533,29 @@ static void test_scheduler_stack_conservative_record(void **state) {
       }
 }
 
+/* The checkmark verifier derives conservative ranges on its own: a scanner
+ * that goes back to the old range, and so frees the older record's object
+ * in a shared frame, is caught by the verifier before the sweep. */
+static void legacy_range_child(ref_stackmaps maps) {
+  init_rt(REF_PHASE_SERIAL, REF_SCAN_FRAMES, maps, 2);
+  ref__debug_legacy_conservative_range = true;
+  park_ch_open();
+  ref_go(shared_g, (void *)(intptr_t)(YOUNGER_ABOVE | OLDER_CONS));
+  ref_run();
+  ref_gc();
+}
+
+static void legacy_direct(void) { legacy_range_child(REF_MAPS_DIRECT); }
+static void legacy_pctab(void) { legacy_range_child(REF_MAPS_PCTAB); }
+static void legacy_cached(void) { legacy_range_child(REF_MAPS_PCTAB_CACHED); }
+
+static void test_checkmark_catches_a_skipped_conservative_slot(void **state) {
+  (void)state;
+  tu_expect_death(legacy_direct, "unmarked by the collector but marked by the verifier");
+  tu_expect_death(legacy_pctab, "unmarked by the collector but marked by the verifier");
+  tu_expect_death(legacy_cached, "unmarked by the collector but marked by the verifier");
+}
+
 /* ---------------------------------------------------------------------------
  * Frames marks a subset of what a conservative scan marks
  * ------------------------------------------------------------------------- */
@@ -794,6 +820,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_inlined_record_under_conservative, teardown),
       cmocka_unit_test_teardown(test_conservative_covers_spilled_registers, teardown),
       cmocka_unit_test_teardown(test_scheduler_stack_conservative_record, teardown),
+      cmocka_unit_test_teardown(test_checkmark_catches_a_skipped_conservative_slot, teardown),
       cmocka_unit_test_teardown(test_frames_subset_of_conservative, teardown),
       cmocka_unit_test_teardown(test_frame_counters, teardown),
       cmocka_unit_test_teardown(test_missing_stack_map_aborts, teardown),
