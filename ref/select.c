@@ -79,6 +79,7 @@ static bool hold_channels(void **slot, const ref_case *cases, int n) {
 
 static int select_block(ref_case *cases, int n, const int *order, int m, ref__sudog *sgs) {
   REF_FRAME(f, select_info);
+  REF_SAFEPOINT(f, 0); /* hold_channels may collect: slot 0 (still NULL) live */
   ref_g *g = ref_curg();
   if (!g) ref__throw("select would block on the scheduler stack");
   if (!hold_channels(f.slot, cases, n)) ref__throw("select: %s", ref_error());

@@ -12,6 +12,8 @@
  *     registers deeper frames spilled, and on the scheduler stack the
  *     locals below it;
  *   - the checkmark verifier catches a scanner that skips those slots;
+ *   - select over 1..64 cases, its case array's allocation collecting, in
+ *     every strategy and stackmaps mode;
  *   - on the same parked goroutines, what frames keeps is exactly the set
  *     the test computes from the live slots, and a subset of what a
  *     conservative scan keeps;
@@ -557,6 +559,71 @@ static void test_checkmark_catches_a_skipped_conservative_slot(void **state) {
 }
 
 /* ---------------------------------------------------------------------------
+ * The runtime's own records have a map wherever a collection can see them
+ * ------------------------------------------------------------------------- */
+
+#define SEL_MAX 64
+static const uint64_t ptr_mask[1] = {0x1};
+static const ref_type ptr_t = {sizeof(void *), ptr_mask, "frames.ptr"};
+static ref_chan **sel_chans; /* a registered root */
+static int sel_n;
+static uint64_t sel_cycles; /* cycles that ran inside the select */
+
+/* Fills the heap up to its limit with garbage arrays of n pointers, the
+ * size class and kind of select's case array, so that select's own
+ * allocation of it has to collect. */
+static void fill_class_of(size_t n) {
+  while (ref__heap_alloc(&ptr_t, n) != NULL) {
+  }
+}
+
+static void sel_g(void *arg) {
+  (void)arg;
+  ref_case cases[SEL_MAX];
+  for (int i = 0; i < sel_n; i++) cases[i] = (ref_case){.c = sel_chans[i], .dir = REF_RECV};
+  fill_class_of((size_t)sel_n);
+  uint64_t c0 = ref_gc_last()->cycle;
+  int k = ref_select(cases, sel_n, false);
+  sel_cycles = ref_gc_last()->cycle - c0;
+  if (k != sel_n - 1 || !cases[k].ok) note_fail("select of %d cases chose %d", sel_n, k);
+  res.done++;
+}
+
+static void select_run(ref_phase ph, ref_scan sc, ref_stackmaps maps) {
+  ref_config cfg;
+  tu_config(&cfg, ph, sc, maps, 2);
+  cfg.heap_max = (size_t)1 << 20;
+  tu_start(&cfg);
+  res_reset();
+  sel_chans = ref_alloc_array(&ptr_t, SEL_MAX);
+  assert_non_null(sel_chans);
+  ref_add_root(&sel_chans, sizeof sel_chans);
+  for (int i = 0; i < SEL_MAX; i++) assert_non_null(sel_chans[i] = ref_chan_make_size(sizeof(int), 0));
+  for (sel_n = 1; sel_n <= SEL_MAX; sel_n++) {
+    sel_cycles = 0;
+    assert_non_null(ref_go(sel_g, NULL));
+    assert_int_equal(ref_run(), 1);
+    int v = sel_n;
+    ref_chan_send(sel_chans[sel_n - 1], &v); /* the select is waiting: does not block */
+    assert_int_equal(ref_run(), 0);
+    /* Up to 8 cases select holds the channels in its record; beyond, in a
+     * heap array, whose allocation collected once. */
+    assert_int_equal(sel_cycles, sel_n > 8 ? 1 : 0);
+  }
+  assert_no_fail();
+  assert_int_equal(res.done, SEL_MAX);
+  ref_remove_root(&sel_chans);
+  ref_shutdown();
+}
+
+static void test_select_collects_in_its_allocation(void **state) {
+  (void)state;
+  for (int maps = 0; maps < 3; maps++)
+    for (int sc = 0; sc < 2; sc++)
+      for (int ph = 0; ph < 3; ph++) select_run((ref_phase)ph, (ref_scan)sc, (ref_stackmaps)maps);
+}
+
+/* ---------------------------------------------------------------------------
  * Frames marks a subset of what a conservative scan marks
  * ------------------------------------------------------------------------- */
 
@@ -821,6 +888,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_conservative_covers_spilled_registers, teardown),
       cmocka_unit_test_teardown(test_scheduler_stack_conservative_record, teardown),
       cmocka_unit_test_teardown(test_checkmark_catches_a_skipped_conservative_slot, teardown),
+      cmocka_unit_test_teardown(test_select_collects_in_its_allocation, teardown),
       cmocka_unit_test_teardown(test_frames_subset_of_conservative, teardown),
       cmocka_unit_test_teardown(test_frame_counters, teardown),
       cmocka_unit_test_teardown(test_missing_stack_map_aborts, teardown),
