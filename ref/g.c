@@ -216,7 +216,7 @@ ref_noinline void ref__frame_push(ref_frame *rec, const ref_funcinfo *fn, uint32
   ref_assert(fn->pcoff != NULL || fn->nsafepoints == 0); /* registered before ref_init */
   ref_frame **top = m->curg ? &m->curg->frames : &m->g0_frames;
   rec->fn = fn;
-  rec->pc = fn->entry;
+  rec->pc = fn->pcoff ? fn->entry + fn->pcoff[0] : fn->entry; /* safepoint 0, as in direct */
   rec->frame_lo = (uintptr_t)__builtin_frame_address(0);
   rec->parent = *top;
   *top = rec;

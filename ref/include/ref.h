@@ -198,6 +198,10 @@ int ref_select(ref_case *cases, int n, bool has_default);
  *     ...
  *   }
  *
+ * A record is at safepoint 0 from its push, in every stackmaps mode:
+ * REF_SAFEPOINT is needed only to move it to another safepoint before a call
+ * that may park or collect.
+ *
  * Contract (what makes scanning by frames sound): at every call that may
  * park or collect, every heap pointer the goroutine will use afterwards is
  * held in a live slot of a record on its chain, in a heap object reachable
@@ -282,8 +286,9 @@ void ref__frame_pop(ref_frame *rec);
   }
 
 /* Declares record `f` for function metadata `id` (from REF_FUNC) with zeroed
- * slots f.slot[0..nslots), linked into the running goroutine's chain now and
- * unlinked on every exit from the scope. */
+ * slots f.slot[0..nslots), at safepoint 0, linked into the running
+ * goroutine's chain (or the scheduler stack's) now and unlinked on every exit
+ * from the scope. */
 #define REF_FRAME(f, id)                                                          \
   __attribute__((cleanup(ref__frame_cleanup))) struct {                           \
     ref_frame h;                                                                  \
@@ -291,7 +296,8 @@ void ref__frame_pop(ref_frame *rec);
   } f = {{0, 0, 0, 0, 0, 0}, {0}};                                                \
   ref__frame_push(&f.h, &(id), id##_nslots)
 
-/* Sets the safepoint for the next call that may park or collect. */
+/* Sets the safepoint for the next call that may park or collect (a pushed
+ * record starts at 0). */
 #define REF_SAFEPOINT(f, k)                                                       \
   ((f).h.safepoint = (k), (f).h.pc = (f).h.fn->entry + (f).h.fn->pcoff[(k)])
 

@@ -18,6 +18,7 @@
  *     the test computes from the live slots, and a subset of what a
  *     conservative scan keeps;
  *   - the frame counters: frames, lookups, slots, cache hits;
+ *   - a record that never reached REF_SAFEPOINT is at safepoint 0;
  *   - a record without a stack map for its safepoint aborts the cycle.
  *
  * Runtimes run with the checkmark verifier and poisoning on.
@@ -841,13 +842,53 @@ static void test_frame_counters(void **state) {
 }
 
 /* ---------------------------------------------------------------------------
+ * A record is at safepoint 0 from its push, in every stackmaps mode
+ * ------------------------------------------------------------------------- */
+
+static uintptr_t entry_obj; /* plain global: not a root */
+
+/* Parks without ever reaching REF_SAFEPOINT, holding object 50 only in slot
+ * 0, live at safepoint 0. */
+static void never_safepoint_g(void *arg) {
+  (void)arg;
+  REF_FRAME(f, entry_info);
+  f.slot[0] = new_obj(50);
+  entry_obj = (uintptr_t)f.slot[0];
+  park();
+  check_obj(f.slot[0], 50, "slot of a record that never reached a safepoint");
+  res.done++;
+}
+
+static void test_record_starts_at_safepoint_0(void **state) {
+  (void)state;
+  for (int maps = 0; maps < 3; maps++)
+    for (int ph = 0; ph < 3; ph++) {
+      init_rt((ref_phase)ph, REF_SCAN_FRAMES, (ref_stackmaps)maps, 2);
+      res_reset();
+      park_ch_open();
+      assert_non_null(ref_go(never_safepoint_g, NULL));
+      assert_int_equal(ref_run(), 1);
+      garbage(100);
+      ref_gc();
+      assert_int_equal(ref_gc_last()->lookups, 1);
+      assert_int_equal(ref_gc_last()->slots, 1);
+      assert_true(is_allocated(entry_obj));
+      park_ch_close_all();
+      assert_no_fail();
+      assert_int_equal(res.done, 1);
+      ref_shutdown();
+    }
+}
+
+/* ---------------------------------------------------------------------------
  * A frame without a stack map aborts the cycle
  * ------------------------------------------------------------------------- */
 
 static void no_safepoint_g(void *arg) {
   (void)arg;
-  REF_FRAME(f, two_info); /* pc at the entry: no stack map there */
+  REF_FRAME(f, two_info);
   if (ref_get_config()->stackmaps == REF_MAPS_DIRECT) f.h.safepoint = 7; /* out of range */
+  else f.h.pc = two_info.entry; /* the prologue: no stack map there */
   park();
 }
 
@@ -891,6 +932,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_select_collects_in_its_allocation, teardown),
       cmocka_unit_test_teardown(test_frames_subset_of_conservative, teardown),
       cmocka_unit_test_teardown(test_frame_counters, teardown),
+      cmocka_unit_test_teardown(test_record_starts_at_safepoint_0, teardown),
       cmocka_unit_test_teardown(test_missing_stack_map_aborts, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
