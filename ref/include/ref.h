@@ -209,6 +209,13 @@ int ref_select(ref_case *cases, int n, bool has_default);
  * runtime's own frames below a parked goroutine's top record, hold no other
  * heap pointers.
  *
+ * Records may also be declared by code on the scheduler stack (the thread's
+ * own stack, outside any goroutine). There only records are roots, in both
+ * scan modes: the scheduler stack is never scanned as a whole, so a pointer
+ * that a function there holds across ref_gc, an allocation or ref_run must
+ * be in a record (a conservative record covers its plain locals, below),
+ * a heap object reachable from one, or a registered root.
+ *
  * Records are linked in push order and unlinked in reverse (LIFO), whatever
  * their addresses: a function may declare several, and the compiler may
  * inline a callee's record into its caller's native frame, above or below
