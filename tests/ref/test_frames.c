@@ -539,24 +539,44 @@ static void test_scheduler_stack_conservative_record(void **state) {
 /* The checkmark verifier derives conservative ranges on its own: a scanner
  * that goes back to the old range, and so frees the older record's object
  * in a shared frame, is caught by the verifier before the sweep. */
-static void legacy_range_child(ref_stackmaps maps) {
-  init_rt(REF_PHASE_SERIAL, REF_SCAN_FRAMES, maps, 2);
-  ref__debug_legacy_conservative_range = true;
+/* In a child process: one goroutine running child.fn until it parks, then a
+ * cycle, in the phase and stackmaps mode of child. */
+static struct {
+  ref_gofn fn;
+  void *arg;
+  ref_phase phase;
+  ref_stackmaps maps;
+} child;
+
+static void park_and_collect_child(void) {
+  init_rt(child.phase, REF_SCAN_FRAMES, child.maps, 2);
   park_ch_open();
-  ref_go(shared_g, (void *)(intptr_t)(YOUNGER_ABOVE | OLDER_CONS));
+  ref_go(child.fn, child.arg);
   ref_run();
   ref_gc();
 }
 
-static void legacy_direct(void) { legacy_range_child(REF_MAPS_DIRECT); }
-static void legacy_pctab(void) { legacy_range_child(REF_MAPS_PCTAB); }
-static void legacy_cached(void) { legacy_range_child(REF_MAPS_PCTAB_CACHED); }
+/* Expects that child dies with expect in its stderr in every stackmaps mode. */
+static void expect_death_in_each_mode(ref_phase ph, ref_gofn fn, void *arg, const char *expect) {
+  child.fn = fn;
+  child.arg = arg;
+  child.phase = ph;
+  for (int maps = 0; maps < 3; maps++) {
+    child.maps = (ref_stackmaps)maps;
+    tu_expect_death(park_and_collect_child, expect);
+  }
+}
+
+static void legacy_range_g(void *arg) {
+  ref__debug_legacy_conservative_range = true; /* in the child only */
+  shared_g(arg);
+}
 
 static void test_checkmark_catches_a_skipped_conservative_slot(void **state) {
   (void)state;
-  tu_expect_death(legacy_direct, "unmarked by the collector but marked by the verifier");
-  tu_expect_death(legacy_pctab, "unmarked by the collector but marked by the verifier");
-  tu_expect_death(legacy_cached, "unmarked by the collector but marked by the verifier");
+  expect_death_in_each_mode(REF_PHASE_SERIAL, legacy_range_g,
+                            (void *)(intptr_t)(YOUNGER_ABOVE | OLDER_CONS),
+                            "unmarked by the collector but marked by the verifier");
 }
 
 /* ---------------------------------------------------------------------------
@@ -845,15 +865,13 @@ static void test_frame_counters(void **state) {
  * A record is at safepoint 0 from its push, in every stackmaps mode
  * ------------------------------------------------------------------------- */
 
-static uintptr_t entry_obj; /* plain global: not a root */
-
 /* Parks without ever reaching REF_SAFEPOINT, holding object 50 only in slot
  * 0, live at safepoint 0. */
 static void never_safepoint_g(void *arg) {
   (void)arg;
   REF_FRAME(f, entry_info);
   f.slot[0] = new_obj(50);
-  entry_obj = (uintptr_t)f.slot[0];
+  local_addr = (uintptr_t)f.slot[0];
   park();
   check_obj(f.slot[0], 50, "slot of a record that never reached a safepoint");
   res.done++;
@@ -864,18 +882,9 @@ static void test_record_starts_at_safepoint_0(void **state) {
   for (int maps = 0; maps < 3; maps++)
     for (int ph = 0; ph < 3; ph++) {
       init_rt((ref_phase)ph, REF_SCAN_FRAMES, (ref_stackmaps)maps, 2);
-      res_reset();
-      park_ch_open();
-      assert_non_null(ref_go(never_safepoint_g, NULL));
-      assert_int_equal(ref_run(), 1);
-      garbage(100);
-      ref_gc();
+      assert_true(park_and_collect(never_safepoint_g, NULL));
       assert_int_equal(ref_gc_last()->lookups, 1);
       assert_int_equal(ref_gc_last()->slots, 1);
-      assert_true(is_allocated(entry_obj));
-      park_ch_close_all();
-      assert_no_fail();
-      assert_int_equal(res.done, 1);
       ref_shutdown();
     }
 }
@@ -892,23 +901,10 @@ static void no_safepoint_g(void *arg) {
   park();
 }
 
-static void no_map_child(ref_stackmaps maps) {
-  init_rt(REF_PHASE_PARALLEL, REF_SCAN_FRAMES, maps, 2);
-  park_ch_open();
-  ref_go(no_safepoint_g, NULL);
-  ref_run();
-  ref_gc();
-}
-
-static void no_map_direct(void) { no_map_child(REF_MAPS_DIRECT); }
-static void no_map_pctab(void) { no_map_child(REF_MAPS_PCTAB); }
-static void no_map_cached(void) { no_map_child(REF_MAPS_PCTAB_CACHED); }
-
 static void test_missing_stack_map_aborts(void **state) {
   (void)state;
-  tu_expect_death(no_map_direct, "goroutine 1: no stack map for frame");
-  tu_expect_death(no_map_pctab, "goroutine 1: no stack map for frame");
-  tu_expect_death(no_map_cached, "goroutine 1: no stack map for frame");
+  expect_death_in_each_mode(REF_PHASE_PARALLEL, no_safepoint_g, NULL,
+                            "goroutine 1: no stack map for frame");
 }
 
 /* After a failed assertion the runtime is still up: shut it down so that
