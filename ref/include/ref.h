@@ -133,7 +133,10 @@ ref_g *ref_curg(void);
 uint64_t ref_goid(const ref_g *g);
 
 void ref_yield(void);          /* goroutine only: back of the run queue */
-void ref_sleep(int64_t ns);    /* goroutine only: parks on the timer heap */
+/* goroutine only: parks on the timer heap. Made runnable within 64 switches
+ * of its deadline however many goroutines stay runnable, then it runs after
+ * the ones queued before it. */
+void ref_sleep(int64_t ns);
 
 /* Scheduler stack only: runs goroutines until every one is parked (on a
  * channel or select, not a timer) or dead. Sleeping goroutines are waited
