@@ -378,12 +378,20 @@ static ref_noinline void *alloc_large(const ref_type *t, size_t size, bool nosca
   return (void *)s->base;
 }
 
+/* Sets *size to n elements of t; false (with the error set) when that
+ * overflows. */
+static bool array_size(const ref_type *t, size_t n, size_t *size) {
+  if (!__builtin_mul_overflow(t->size, n, size)) return true;
+  ref__seterr("allocation size out of range: %zu elements of %zu bytes", n, t->size);
+  return false;
+}
+
 /* Everything but a small object from a loaded cache: refills, large
  * objects, empty arrays, size overflow. */
 static ref_noinline void *alloc_slow(const ref_type *t, size_t n) {
   ref_assert(H.inited && t != NULL && t->size > 0);
   size_t size;
-  if (__builtin_mul_overflow(t->size, n, &size)) return limit_error();
+  if (!array_size(t, n, &size)) return NULL;
   bool noscan = type_noscan(t);
   if (size > REF_MAX_SMALL_SIZE) return alloc_large(t, size, noscan);
   int c = ref__size_to_class(size ? size : 1);
@@ -404,10 +412,13 @@ static inline void *heap_alloc(const ref_type *t, size_t n) {
 
 void *ref__heap_alloc(const ref_type *t, size_t n) { return heap_alloc(t, n); }
 
-/* Public allocation: on the limit, collect once and retry. */
+/* Public allocation: on the limit, collect once and retry, unless no
+ * collection can make the object fit. */
 void *ref_alloc_array(const ref_type *elem, size_t n) {
   void *p = heap_alloc(elem, n);
   if (ref_likely(p != NULL)) return p;
+  size_t size;
+  if (!array_size(elem, n, &size) || size > ref__heap.heap_max) return NULL; /* error set */
   ref_gc();
   return heap_alloc(elem, n); /* NULL: the limit error is set */
 }

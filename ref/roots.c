@@ -68,6 +68,8 @@ static struct {
 
 void ref_add_root(void *p, size_t len) {
   ref_assert(((uintptr_t)p & (REF_WORD - 1)) == 0);
+  if ((uintptr_t)p + len < (uintptr_t)p)
+    ref__throw("ref_add_root: [%p, +%zu) wraps around the address space", p, len);
   if (rs.nranges == rs.cap) {
     size_t cap = rs.cap ? rs.cap * 2 : 16;
     ref__rootrange *nr = realloc(rs.ranges, cap * sizeof *nr);

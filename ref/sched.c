@@ -218,7 +218,8 @@ void ref_sleep(int64_t ns) {
     ref_yield();
     return;
   }
-  g->when = (int64_t)ref__nanotime() + ns;
+  int64_t now = (int64_t)ref__nanotime();
+  g->when = ns > INT64_MAX - now ? INT64_MAX : now + ns;
   g->status = REF_G_SLEEPING;
   ss.nsleeping++;
   timer_push(m, g);

@@ -11,6 +11,13 @@
  *
  * Everything here is called from the thread that called ref_init(), either
  * from a goroutine or from that thread's own ("scheduler") stack.
+ *
+ * Bad sizes. Every size and count a caller passes is checked. A call that
+ * returns a result (ref_init, ref_alloc*, ref_chan_make*) refuses an
+ * out-of-range size with its failure value (-1 or NULL) and a one-line
+ * message in ref_error() naming the size and the limit; nothing is allocated
+ * or changed. A call with no failure value (ref_select's case count,
+ * ref_add_root's range) aborts with the message, as Go panics.
  */
 #ifndef REF_H
 #define REF_H
@@ -99,12 +106,13 @@ typedef struct ref_type {
 /* Allocates a zeroed object of type t (or an array of n of them). Allocation
  * is a safepoint: it may collect. Returns NULL when the heap limit is
  * exceeded even after a collection, with "heap limit N MiB exceeded" in
- * ref_error(). */
+ * ref_error(), or at once when t->size * n overflows ("allocation size out
+ * of range") or exceeds the limit. */
 void *ref_alloc(const ref_type *t);
 void *ref_alloc_array(const ref_type *elem, size_t n);
 
 /* Registers [p, p+len) as a global root range, scanned conservatively in
- * 256 KiB blocks. p must be word-aligned. */
+ * 256 KiB blocks. p must be word-aligned and p+len must not wrap (abort). */
 void ref_add_root(void *p, size_t len);
 void ref_remove_root(void *p);
 
@@ -160,7 +168,10 @@ typedef struct ref_chan ref_chan;
  * elem_size bytes) with capacity cap; the channel lives in the GC heap.
  * For a blocking send of an element with pointers, the value must stay
  * reachable by the collector while the sender is parked: keep it in a frame
- * slot or a heap object, as Go's stack maps cover the sender's local. */
+ * slot or a heap object, as Go's stack maps cover the sender's local.
+ * Returns NULL, with "makechan: size out of range" in ref_error(), when
+ * elem_size * cap overflows or exceeds heap_max (Go panics there), or with
+ * the heap-limit error when the heap is full. */
 ref_chan *ref_chan_make(const ref_type *elem, size_t cap);
 ref_chan *ref_chan_make_size(size_t elem_size, size_t cap);
 void ref_chan_send(ref_chan *c, const void *elem);
@@ -179,7 +190,9 @@ typedef struct ref_case {
 
 /* Waits until one case can proceed and does it. Returns the chosen index,
  * or -1 when has_default and no case is ready. Ready cases are chosen
- * uniformly at random (Go's pollorder). */
+ * uniformly at random (Go's pollorder). n must be in 0..REF_MAX_SELECT_CASES
+ * (Go's reflect.Select limit); another count aborts. */
+#define REF_MAX_SELECT_CASES 65536
 int ref_select(ref_case *cases, int n, bool has_default);
 
 /* ---------------------------------------------------------------------------

@@ -1,0 +1,169 @@
+/*
+ * test_sizes.c: every size and count a caller passes is checked (ref.h,
+ * "Bad sizes"): a call with a failure value refuses it with a one-line
+ * error and changes nothing; a call without one aborts with the message.
+ */
+#include "testutil.h"
+
+#include <stdbool.h>
+
+static const uint64_t ptr_mask[1] = {0x1};
+static const ref_type ptr_t = {sizeof(void *), ptr_mask, "test.ptr"};
+static const ref_type byte_t = {1, NULL, "test.byte"};
+
+#define HEAP_MAX ((size_t)64 << 20)
+
+static void init_small_heap(void) {
+  ref_config cfg;
+  tu_config(&cfg, REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
+  cfg.heap_max = HEAP_MAX;
+  tu_start(&cfg);
+}
+
+static void expect_error(const char *want) {
+  if (!strstr(ref_error(), want)) fail_msg("ref_error() lacks \"%s\": %s", want, ref_error());
+}
+
+/* ---------------------------------------------------------------------------
+ * Allocation and channel sizes
+ * ------------------------------------------------------------------------- */
+
+/* n * size overflowing is refused with its own message, and at once: no
+ * collection can make it fit, and neither can one make room for an object
+ * above the heap limit. */
+static void test_alloc_array_overflow(void **state) {
+  (void)state;
+  init_small_heap();
+  uint64_t c0 = ref_gc_last()->cycle;
+  assert_null(ref_alloc_array(&ptr_t, SIZE_MAX / 8 + 2));
+  expect_error("allocation size out of range: 2305843009213693953 elements of 8 bytes");
+  assert_null(ref_alloc_array(&ptr_t, ((size_t)1 << 61) + 1));
+  expect_error("allocation size out of range");
+  assert_null(ref_alloc_array(&byte_t, HEAP_MAX + 1));
+  expect_error("heap limit 64 MiB exceeded");
+  assert_int_equal(ref_gc_last()->cycle, c0);
+  assert_non_null(ref_alloc_array(&ptr_t, 1000));
+  ref_shutdown();
+}
+
+/* The issue's case: 8-byte elements with cap 2^61 + 1 made an 8-byte buffer
+ * and a channel that accepted sends over its neighbours. */
+static void test_chan_make_out_of_range(void **state) {
+  (void)state;
+  init_small_heap();
+  size_t caps[] = {((size_t)1 << 61) + 1, SIZE_MAX, SIZE_MAX / 8, HEAP_MAX / 8 + 1};
+  for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+    ref__seterr("x");
+    assert_null(ref_chan_make_size(8, caps[k]));
+    expect_error("makechan: size out of range");
+    ref__seterr("x");
+    assert_null(ref_chan_make(&ptr_t, caps[k]));
+    expect_error("makechan: size out of range");
+  }
+  assert_null(ref_chan_make_size(SIZE_MAX, 2));
+  expect_error("makechan: size out of range: 2 elements of 18446744073709551615 bytes "
+               "(heap limit 64 MiB)");
+  ref_chan *c = ref_chan_make_size(8, HEAP_MAX / 16);
+  assert_non_null(c);
+  assert_int_equal(ref_chan_cap(c), HEAP_MAX / 16);
+  ref_shutdown();
+}
+
+/* ---------------------------------------------------------------------------
+ * Counts of calls without a failure value: they abort
+ * ------------------------------------------------------------------------- */
+
+static ref_case *nil_cases(int n) {
+  ref_case *cs = calloc((size_t)n, sizeof *cs);
+  assert_non_null(cs);
+  return cs;
+}
+
+static void select_negative_child(void) {
+  tu_init();
+  ref_case cs[1] = {{NULL, REF_RECV, NULL, false}};
+  ref_select(cs, -1, true);
+}
+
+static void select_too_many_child(void) {
+  tu_init();
+  ref_select(nil_cases(REF_MAX_SELECT_CASES + 1), REF_MAX_SELECT_CASES + 1, true);
+}
+
+static void select_null_cases_child(void) {
+  tu_init();
+  ref_select(NULL, 1, true);
+}
+
+static void test_select_case_count(void **state) {
+  (void)state;
+  tu_expect_death(select_negative_child, "select: -1 cases");
+  tu_expect_death(select_too_many_child, "select: 65537 cases");
+  tu_expect_death(select_null_cases_child, "select: 1 cases at (nil)");
+  tu_init();
+  ref_case *cs = nil_cases(REF_MAX_SELECT_CASES); /* the limit itself is fine */
+  assert_int_equal(ref_select(cs, REF_MAX_SELECT_CASES, true), -1);
+  assert_int_equal(ref_select(cs, 0, true), -1);
+  free(cs);
+  ref_shutdown();
+}
+
+static void add_root_wrap_child(void) {
+  tu_init();
+  static uint64_t word;
+  ref_add_root(&word, SIZE_MAX);
+}
+
+static void test_add_root_wraps(void **state) {
+  (void)state;
+  tu_expect_death(add_root_wrap_child, "ref_add_root: [");
+}
+
+/* ref_sleep(INT64_MAX): its deadline wrapped negative and it woke at once.
+ * It must sleep (forever, for this test's purposes): the child exits with
+ * its verdict once a spinner has switched past many timer checks. */
+static volatile bool woke;
+
+static void sleep_forever(void *arg) {
+  (void)arg;
+  ref_sleep(INT64_MAX);
+  woke = true;
+}
+
+static void spin_then_exit(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 100000 && !woke; i++) ref_yield();
+  fputs(woke ? "sleeper woke early\n" : "sleeper still asleep\n", stderr);
+  _exit(3);
+}
+
+static void sleep_max_child(void) {
+  tu_init();
+  ref_go(sleep_forever, NULL);
+  ref_go(spin_then_exit, NULL);
+  ref_run();
+}
+
+static void test_sleep_max(void **state) {
+  (void)state;
+  tu_expect_death(sleep_max_child, "sleeper still asleep");
+}
+
+/* After a failed assertion the runtime is still up: shut it down so that
+ * the next test can start its own. */
+static int teardown(void **state) {
+  (void)state;
+  ref_shutdown();
+  return 0;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(test_alloc_array_overflow, teardown),
+      cmocka_unit_test_teardown(test_chan_make_out_of_range, teardown),
+      cmocka_unit_test_teardown(test_select_case_count, teardown),
+      cmocka_unit_test_teardown(test_add_root_wraps, teardown),
+      cmocka_unit_test_teardown(test_sleep_max, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
