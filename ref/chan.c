@@ -82,6 +82,7 @@ static ref_chan *chan_make(const ref_type *elem, size_t elemsize, size_t cap) {
   c->elemtype = elem;
   c->elemsize = elemsize;
   c->dataqsiz = cap;
+  if (cap > 0 && elemsize == 0) c->buf = c; /* Go's makechan: slots of 0 bytes at a real address */
   if (cap > 0 && elemsize > 0) {
     void *buf = elem ? ref_alloc_array(elem, cap) : ref_alloc_array(&bytes_type, bytes);
     if (!buf) return NULL;
