@@ -129,6 +129,8 @@ static int check_config(const ref_config *cfg) {
     return ref__seterr("workers must be in 1..%d, not %d", REF_MAX_WORKERS, cfg->workers);
   if (!ref_strategy_name(cfg->phase, cfg->scan) || !ref_stackmaps_name(cfg->stackmaps))
     return ref__seterr("unknown stack-scanning strategy");
+  if (cfg->split_bytes % REF_WORD != 0)
+    return ref__seterr("split_bytes %zu is not a multiple of %zu", cfg->split_bytes, REF_WORD);
   if (cfg->heap_max < ((size_t)1 << 20))
     return ref__seterr("heap limit %zu bytes too small (minimum 1 MiB)", cfg->heap_max);
   return 0;

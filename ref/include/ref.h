@@ -55,7 +55,7 @@ typedef struct ref_config {
   ref_scan scan;
   ref_stackmaps stackmaps;
   size_t split_bytes;       /* conservative: split a stack scan into jobs above this
-                               (default 16 KiB); 0 = default */
+                               (default 16 KiB); 0 = default; a multiple of 8 */
   bool checkmark;           /* verify every cycle with an independent marker; also
                                switched on by env STACKSCAN_CHECKMARK=1 */
   bool poison;              /* fill objects freed by sweep with 0xfe bytes; on by
