@@ -96,7 +96,9 @@ int ref_stackmaps_parse(const char *name, ref_stackmaps *maps);
 
 /* A type: size in bytes and a pointer bitmap, bit i of ptrmask[i/64] set when
  * word i holds a pointer. ptrmask may be NULL for pointer-free ("noscan")
- * types. Types must outlive every object of theirs (use static storage). */
+ * types. A type with pointers has a size that is a multiple of 8, as C lays
+ * out any struct holding one; ref_alloc refuses others.
+ * Types must outlive every object of theirs (use static storage). */
 typedef struct ref_type {
   size_t size;
   const uint64_t *ptrmask;
@@ -107,7 +109,8 @@ typedef struct ref_type {
  * is a safepoint: it may collect. Returns NULL when the heap limit is
  * exceeded even after a collection, with "heap limit N MiB exceeded" in
  * ref_error(), or at once when t->size * n overflows ("allocation size out
- * of range") or exceeds the limit. */
+ * of range") or exceeds the limit, or t has pointers and a size that is not
+ * a multiple of 8. */
 void *ref_alloc(const ref_type *t);
 void *ref_alloc_array(const ref_type *elem, size_t n);
 

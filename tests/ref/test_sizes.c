@@ -70,6 +70,42 @@ static void test_chan_make_out_of_range(void **state) {
 }
 
 /* ---------------------------------------------------------------------------
+ * Types
+ * ------------------------------------------------------------------------- */
+
+/* A type with pointers whose size is not a multiple of 8 is refused: its
+ * elements' words would not line up with its bitmap (a 12-byte type with
+ * word 0 a pointer lost the children of elements 1 and 3). The same sizes
+ * without pointers are fine. A 16-byte pointer type goes first, so that the
+ * refused types' class has a loaded allocation cache (the fast path). */
+static void test_odd_size_pointer_types(void **state) {
+  (void)state;
+  init_small_heap();
+  static const uint64_t mask2[80] = {0x3}, mask0[80] = {0}; /* bitmaps for up to 40 KiB */
+  ref_type two = {16, mask2, "test.two"};
+  assert_non_null(ref_alloc(&two));
+  uint64_t c0 = ref_gc_last()->cycle;
+  size_t sizes[] = {1, 4, 7, 9, 12, 15, 20, 100, 1001, 40004};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    ref_type odd = {sizes[k], mask2, "test.odd"};
+    ref__seterr("x");
+    assert_null(ref_alloc(&odd));
+    char want[96];
+    snprintf(want, sizeof want, "type test.odd has pointers and %zu bytes, not a multiple of 8",
+             sizes[k]);
+    assert_string_equal(ref_error(), want);
+    assert_null(ref_alloc_array(&odd, 4));
+    assert_string_equal(ref_error(), want);
+    assert_null(ref_chan_make(&odd, 4));
+    ref_type plain = {sizes[k], NULL, "test.plain"}, zeros = {sizes[k], mask0, "test.zeros"};
+    assert_non_null(ref_alloc_array(&plain, 4));
+    assert_non_null(ref_alloc_array(&zeros, 4));
+  }
+  assert_int_equal(ref_gc_last()->cycle, c0); /* refusals do not collect */
+  ref_shutdown();
+}
+
+/* ---------------------------------------------------------------------------
  * Counts of calls without a failure value: they abort
  * ------------------------------------------------------------------------- */
 
@@ -161,6 +197,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_alloc_array_overflow, teardown),
       cmocka_unit_test_teardown(test_chan_make_out_of_range, teardown),
+      cmocka_unit_test_teardown(test_odd_size_pointer_types, teardown),
       cmocka_unit_test_teardown(test_select_case_count, teardown),
       cmocka_unit_test_teardown(test_add_root_wraps, teardown),
       cmocka_unit_test_teardown(test_sleep_max, teardown),
