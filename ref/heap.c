@@ -404,9 +404,10 @@ static bool request_ok(const ref_type *t, size_t n, size_t *size) {
 }
 
 /* Everything but a small object from a loaded cache: refills, large
- * objects, empty arrays, refused requests. */
+ * objects, refused requests, and 0-byte ones (a 0-byte type or 0 elements),
+ * which get a distinct object of the smallest class. */
 static ref_noinline void *alloc_slow(const ref_type *t, size_t n) {
-  ref_assert(H.inited && t != NULL && t->size > 0);
+  ref_assert(H.inited && t != NULL);
   size_t size;
   if (!request_ok(t, n, &size)) return NULL;
   bool noscan = type_noscan(t);

@@ -97,7 +97,7 @@ int ref_stackmaps_parse(const char *name, ref_stackmaps *maps);
 /* A type: size in bytes and a pointer bitmap, bit i of ptrmask[i/64] set when
  * word i holds a pointer. ptrmask may be NULL for pointer-free ("noscan")
  * types. A type with pointers has a size that is a multiple of 8, as C lays
- * out any struct holding one; ref_alloc refuses others.
+ * out any struct holding one; ref_alloc refuses others. Size 0 is allowed.
  * Types must outlive every object of theirs (use static storage). */
 typedef struct ref_type {
   size_t size;
@@ -110,7 +110,8 @@ typedef struct ref_type {
  * exceeded even after a collection, with "heap limit N MiB exceeded" in
  * ref_error(), or at once when t->size * n overflows ("allocation size out
  * of range") or exceeds the limit, or t has pointers and a size that is not
- * a multiple of 8. */
+ * a multiple of 8. A 0-byte request (t->size or n is 0) gets a distinct
+ * object of the smallest size class (Go shares one address among them). */
 void *ref_alloc(const ref_type *t);
 void *ref_alloc_array(const ref_type *elem, size_t n);
 

@@ -5,6 +5,8 @@
  */
 #include "testutil.h"
 
+#include "heap.h" /* ref__find_object: whether an address is a heap object */
+
 #include <stdbool.h>
 
 static const uint64_t ptr_mask[1] = {0x1};
@@ -73,6 +75,12 @@ static void test_chan_make_out_of_range(void **state) {
  * Types
  * ------------------------------------------------------------------------- */
 
+static bool in_heap(const void *p) {
+  ref__span *s;
+  uint32_t idx;
+  return ref__find_object((uintptr_t)p, &s, &idx) != 0;
+}
+
 /* A type with pointers whose size is not a multiple of 8 is refused: its
  * elements' words would not line up with its bitmap (a 12-byte type with
  * word 0 a pointer lost the children of elements 1 and 3). The same sizes
@@ -102,6 +110,38 @@ static void test_odd_size_pointer_types(void **state) {
     assert_non_null(ref_alloc_array(&zeros, 4));
   }
   assert_int_equal(ref_gc_last()->cycle, c0); /* refusals do not collect */
+  ref_shutdown();
+}
+
+/* 0-byte objects (Go's struct{}): each a distinct object of the smallest
+ * class, kept while reachable and freed when not. */
+static void test_zero_size_objects(void **state) {
+  (void)state;
+  init_small_heap();
+  static const ref_type empty_t = {0, NULL, "test.empty"}, empty_ptr_t = {0, ptr_mask, "e"};
+  static void *root[4];
+  ref_add_root(root, sizeof root);
+  root[0] = ref_alloc(&empty_t);
+  root[1] = ref_alloc(&empty_ptr_t);
+  root[2] = ref_alloc_array(&empty_t, SIZE_MAX);
+  void *garbage = ref_alloc(&empty_t);
+  for (int i = 0; i < 3; i++) {
+    assert_true(in_heap(root[i]));
+    assert_ptr_not_equal(root[i], garbage);
+  }
+  assert_ptr_not_equal(root[0], root[1]);
+  garbage = NULL;
+  size_t live = 0;
+  ref_gc();
+  assert_true(ref_gc_last()->objects_freed >= 1);
+  for (int i = 0; i < 3; i++) live += in_heap(root[i]);
+  assert_int_equal(live, 3);
+  void *z = root[0];
+  ref_chan *c = ref_chan_make(&empty_t, 3); /* a channel of them */
+  assert_non_null(c);
+  ref_chan_send(c, z);
+  assert_int_equal(ref_chan_len(c), 1);
+  ref_remove_root(root);
   ref_shutdown();
 }
 
@@ -198,6 +238,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_alloc_array_overflow, teardown),
       cmocka_unit_test_teardown(test_chan_make_out_of_range, teardown),
       cmocka_unit_test_teardown(test_odd_size_pointer_types, teardown),
+      cmocka_unit_test_teardown(test_zero_size_objects, teardown),
       cmocka_unit_test_teardown(test_select_case_count, teardown),
       cmocka_unit_test_teardown(test_add_root_wraps, teardown),
       cmocka_unit_test_teardown(test_sleep_max, teardown),
