@@ -107,10 +107,19 @@ int ref_stackmaps_parse(const char *name, ref_stackmaps *maps) {
   return -1;
 }
 
-void ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
+static int check_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
+  if (!ref_strategy_name(phase, scan) || !ref_stackmaps_name(maps))
+    return ref__seterr("unknown stack-scanning strategy (phase %d, scan %d, stackmaps %d)",
+                       (int)phase, (int)scan, (int)maps);
+  return 0;
+}
+
+int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
+  if (check_strategy(phase, scan, maps) != 0) return -1;
   ref__cfg.phase = phase;
   ref__cfg.scan = scan;
   ref__cfg.stackmaps = maps;
+  return 0;
 }
 
 const ref_config *ref_get_config(void) { return &ref__cfg; }
@@ -127,8 +136,7 @@ static bool env_on(const char *name) {
 static int check_config(const ref_config *cfg) {
   if (cfg->workers < 1 || cfg->workers > REF_MAX_WORKERS)
     return ref__seterr("workers must be in 1..%d, not %d", REF_MAX_WORKERS, cfg->workers);
-  if (!ref_strategy_name(cfg->phase, cfg->scan) || !ref_stackmaps_name(cfg->stackmaps))
-    return ref__seterr("unknown stack-scanning strategy");
+  if (check_strategy(cfg->phase, cfg->scan, cfg->stackmaps) != 0) return -1;
   if (cfg->split_bytes % REF_WORD != 0)
     return ref__seterr("split_bytes %zu is not a multiple of %zu", cfg->split_bytes, REF_WORD);
   if (cfg->heap_max < ((size_t)1 << 20))

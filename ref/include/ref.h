@@ -80,8 +80,10 @@ void ref_shutdown(void);
 /* The last recoverable error, one line, no trailing newline. */
 const char *ref_error(void);
 
-/* Switches the stack-scanning strategy between cycles. */
-void ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps);
+/* Switches the stack-scanning strategy between cycles. Returns 0, or -1 with
+ * a one-line message in ref_error() and nothing changed when a value is not
+ * one of the enums' (as ref_init checks them). */
+int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps);
 const ref_config *ref_get_config(void);
 
 /* Strategy names, e.g. "frames-parallel"; parse returns -1 on unknown names. */

@@ -27,6 +27,39 @@ static void expect_error(const char *want) {
 }
 
 /* ---------------------------------------------------------------------------
+ * Configuration
+ * ------------------------------------------------------------------------- */
+
+/* ref_set_strategy checks its values as ref_init does and changes nothing
+ * on a bad one: once, phase 3 made the next cycle scan no roots and free a
+ * globally rooted object. */
+static void test_set_strategy_validates(void **state) {
+  (void)state;
+  tu_init_with(REF_PHASE_PARALLEL, REF_SCAN_FRAMES, REF_MAPS_PCTAB, 2);
+  static void *root;
+  ref_add_root(&root, sizeof root);
+  root = ref_alloc(&ptr_t);
+  int bad[][3] = {{3, 0, 0}, {-1, 0, 0}, {0, 2, 0}, {0, -1, 0}, {0, 0, 3}, {0, 0, -1}};
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    ref__seterr("x");
+    assert_int_equal(ref_set_strategy((ref_phase)bad[k][0], (ref_scan)bad[k][1],
+                                      (ref_stackmaps)bad[k][2]),
+                     -1);
+    expect_error("unknown stack-scanning strategy");
+    const ref_config *c = ref_get_config();
+    assert_int_equal(c->phase, REF_PHASE_PARALLEL);
+    assert_int_equal(c->scan, REF_SCAN_FRAMES);
+    assert_int_equal(c->stackmaps, REF_MAPS_PCTAB);
+    ref_gc();
+    assert_int_equal(ref_gc_last()->objects_freed, 0);
+  }
+  assert_int_equal(ref_set_strategy(REF_PHASE_ROOTJOBS, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT), 0);
+  assert_int_equal(ref_get_config()->phase, REF_PHASE_ROOTJOBS);
+  ref_remove_root(&root);
+  ref_shutdown();
+}
+
+/* ---------------------------------------------------------------------------
  * Allocation and channel sizes
  * ------------------------------------------------------------------------- */
 
@@ -235,6 +268,7 @@ static int teardown(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(test_set_strategy_validates, teardown),
       cmocka_unit_test_teardown(test_alloc_array_overflow, teardown),
       cmocka_unit_test_teardown(test_chan_make_out_of_range, teardown),
       cmocka_unit_test_teardown(test_odd_size_pointer_types, teardown),
