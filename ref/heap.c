@@ -22,7 +22,6 @@ struct ref__heap ref__heap;
 #define FREE_EXACT 128
 /* A freed span of at least this many pages goes back to the OS (madvise). */
 #define RELEASE_PAGES 16
-#define HEAP_MAX_LIMIT ((size_t)1 << 40)
 
 /* The allocation cache of one (class, noscan): the span being carved and the
  * free slots of one of its alloc-bit words, with everything the fast path
@@ -576,7 +575,7 @@ static void *reserve(size_t len) { return ref__os_map(len, true, true); }
 
 int ref__heap_init(size_t heap_max) {
   ref_assert(!H.inited);
-  if (heap_max < REF_PAGE_SIZE || heap_max > HEAP_MAX_LIMIT)
+  if (heap_max < REF_PAGE_SIZE || heap_max > REF_MAX_HEAP)
     return ref__seterr("heap: heap_max %zu out of range [8 KiB, 1 TiB]", heap_max);
   ref__sizeclass_init();
   memset(&H, 0, sizeof H);

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 ref_config ref__cfg;
 
@@ -139,8 +140,13 @@ static int check_config(const ref_config *cfg) {
   if (check_strategy(cfg->phase, cfg->scan, cfg->stackmaps) != 0) return -1;
   if (cfg->split_bytes % REF_WORD != 0)
     return ref__seterr("split_bytes %zu is not a multiple of %zu", cfg->split_bytes, REF_WORD);
-  if (cfg->heap_max < ((size_t)1 << 20))
-    return ref__seterr("heap limit %zu bytes too small (minimum 1 MiB)", cfg->heap_max);
+  size_t min_stack = 4 * (size_t)sysconf(_SC_PAGESIZE);
+  if (cfg->stack_size < min_stack || cfg->stack_size > REF_MAX_STACK_SIZE)
+    return ref__seterr("stack_size %zu out of range [%zu, %zu] (4 pages to 1 GiB)",
+                       cfg->stack_size, min_stack, REF_MAX_STACK_SIZE);
+  if (cfg->heap_max < REF_MIN_HEAP || cfg->heap_max > REF_MAX_HEAP)
+    return ref__seterr("heap_max %zu out of range [%zu, %zu] (1 MiB to 1 TiB)", cfg->heap_max,
+                       REF_MIN_HEAP, REF_MAX_HEAP);
   return 0;
 }
 

@@ -45,9 +45,16 @@ typedef enum ref_stackmaps {
  * to PUs here. A non-zero return fails ref_init. */
 typedef int (*ref_worker_start_fn)(int index, void *arg);
 
+/* Limits ref_init checks the config against, besides those in its comments. */
+#define REF_MAX_STACK_SIZE ((size_t)1 << 30)
+#define REF_MIN_HEAP ((size_t)1 << 20)
+#define REF_MAX_HEAP ((size_t)1 << 40)
+
 typedef struct ref_config {
-  size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB) */
-  size_t heap_max;          /* heap limit in bytes (default 4 GiB) */
+  size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB),
+                               rounded up to a page; 4 pages .. REF_MAX_STACK_SIZE */
+  size_t heap_max;          /* heap limit in bytes (default 4 GiB);
+                               REF_MIN_HEAP .. REF_MAX_HEAP */
   size_t mem_max;           /* up-front limit on stacks + heap reservations the
                                runtime will commit to; 0 = 3/4 of physical memory */
   int workers;              /* mark workers W >= 1, initiating thread included */

@@ -59,6 +59,45 @@ static void test_set_strategy_validates(void **state) {
   ref_shutdown();
 }
 
+/* Every size in ref_config is checked up front, the limit in the message:
+ * a 1 TiB stack was accepted, SIZE_MAX wrapped to "too small" and 2^59
+ * overflowed the stack-chunk length. */
+static void test_config_sizes(void **state) {
+  (void)state;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t bad_stacks[] = {0, 4 * page - 1, REF_MAX_STACK_SIZE + 1, (size_t)1 << 40,
+                         (size_t)1 << 59, SIZE_MAX};
+  for (size_t k = 0; k < sizeof bad_stacks / sizeof bad_stacks[0]; k++) {
+    ref_config cfg;
+    tu_config(&cfg, REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
+    cfg.stack_size = bad_stacks[k];
+    assert_int_equal(ref_init(&cfg), -1);
+    char want[128];
+    snprintf(want, sizeof want, "stack_size %zu out of range [%zu, %zu] (4 pages to 1 GiB)",
+             bad_stacks[k], 4 * page, REF_MAX_STACK_SIZE);
+    assert_string_equal(ref_error(), want);
+  }
+  size_t bad_heaps[] = {0, REF_MIN_HEAP - 1, REF_MAX_HEAP + 1, SIZE_MAX};
+  for (size_t k = 0; k < sizeof bad_heaps / sizeof bad_heaps[0]; k++) {
+    ref_config cfg;
+    tu_config(&cfg, REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
+    cfg.heap_max = bad_heaps[k];
+    cfg.mem_max = SIZE_MAX;
+    assert_int_equal(ref_init(&cfg), -1);
+    expect_error("heap_max");
+    expect_error("out of range [1048576, 1099511627776] (1 MiB to 1 TiB)");
+  }
+  ref_config cfg; /* the limits themselves are fine */
+  tu_config(&cfg, REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
+  cfg.stack_size = 4 * page;
+  cfg.heap_max = REF_MIN_HEAP;
+  tu_start(&cfg);
+  ref_shutdown();
+  cfg.stack_size = REF_MAX_STACK_SIZE;
+  tu_start(&cfg);
+  ref_shutdown();
+}
+
 /* ---------------------------------------------------------------------------
  * Allocation and channel sizes
  * ------------------------------------------------------------------------- */
@@ -269,6 +308,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_set_strategy_validates, teardown),
+      cmocka_unit_test_teardown(test_config_sizes, teardown),
       cmocka_unit_test_teardown(test_alloc_array_overflow, teardown),
       cmocka_unit_test_teardown(test_chan_make_out_of_range, teardown),
       cmocka_unit_test_teardown(test_odd_size_pointer_types, teardown),
