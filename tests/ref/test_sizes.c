@@ -292,6 +292,22 @@ static void sleep_max_child(void) {
   ref_run();
 }
 
+static void gc_before_init_child(void) { ref_gc(); }
+
+static void gc_after_shutdown_child(void) {
+  tu_init();
+  ref_shutdown();
+  ref_gc();
+}
+
+/* ref_gc() with no runtime aborts with a message, as every other call does;
+ * it used to segfault on the missing scheduler state. */
+static void test_gc_without_runtime(void **state) {
+  (void)state;
+  tu_expect_death(gc_before_init_child, "ref_gc called with no runtime");
+  tu_expect_death(gc_after_shutdown_child, "ref_gc called with no runtime");
+}
+
 static void test_sleep_max(void **state) {
   (void)state;
   tu_expect_death(sleep_max_child, "sleeper still asleep");
@@ -315,6 +331,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_zero_size_objects, teardown),
       cmocka_unit_test_teardown(test_select_case_count, teardown),
       cmocka_unit_test_teardown(test_add_root_wraps, teardown),
+      cmocka_unit_test_teardown(test_gc_without_runtime, teardown),
       cmocka_unit_test_teardown(test_sleep_max, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
