@@ -181,7 +181,12 @@ typedef struct ref_chan ref_chan;
  * elem_size bytes) with capacity cap; the channel lives in the GC heap.
  * For a blocking send of an element with pointers, the value must stay
  * reachable by the collector while the sender is parked: keep it in a frame
- * slot or a heap object, as Go's stack maps cover the sender's local.
+ * slot or a heap object, as Go's stack maps cover the sender's local. The
+ * same holds for a receive destination (ref_chan_recv's elem, a select
+ * receive case's elem) that will hold a pointer, under scan=frames: the
+ * sender stores the value there while the receiver is still parked, and a
+ * collection before the receiver runs sees it only in a frame slot or a heap
+ * object, never in a plain C local.
  * Returns NULL, with "makechan: size out of range" in ref_error(), when
  * elem_size * cap overflows or exceeds heap_max (Go panics there), or with
  * the heap-limit error when the heap is full. */
