@@ -53,11 +53,17 @@ uint64_t ref__nanotime(void) {
  * Configuration and strategy names
  * ------------------------------------------------------------------------- */
 
+/* mem_max's default: 3/4 of physical memory. */
+static size_t mem_default(void) {
+  return (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE) / 4 * 3;
+}
+
 void ref_config_default(ref_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   /* ASan's redzones make frames several times larger. */
   cfg->stack_size = REF_ASAN ? 256 << 10 : 64 << 10;
   cfg->heap_max = (size_t)4 << 30;
+  if (cfg->heap_max > mem_default()) cfg->heap_max = mem_default(); /* the default must start */
   cfg->workers = 1;
   cfg->phase = REF_PHASE_SERIAL;
   cfg->scan = REF_SCAN_CONSERVATIVE;
@@ -147,6 +153,11 @@ static int check_config(const ref_config *cfg) {
   if (cfg->heap_max < REF_MIN_HEAP || cfg->heap_max > REF_MAX_HEAP)
     return ref__seterr("heap_max %zu out of range [%zu, %zu] (1 MiB to 1 TiB)", cfg->heap_max,
                        REF_MIN_HEAP, REF_MAX_HEAP);
+  /* Up front the runtime commits to the heap alone (ref.h, mem_max). */
+  size_t mem = cfg->mem_max ? cfg->mem_max : mem_default();
+  if (cfg->heap_max > mem)
+    return ref__seterr("heap_max %zu bytes exceeds mem_max %zu bytes%s", cfg->heap_max, mem,
+                       cfg->mem_max ? "" : " (3/4 of physical memory)");
   return 0;
 }
 

@@ -53,10 +53,19 @@ typedef int (*ref_worker_start_fn)(int index, void *arg);
 typedef struct ref_config {
   size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB),
                                rounded up to a page; 4 pages .. REF_MAX_STACK_SIZE */
-  size_t heap_max;          /* heap limit in bytes (default 4 GiB);
+  size_t heap_max;          /* heap limit in bytes (default 4 GiB, or mem_max's
+                               default when that is less);
                                REF_MIN_HEAP .. REF_MAX_HEAP */
   size_t mem_max;           /* up-front limit on stacks + heap reservations the
-                               runtime will commit to; 0 = 3/4 of physical memory */
+                               runtime will commit to; 0 = 3/4 of physical memory.
+                               ref_init refuses heap_max > mem_max: the heap may
+                               commit all of heap_max (its arena reserves
+                               2 x heap_max of address space, never more than
+                               heap_max in use), and no goroutine stack is
+                               reserved up front (stacks are mapped 32 at a time
+                               as goroutines are created, touched lazily), so
+                               stacks count 0 here: bound them with stack_size
+                               and the number of goroutines */
   int workers;              /* mark workers W >= 1, initiating thread included */
   ref_phase phase;
   ref_scan scan;

@@ -98,6 +98,40 @@ static void test_config_sizes(void **state) {
   ref_shutdown();
 }
 
+/* mem_max bounds what ref_init commits to up front, the heap limit (no
+ * stack is reserved before the first ref_go); 0 means 3/4 of physical
+ * memory, which the default heap limit fits. */
+static void test_mem_max(void **state) {
+  (void)state;
+  ref_config cfg;
+  tu_config(&cfg, REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
+  cfg.heap_max = (size_t)128 << 20;
+  cfg.mem_max = (size_t)64 << 20;
+  assert_int_equal(ref_init(&cfg), -1);
+  assert_string_equal(ref_error(), "heap_max 134217728 bytes exceeds mem_max 67108864 bytes");
+  cfg.heap_max = cfg.mem_max;
+  tu_start(&cfg);
+  ref_shutdown();
+
+  size_t phys = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+  size_t mem_default = phys / 4 * 3;
+  cfg.mem_max = 0;
+  if (mem_default < REF_MAX_HEAP) {
+    cfg.heap_max = mem_default + 1;
+    assert_int_equal(ref_init(&cfg), -1);
+    char want[128];
+    snprintf(want, sizeof want,
+             "heap_max %zu bytes exceeds mem_max %zu bytes (3/4 of physical memory)",
+             mem_default + 1, mem_default);
+    assert_string_equal(ref_error(), want);
+  }
+  ref_config def;
+  ref_config_default(&def);
+  assert_true(def.heap_max <= mem_default);
+  tu_start(&def);
+  ref_shutdown();
+}
+
 /* ---------------------------------------------------------------------------
  * Allocation and channel sizes
  * ------------------------------------------------------------------------- */
@@ -325,6 +359,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_set_strategy_validates, teardown),
       cmocka_unit_test_teardown(test_config_sizes, teardown),
+      cmocka_unit_test_teardown(test_mem_max, teardown),
       cmocka_unit_test_teardown(test_alloc_array_overflow, teardown),
       cmocka_unit_test_teardown(test_chan_make_out_of_range, teardown),
       cmocka_unit_test_teardown(test_odd_size_pointer_types, teardown),
