@@ -51,7 +51,8 @@ typedef int (*ref_worker_start_fn)(int index, void *arg);
 #define REF_MAX_HEAP ((size_t)1 << 40)
 
 typedef struct ref_config {
-  size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB),
+  size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB;
+                               256 KiB in ASan and TSan builds),
                                rounded up to a page; 4 pages .. REF_MAX_STACK_SIZE */
   size_t heap_max;          /* heap limit in bytes (default 4 GiB, or mem_max's
                                default when that is less);
