@@ -55,9 +55,8 @@ static void test_sleep_order(void **state) {
 static volatile bool slept;
 static bool starved;
 
-static void sleep_1ms(void *arg) {
-  (void)arg;
-  ref_sleep(1000000);
+static void sleep_then_flag(void *ns) {
+  ref_sleep((int64_t)(intptr_t)ns);
   slept = true;
 }
 
@@ -76,7 +75,7 @@ static void test_sleeper_runs_beside_a_spinner(void **state) {
   (void)state;
   tu_init();
   slept = starved = false;
-  ref_go(sleep_1ms, NULL);
+  ref_go(sleep_then_flag, (void *)(intptr_t)1000000); /* 1 ms */
   ref_go(spin_until_slept, NULL);
   size_t parked = ref_run();
   ref_shutdown();
@@ -92,12 +91,6 @@ static void test_sleeper_runs_beside_a_spinner(void **state) {
 #define LATE_CAP 10000000L
 static ref_g *sleeper_g;
 static long late;
-
-static void sleep_200us(void *arg) {
-  (void)arg;
-  ref_sleep(200000);
-  slept = true;
-}
 
 static void storm_spinner(void *arg) {
   (void)arg;
@@ -115,7 +108,7 @@ static void test_sleeper_wakes_within_bounded_switches(void **state) {
     tu_init();
     slept = false;
     late = 0;
-    sleeper_g = ref_go(sleep_200us, NULL); /* runs first and sets its deadline */
+    sleeper_g = ref_go(sleep_then_flag, (void *)(intptr_t)200000); /* runs first, sleeps */
     for (int i = 0; i < nspin[k]; i++) ref_go(storm_spinner, NULL);
     size_t parked = ref_run();
     ref_shutdown();

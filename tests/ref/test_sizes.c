@@ -347,27 +347,19 @@ static void test_sleep_max(void **state) {
   tu_expect_death(sleep_max_child, "sleeper still asleep");
 }
 
-/* After a failed assertion the runtime is still up: shut it down so that
- * the next test can start its own. */
-static int teardown(void **state) {
-  (void)state;
-  ref_shutdown();
-  return 0;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_teardown(test_set_strategy_validates, teardown),
-      cmocka_unit_test_teardown(test_config_sizes, teardown),
-      cmocka_unit_test_teardown(test_mem_max, teardown),
-      cmocka_unit_test_teardown(test_alloc_array_overflow, teardown),
-      cmocka_unit_test_teardown(test_chan_make_out_of_range, teardown),
-      cmocka_unit_test_teardown(test_odd_size_pointer_types, teardown),
-      cmocka_unit_test_teardown(test_zero_size_objects, teardown),
-      cmocka_unit_test_teardown(test_select_case_count, teardown),
-      cmocka_unit_test_teardown(test_add_root_wraps, teardown),
-      cmocka_unit_test_teardown(test_gc_without_runtime, teardown),
-      cmocka_unit_test_teardown(test_sleep_max, teardown),
+      cmocka_unit_test_teardown(test_set_strategy_validates, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_config_sizes, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_mem_max, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_alloc_array_overflow, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_chan_make_out_of_range, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_odd_size_pointer_types, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_zero_size_objects, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_select_case_count, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_add_root_wraps, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_gc_without_runtime, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_sleep_max, tu_teardown_shutdown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
