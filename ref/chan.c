@@ -65,7 +65,15 @@ static void wake(ref__sudog *sg, bool success) {
  * Make, len, cap
  * ------------------------------------------------------------------------- */
 
+/* The buffer's size is checked before anything is allocated: Go's makechan
+ * panics "size out of range"; here the channel is refused (NULL). */
 static ref_chan *chan_make(const ref_type *elem, size_t elemsize, size_t cap) {
+  size_t bytes;
+  if (__builtin_mul_overflow(elemsize, cap, &bytes) || bytes > ref__cfg.heap_max) {
+    ref__seterr("makechan: size out of range: %zu elements of %zu bytes (heap limit %zu MiB)", cap,
+                elemsize, ref__cfg.heap_max >> 20);
+    return NULL;
+  }
   REF_FRAME(f, chanmake_info);
   REF_SAFEPOINT(f, 0);
   ref_chan *c = ref_alloc(&chan_type);
@@ -74,8 +82,9 @@ static ref_chan *chan_make(const ref_type *elem, size_t elemsize, size_t cap) {
   c->elemtype = elem;
   c->elemsize = elemsize;
   c->dataqsiz = cap;
+  if (cap > 0 && elemsize == 0) c->buf = c; /* Go's makechan: slots of 0 bytes at a real address */
   if (cap > 0 && elemsize > 0) {
-    void *buf = elem ? ref_alloc_array(elem, cap) : ref_alloc_array(&bytes_type, elemsize * cap);
+    void *buf = elem ? ref_alloc_array(elem, cap) : ref_alloc_array(&bytes_type, bytes);
     if (!buf) return NULL;
     c->buf = buf;
   }

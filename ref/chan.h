@@ -16,8 +16,11 @@ typedef struct ref__waitq {
 } ref__waitq;
 
 struct ref_chan {
-  void *buf;                 /* heap array of dataqsiz elements, or NULL: the only
-                                heap pointer in the object (word 0) */
+  void *buf;                 /* heap array of dataqsiz elements; the channel itself
+                                when they are 0 bytes, so that every slot address
+                                and copy (of 0 bytes) is valid; NULL when
+                                unbuffered. The only heap pointer in the object
+                                (word 0) */
   size_t qcount, dataqsiz;   /* invariant: qcount <= dataqsiz */
   size_t elemsize;
   size_t sendx, recvx;

@@ -301,9 +301,7 @@ int ref__g_init(const ref_config *cfg) {
   memset(&gs, 0, sizeof gs);
   gs.page = (size_t)sysconf(_SC_PAGESIZE);
   gs.guard = gs.page;
-  gs.stack_size = ref_align_up(cfg->stack_size, gs.page);
-  if (gs.stack_size < 4 * gs.page)
-    return ref__seterr("stack size %zu too small (minimum %zu)", cfg->stack_size, 4 * gs.page);
+  gs.stack_size = ref_align_up(cfg->stack_size, gs.page); /* in range: ref_init checked it */
   gs.max_map_count = read_max_map_count();
   return segv_install();
 }

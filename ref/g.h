@@ -106,6 +106,10 @@ void ref__g_release(ref_g *g);     /* dead G: back to the cache */
 void ref__context_init(ref_g *g, void (*entry)(ref_g *));
 
 /* ---- sched.c: scheduling ---- */
+/* While timers are pending, every this many switches fire the expired ones
+ * (a clock read each time): the bound, in switches, on how late a sleeper is
+ * made runnable when goroutines never stop being runnable. */
+#define REF_TIMER_CHECK_EVERY 64
 int ref__sched_init(const ref_config *cfg);
 void ref__sched_shutdown(void);
 void ref__park(void);              /* running G -> WAITING, switch away */

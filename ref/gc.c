@@ -140,7 +140,11 @@ static void gc_cycle(void *unused) {
   stats_sum(&last, n);
 }
 
-void ref_gc(void) { ref__systemstack(gc_cycle, NULL); }
+void ref_gc(void) {
+  if (ref_unlikely(!ref__m_get()))
+    ref__throw("ref_gc called with no runtime (before ref_init or after ref_shutdown)");
+  ref__systemstack(gc_cycle, NULL);
+}
 
 uint64_t ref_debug_scan_conservative(const void *buf, size_t len) {
   ref__worker *w = ref__worker_get(0);

@@ -22,7 +22,6 @@ struct ref__heap ref__heap;
 #define FREE_EXACT 128
 /* A freed span of at least this many pages goes back to the OS (madvise). */
 #define RELEASE_PAGES 16
-#define HEAP_MAX_LIMIT ((size_t)1 << 40)
 
 /* The allocation cache of one (class, noscan): the span being carved and the
  * free slots of one of its alloc-bit words, with everything the fast path
@@ -279,13 +278,16 @@ static void span_free(ref__span *s) {
  * Allocation
  * ------------------------------------------------------------------------- */
 
+/* Whether the mask words covering nwords words have a bit set. */
+static inline bool mask_any(const uint64_t *mask, size_t nwords) {
+  for (size_t i = 0; i < (nwords + 63) / 64; i++)
+    if (mask[i]) return true;
+  return false;
+}
+
 /* Pointer-free: no ptrmask, or one with no bit set. */
 static inline bool type_noscan(const ref_type *t) {
-  if (t->ptrmask == NULL) return true;
-  size_t nmask = (t->size / REF_WORD + 63) / 64;
-  for (size_t i = 0; i < nmask; i++)
-    if (t->ptrmask[i]) return false;
-  return true;
+  return t->ptrmask == NULL || !mask_any(t->ptrmask, t->size / REF_WORD);
 }
 
 /* The slots of word w that exist (the last word may be partial). */
@@ -378,12 +380,35 @@ static ref_noinline void *alloc_large(const ref_type *t, size_t size, bool nosca
   return (void *)s->base;
 }
 
+/* A type with a bitmap and a size that is not a whole number of words: if
+ * the bitmap has a bit set, its elements' words would not line up with it
+ * (ref.h refuses such types). */
+static inline bool type_misaligned(const ref_type *t) {
+  return (t->size & (REF_WORD - 1)) != 0 && t->ptrmask != NULL;
+}
+
+/* Sets *size to n elements of t; false (with the error set) when that
+ * overflows or t cannot be allocated. */
+static bool request_ok(const ref_type *t, size_t n, size_t *size) {
+  if (__builtin_mul_overflow(t->size, n, size)) {
+    ref__seterr("allocation size out of range: %zu elements of %zu bytes", n, t->size);
+    return false;
+  }
+  if (type_misaligned(t) && mask_any(t->ptrmask, ref_align_up(t->size, REF_WORD) / REF_WORD)) {
+    ref__seterr("type %s has pointers and %zu bytes, not a multiple of %zu",
+                t->name ? t->name : "?", t->size, REF_WORD);
+    return false;
+  }
+  return true;
+}
+
 /* Everything but a small object from a loaded cache: refills, large
- * objects, empty arrays, size overflow. */
+ * objects, refused requests, and 0-byte ones (a 0-byte type or 0 elements),
+ * which get a distinct object of the smallest class. */
 static ref_noinline void *alloc_slow(const ref_type *t, size_t n) {
-  ref_assert(H.inited && t != NULL && t->size > 0);
+  ref_assert(H.inited && t != NULL);
   size_t size;
-  if (__builtin_mul_overflow(t->size, n, &size)) return limit_error();
+  if (!request_ok(t, n, &size)) return NULL;
   bool noscan = type_noscan(t);
   if (size > REF_MAX_SMALL_SIZE) return alloc_large(t, size, noscan);
   int c = ref__size_to_class(size ? size : 1);
@@ -395,7 +420,8 @@ static ref_noinline void *alloc_slow(const ref_type *t, size_t n) {
 /* The fast path: a small object from a loaded cache, in a few instructions. */
 static inline void *heap_alloc(const ref_type *t, size_t n) {
   size_t size;
-  if (ref_unlikely(__builtin_mul_overflow(t->size, n, &size) || size - 1 >= REF_MAX_SMALL_SIZE))
+  if (ref_unlikely(__builtin_mul_overflow(t->size, n, &size) || size - 1 >= REF_MAX_SMALL_SIZE ||
+                   type_misaligned(t)))
     return alloc_slow(t, n);
   alloc_cache *ac = &H.cache[ref__size_to_class(size)][type_noscan(t)];
   if (ref_unlikely(ac->freemask == 0)) return alloc_slow(t, n);
@@ -404,10 +430,13 @@ static inline void *heap_alloc(const ref_type *t, size_t n) {
 
 void *ref__heap_alloc(const ref_type *t, size_t n) { return heap_alloc(t, n); }
 
-/* Public allocation: on the limit, collect once and retry. */
+/* Public allocation: on the limit, collect once and retry, unless no
+ * collection can make the object fit. */
 void *ref_alloc_array(const ref_type *elem, size_t n) {
   void *p = heap_alloc(elem, n);
   if (ref_likely(p != NULL)) return p;
+  size_t size;
+  if (!request_ok(elem, n, &size) || size > ref__heap.heap_max) return NULL; /* error set */
   ref_gc();
   return heap_alloc(elem, n); /* NULL: the limit error is set */
 }
@@ -546,7 +575,7 @@ static void *reserve(size_t len) { return ref__os_map(len, true, true); }
 
 int ref__heap_init(size_t heap_max) {
   ref_assert(!H.inited);
-  if (heap_max < REF_PAGE_SIZE || heap_max > HEAP_MAX_LIMIT)
+  if (heap_max < REF_PAGE_SIZE || heap_max > REF_MAX_HEAP)
     return ref__seterr("heap: heap_max %zu out of range [8 KiB, 1 TiB]", heap_max);
   ref__sizeclass_init();
   memset(&H, 0, sizeof H);

@@ -68,6 +68,8 @@ static struct {
 
 void ref_add_root(void *p, size_t len) {
   ref_assert(((uintptr_t)p & (REF_WORD - 1)) == 0);
+  if ((uintptr_t)p + len < (uintptr_t)p)
+    ref__throw("ref_add_root: [%p, +%zu) wraps around the address space", p, len);
   if (rs.nranges == rs.cap) {
     size_t cap = rs.cap ? rs.cap * 2 : 16;
     ref__rootrange *nr = realloc(rs.ranges, cap * sizeof *nr);
@@ -126,7 +128,10 @@ static ref__stackpart *part_new(ref__worker *w) {
 }
 
 /* Scans g's roots: its start argument if it has not started, else its
- * stack. may_split: queue pieces of a deep conservative stack for others. */
+ * stack. may_split: queue pieces of a deep conservative stack for others.
+ * The pieces are whole words from the (word-aligned) saved sp, whatever
+ * split_bytes is, so that no word falls between two of them; none reaches
+ * past the top. */
 static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
   if (g->status == REF_G_DEAD) return;
   if (!g->started) {
@@ -134,18 +139,22 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
     if (a - ref__heap.arena_lo < ref__heap.arena_hi - ref__heap.arena_lo) ref__mark_ptr(w, a);
     return;
   }
-  uintptr_t sp = (uintptr_t)g->sp, split = ref__cfg.split_bytes;
-  if (!may_split || ref__cfg.scan != REF_SCAN_CONSERVATIVE || g->stack.hi - sp <= split) {
+  uintptr_t sp = (uintptr_t)g->sp, hi = g->stack.hi;
+  uintptr_t step = ref__cfg.split_bytes < REF_WORD ? REF_WORD
+                                                   : ref_align_down(ref__cfg.split_bytes, REF_WORD);
+  if (!may_split || ref__cfg.scan != REF_SCAN_CONSERVATIVE || hi - sp <= step) {
     ref__scanstack(w, g);
     return;
   }
-  for (uintptr_t lo = sp + split; lo < g->stack.hi; lo += split) {
+  ref_assert_internal(sp % REF_WORD == 0);
+  for (uintptr_t lo = sp + step, end; lo < hi; lo = end) {
+    end = hi - lo > step ? lo + step : hi;
     ref__stackpart *p = part_new(w);
-    *p = (ref__stackpart){g, lo, lo + split < g->stack.hi ? lo + split : g->stack.hi};
+    *p = (ref__stackpart){g, lo, end};
     ref__gcw_put(&w->gcw, (uintptr_t)p | REF_ITEM_PART);
   }
-  ref__count_stack(w, g->stack.hi - sp);
-  ref__scan_conservative(w, sp, sp + split);
+  ref__count_stack(w, hi - sp);
+  ref__scan_conservative(w, sp, sp + step);
   ref__ptrbuf_flush(w);
 }
 

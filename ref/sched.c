@@ -4,8 +4,11 @@
  * "run until every goroutine is parked or dead" step the workloads use.
  *
  * A goroutine that gives up the thread switches directly to the next
- * runnable one; only when none is runnable (or every 64th switch while
- * timers are pending) does control return to the scheduler stack.
+ * runnable one; only when none is runnable does control return to the
+ * scheduler stack. While timers are pending, every REF_TIMER_CHECK_EVERY-th
+ * switch fires the expired ones first (Go checks timers in every schedule()),
+ * so a sleeper is made runnable within that many switches of its deadline
+ * whatever the run queue holds, and then runs after the Gs queued before it.
  */
 #include "g.h"
 
@@ -54,11 +57,13 @@ static inline void ctx_switch(void **save, void *to_sp, uintptr_t to_lo, uintptr
 #endif
 }
 
+static int64_t timers_fire(ref__m *m);
+
 /* The running G (or a dying one) gives up the thread: to the next runnable
  * G, or to the scheduler stack. Returns when g runs again. */
 static void switch_away(ref__m *m, ref_g *g, bool dying) {
-  ref_g *next = NULL;
-  if (m->ntimers == 0 || (++ss.tick & 63) != 0) next = ref__gq_pop(&m->runq);
+  if (m->ntimers > 0 && ++ss.tick % REF_TIMER_CHECK_EVERY == 0) (void)timers_fire(m);
+  ref_g *next = ref__gq_pop(&m->runq);
   if (next == g) { /* yielded with nobody else runnable */
     g->status = REF_G_RUNNING;
     return;
@@ -213,7 +218,8 @@ void ref_sleep(int64_t ns) {
     ref_yield();
     return;
   }
-  g->when = (int64_t)ref__nanotime() + ns;
+  int64_t now = (int64_t)ref__nanotime();
+  g->when = ns > INT64_MAX - now ? INT64_MAX : now + ns;
   g->status = REF_G_SLEEPING;
   ss.nsleeping++;
   timer_push(m, g);

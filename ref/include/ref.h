@@ -11,6 +11,13 @@
  *
  * Everything here is called from the thread that called ref_init(), either
  * from a goroutine or from that thread's own ("scheduler") stack.
+ *
+ * Bad sizes. Every size and count a caller passes is checked. A call that
+ * returns a result (ref_init, ref_alloc*, ref_chan_make*) refuses an
+ * out-of-range size with its failure value (-1 or NULL) and a one-line
+ * message in ref_error() naming the size and the limit; nothing is allocated
+ * or changed. A call with no failure value (ref_select's case count,
+ * ref_add_root's range) aborts with the message, as Go panics.
  */
 #ifndef REF_H
 #define REF_H
@@ -38,17 +45,34 @@ typedef enum ref_stackmaps {
  * to PUs here. A non-zero return fails ref_init. */
 typedef int (*ref_worker_start_fn)(int index, void *arg);
 
+/* Limits ref_init checks the config against, besides those in its comments. */
+#define REF_MAX_STACK_SIZE ((size_t)1 << 30)
+#define REF_MIN_HEAP ((size_t)1 << 20)
+#define REF_MAX_HEAP ((size_t)1 << 40)
+
 typedef struct ref_config {
-  size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB) */
-  size_t heap_max;          /* heap limit in bytes (default 4 GiB) */
+  size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB;
+                               256 KiB in ASan and TSan builds),
+                               rounded up to a page; 4 pages .. REF_MAX_STACK_SIZE */
+  size_t heap_max;          /* heap limit in bytes (default 4 GiB, or mem_max's
+                               default when that is less);
+                               REF_MIN_HEAP .. REF_MAX_HEAP */
   size_t mem_max;           /* up-front limit on stacks + heap reservations the
-                               runtime will commit to; 0 = 3/4 of physical memory */
+                               runtime will commit to; 0 = 3/4 of physical memory.
+                               ref_init refuses heap_max > mem_max: the heap may
+                               commit all of heap_max (its arena reserves
+                               2 x heap_max of address space, never more than
+                               heap_max in use), and no goroutine stack is
+                               reserved up front (stacks are mapped 32 at a time
+                               as goroutines are created, touched lazily), so
+                               stacks count 0 here: bound them with stack_size
+                               and the number of goroutines */
   int workers;              /* mark workers W >= 1, initiating thread included */
   ref_phase phase;
   ref_scan scan;
   ref_stackmaps stackmaps;
   size_t split_bytes;       /* conservative: split a stack scan into jobs above this
-                               (default 16 KiB); 0 = default */
+                               (default 16 KiB); 0 = default; a multiple of 8 */
   bool checkmark;           /* verify every cycle with an independent marker; also
                                switched on by env STACKSCAN_CHECKMARK=1 */
   bool poison;              /* fill objects freed by sweep with 0xfe bytes; on by
@@ -73,8 +97,10 @@ void ref_shutdown(void);
 /* The last recoverable error, one line, no trailing newline. */
 const char *ref_error(void);
 
-/* Switches the stack-scanning strategy between cycles. */
-void ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps);
+/* Switches the stack-scanning strategy between cycles. Returns 0, or -1 with
+ * a one-line message in ref_error() and nothing changed when a value is not
+ * one of the enums' (as ref_init checks them). */
+int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps);
 const ref_config *ref_get_config(void);
 
 /* Strategy names, e.g. "frames-parallel"; parse returns -1 on unknown names. */
@@ -89,7 +115,9 @@ int ref_stackmaps_parse(const char *name, ref_stackmaps *maps);
 
 /* A type: size in bytes and a pointer bitmap, bit i of ptrmask[i/64] set when
  * word i holds a pointer. ptrmask may be NULL for pointer-free ("noscan")
- * types. Types must outlive every object of theirs (use static storage). */
+ * types. A type with pointers has a size that is a multiple of 8, as C lays
+ * out any struct holding one; ref_alloc refuses others. Size 0 is allowed.
+ * Types must outlive every object of theirs (use static storage). */
 typedef struct ref_type {
   size_t size;
   const uint64_t *ptrmask;
@@ -99,12 +127,15 @@ typedef struct ref_type {
 /* Allocates a zeroed object of type t (or an array of n of them). Allocation
  * is a safepoint: it may collect. Returns NULL when the heap limit is
  * exceeded even after a collection, with "heap limit N MiB exceeded" in
- * ref_error(). */
+ * ref_error(), or at once when t->size * n overflows ("allocation size out
+ * of range") or exceeds the limit, or t has pointers and a size that is not
+ * a multiple of 8. A 0-byte request (t->size or n is 0) gets a distinct
+ * object of the smallest size class (Go shares one address among them). */
 void *ref_alloc(const ref_type *t);
 void *ref_alloc_array(const ref_type *elem, size_t n);
 
 /* Registers [p, p+len) as a global root range, scanned conservatively in
- * 256 KiB blocks. p must be word-aligned. */
+ * 256 KiB blocks. p must be word-aligned and p+len must not wrap (abort). */
 void ref_add_root(void *p, size_t len);
 void ref_remove_root(void *p);
 
@@ -133,7 +164,10 @@ ref_g *ref_curg(void);
 uint64_t ref_goid(const ref_g *g);
 
 void ref_yield(void);          /* goroutine only: back of the run queue */
-void ref_sleep(int64_t ns);    /* goroutine only: parks on the timer heap */
+/* goroutine only: parks on the timer heap. Made runnable within 64 switches
+ * of its deadline however many goroutines stay runnable, then it runs after
+ * the ones queued before it. */
+void ref_sleep(int64_t ns);
 
 /* Scheduler stack only: runs goroutines until every one is parked (on a
  * channel or select, not a timer) or dead. Sleeping goroutines are waited
@@ -157,7 +191,15 @@ typedef struct ref_chan ref_chan;
  * elem_size bytes) with capacity cap; the channel lives in the GC heap.
  * For a blocking send of an element with pointers, the value must stay
  * reachable by the collector while the sender is parked: keep it in a frame
- * slot or a heap object, as Go's stack maps cover the sender's local. */
+ * slot or a heap object, as Go's stack maps cover the sender's local. The
+ * same holds for a receive destination (ref_chan_recv's elem, a select
+ * receive case's elem) that will hold a pointer, under scan=frames: the
+ * sender stores the value there while the receiver is still parked, and a
+ * collection before the receiver runs sees it only in a frame slot or a heap
+ * object, never in a plain C local.
+ * Returns NULL, with "makechan: size out of range" in ref_error(), when
+ * elem_size * cap overflows or exceeds heap_max (Go panics there), or with
+ * the heap-limit error when the heap is full. */
 ref_chan *ref_chan_make(const ref_type *elem, size_t cap);
 ref_chan *ref_chan_make_size(size_t elem_size, size_t cap);
 void ref_chan_send(ref_chan *c, const void *elem);
@@ -176,7 +218,9 @@ typedef struct ref_case {
 
 /* Waits until one case can proceed and does it. Returns the chosen index,
  * or -1 when has_default and no case is ready. Ready cases are chosen
- * uniformly at random (Go's pollorder). */
+ * uniformly at random (Go's pollorder). n must be in 0..REF_MAX_SELECT_CASES
+ * (Go's reflect.Select limit); another count aborts. */
+#define REF_MAX_SELECT_CASES 65536
 int ref_select(ref_case *cases, int n, bool has_default);
 
 /* ---------------------------------------------------------------------------

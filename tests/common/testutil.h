@@ -56,6 +56,14 @@ static inline void tu_init(void) {
   tu_init_with(REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
 }
 
+/* A cmocka teardown: after a failed assertion the runtime is still up; shut
+ * it down so that the next test can start its own. */
+static inline int tu_teardown_shutdown(void **state) {
+  (void)state;
+  ref_shutdown();
+  return 0;
+}
+
 /* Runs fn in a child process; asserts it dies abnormally (a signal or a
  * non-zero exit) with `expect` in its stderr. */
 static inline void tu_expect_death(void (*fn)(void), const char *expect) {

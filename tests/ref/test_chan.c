@@ -205,11 +205,114 @@ static void test_select_fairness(void **state) {
   teardown();
 }
 
+/* ---------------------------------------------------------------------------
+ * Channels of 0-byte elements (Go's chan struct{}): no buffer, every copy
+ * moves nothing. Values are the counts of sends and receives.
+ * ------------------------------------------------------------------------- */
+
+static struct empty {
+  char none[0];
+} token;
+static int zsent, zrecv, zclosed;
+
+static void zsend(void *arg) {
+  int n = (int)(intptr_t)arg;
+  for (int i = 0; i < n; i++, zsent++) ref_chan_send(ch, i % 2 ? &token : NULL);
+}
+
+static void zrecv_all(void *arg) {
+  (void)arg;
+  struct empty e;
+  for (int i = 0;; i++) {
+    if (!ref_chan_recv(ch, i % 2 ? &e : NULL)) break;
+    zrecv++;
+  }
+  zclosed++;
+}
+
+static void zsetup(size_t cap) {
+  tu_init();
+  ch = ref_chan_make_size(0, cap);
+  ch2 = ref_chan_make_size(0, cap);
+  assert_non_null(ch);
+  assert_non_null(ch2);
+  ref_add_root(&ch, sizeof ch);
+  ref_add_root(&ch2, sizeof ch2);
+  zsent = zrecv = zclosed = 0;
+}
+
+/* Buffered and unbuffered: sends fill the buffer and park, receives drain
+ * it and take from parked senders, close wakes the receivers. */
+static void test_zero_size_elements(void **state) {
+  (void)state;
+  size_t caps[] = {0, 1, 3, SIZE_MAX};
+  for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+    zsetup(caps[k]);
+    assert_int_equal(ref_chan_cap(ch), caps[k]);
+    ref_go(zsend, (void *)(intptr_t)10);
+    ref_run();
+    size_t want = caps[k] < 10 ? caps[k] : 10;
+    assert_int_equal(ref_chan_len(ch), want);
+    ref_go(zrecv_all, NULL);
+    ref_run();
+    ref_gc();
+    ref_go(closer, NULL);
+    assert_int_equal(ref_run(), 0);
+    assert_int_equal(zsent, 10);
+    assert_int_equal(zrecv, 10);
+    assert_int_equal(zclosed, 1);
+    assert_int_equal(ref_chan_len(ch), 0);
+    teardown();
+  }
+}
+
+static int zsel[4];
+
+/* Select over 0-byte channels: receive and send cases that fire at once
+ * (buffered) or after parking (unbuffered), with and without elems. */
+static void zselect(void *arg) {
+  int n = (int)(intptr_t)arg; /* < 0: -n selects with only the receive case */
+  struct empty e;
+  for (int i = 0; i < (n < 0 ? -n : n); i++) {
+    ref_case cs[2] = {{ch, REF_RECV, i % 2 ? &e : NULL, false},
+                      {n < 0 ? NULL : ch2, REF_SEND, i % 3 ? &token : NULL, false}};
+    int k = ref_select(cs, 2, false);
+    zsel[k]++;
+    if (k == 0 && !cs[0].ok) zsel[2]++;
+  }
+}
+
+static void zdrain2(void *arg) {
+  int n = (int)(intptr_t)arg;
+  for (int i = 0; i < n; i++) ref_chan_recv(ch2, NULL);
+}
+
+static void test_zero_size_select(void **state) {
+  (void)state;
+  size_t caps[] = {0, 2};
+  for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+    zsetup(caps[k]);
+    memset(zsel, 0, sizeof zsel);
+    ref_go(zsend, (void *)(intptr_t)5);  /* 5 receives for case 0 */
+    ref_go(zdrain2, (void *)(intptr_t)5); /* 5 sends for case 1 */
+    ref_go(zselect, (void *)(intptr_t)10);
+    assert_int_equal(ref_run(), 0);
+    assert_int_equal(zsel[0], 5);
+    assert_int_equal(zsel[1], 5);
+    ref_go(closer, NULL); /* a closed channel's receive case fires, not ok */
+    ref_go(zselect, (void *)(intptr_t)-1);
+    assert_int_equal(ref_run(), 0);
+    assert_int_equal(zsel[2], 1);
+    teardown();
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unbuffered_handoff), cmocka_unit_test(test_buffered_fifo),
       cmocka_unit_test(test_close_semantics),    cmocka_unit_test(test_panics),
       cmocka_unit_test(test_select),             cmocka_unit_test(test_select_fairness),
+      cmocka_unit_test(test_zero_size_elements), cmocka_unit_test(test_zero_size_select),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

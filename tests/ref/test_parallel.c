@@ -12,7 +12,8 @@
  *     per round, rotating through every strategy, W = 2;
  *   - conservative stack splitting: a > 100 KiB deep conservative stack is
  *     split into 16 KiB jobs in the parallel and rootjobs phases, counted
- *     as one stack, with the same marks as a serial scan.
+ *     as one stack, with the same marks as a serial scan; and split at
+ *     any split_bytes, odd ones included, it loses no word.
  *
  * Size: at least 1,000 cycles in a normal build. Under ASan or TSan the
  * seed and round counts shrink by SCALE (4), as mimalloc's stress test
@@ -21,7 +22,8 @@
 #include "gcutil.h"
 
 #include "heap.h"     /* ref__find_object, REF_MAX_SMALL_SIZE */
-#include "internal.h" /* REF_ASAN, REF_TSAN */
+#include "internal.h" /* REF_ASAN, REF_TSAN, ref__cfg */
+#include "g.h"        /* a parked goroutine's sp and stack top */
 
 #include <stdbool.h>
 
@@ -748,6 +750,60 @@ static void test_conservative_split(void **state) {
   }
 }
 
+/* A wall of pointers: a goroutine's stack where about 9 KiB of words each
+ * hold the only reference to an object (the torture client's shape). */
+#define WALL 1100
+static size_t wall_live; /* bytes from the parked wall goroutine's sp to its top */
+
+static void wall_g(void *arg) {
+  (void)arg;
+  sobj *volatile wall[WALL];
+  for (int i = 0; i < WALL; i++) wall[i] = snew((uint64_t)i);
+  park();
+  for (int i = 0; i < WALL; i++) scheck(wall[i], (uint64_t)i);
+  res.done++;
+}
+
+/* Scans the wall with split_bytes forced to split (past ref_init's check:
+ * the split itself must not skip a word whatever the value). */
+static void wall_run(ref_phase ph, size_t split) {
+  init_rt(ph, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 2);
+  res_reset();
+  park_ch_open();
+  ref_g *g = ref_go(wall_g, NULL);
+  assert_int_equal(ref_run(), 1);
+  wall_live = g->stack.hi - (uintptr_t)g->sp;
+  ref__cfg.split_bytes = split;
+  for (int round = 0; round < 2; round++) {
+    for (int k = 0; k < 100; k++) snew(1u << 30); /* garbage, to reuse any freed slot */
+    ref_gc();
+    assert_int_equal(ref_gc_last()->words, wall_live / 8 + 1); /* every word once, + the root */
+  }
+  park_ch_close_all();
+  if (res.fails) fail_msg("split_bytes %zu: %s", split, res.first);
+  assert_int_equal(res.checked, WALL);
+  assert_int_equal(res.done, 1);
+  shutdown_rt();
+}
+
+static void test_split_any_value(void **state) {
+  (void)state;
+  ref_config cfg;
+  tu_config(&cfg, REF_PHASE_ROOTJOBS, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 2);
+  cfg.split_bytes = 12;
+  assert_int_equal(ref_init(&cfg), -1);
+  assert_string_equal(ref_error(), "split_bytes 12 is not a multiple of 8");
+  wall_run(REF_PHASE_ROOTJOBS, 16 << 10); /* learns wall_live */
+  size_t L = wall_live;
+  /* odd values; pieces that end one word or byte short of the top, or
+   * straddle it; a first piece that straddles the saved sp's word */
+  size_t splits[] = {1,     3,     7,     9,     12,    13,    20,        1001,
+                     4100,  L / 2 + 4, L - 12, L - 9, L - 8, L - 1, L + 1, SIZE_MAX};
+  for (int ph = REF_PHASE_PARALLEL; ph <= REF_PHASE_ROOTJOBS; ph++)
+    for (size_t k = 0; k < sizeof splits / sizeof splits[0]; k++)
+      wall_run((ref_phase)ph, splits[k]);
+}
+
 /* The file's size promise: >= 1,000 cycles unless shrunk by SCALE. */
 static void test_cycle_budget(void **state) {
   (void)state;
@@ -766,6 +822,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_strategies_agree, teardown),
       cmocka_unit_test_teardown(test_torture_changing_stacks, teardown),
       cmocka_unit_test_teardown(test_conservative_split, teardown),
+      cmocka_unit_test_teardown(test_split_any_value, teardown),
       cmocka_unit_test(test_cycle_budget),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

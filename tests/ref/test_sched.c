@@ -1,8 +1,11 @@
 /*
  * Goroutines and the scheduler: creation, switching, yield, sleep, park and
- * wake of 100,000 goroutines with stack reuse, and stack overflow.
+ * wake of 100,000 goroutines with stack reuse, sleepers under yield storms,
+ * and stack overflow.
  */
 #include "testutil.h"
+
+#include "g.h" /* ref_g's deadline (when), REF_TIMER_CHECK_EVERY */
 
 static int order[16], norder;
 
@@ -45,6 +48,75 @@ static void test_sleep_order(void **state) {
   assert_int_equal(order[1], 20);
   assert_int_equal(order[2], 30);
   ref_shutdown();
+}
+
+/* The issue's program: a 1 ms sleeper and a goroutine that yields until the
+ * sleeper has run. Once, the scheduler picked the spinner again forever. */
+static volatile bool slept;
+static bool starved;
+
+static void sleep_then_flag(void *ns) {
+  ref_sleep((int64_t)(intptr_t)ns);
+  slept = true;
+}
+
+static void spin_until_slept(void *arg) {
+  (void)arg;
+  for (long n = 1; !slept; n++) {
+    ref_yield();
+    if (n == 200000000) {
+      starved = true;
+      return;
+    }
+  }
+}
+
+static void test_sleeper_runs_beside_a_spinner(void **state) {
+  (void)state;
+  tu_init();
+  slept = starved = false;
+  ref_go(sleep_then_flag, (void *)(intptr_t)1000000); /* 1 ms */
+  ref_go(spin_until_slept, NULL);
+  size_t parked = ref_run();
+  ref_shutdown();
+  assert_int_equal(parked, 0);
+  assert_false(starved);
+  assert_true(slept);
+}
+
+/* A yield storm: spinners count the yields they make after the sleeper's
+ * deadline and before it runs. Its timer fires within REF_TIMER_CHECK_EVERY
+ * switches of the deadline, and it then runs after the spinners queued
+ * before it, one yield each. */
+#define LATE_CAP 10000000L
+static ref_g *sleeper_g;
+static long late;
+
+static void storm_spinner(void *arg) {
+  (void)arg;
+  if (sleeper_g->when == 0) late = LATE_CAP; /* it has not slept: no deadline to count from */
+  while (!slept && late < LATE_CAP) {
+    if ((int64_t)ref__nanotime() >= sleeper_g->when) late++;
+    ref_yield();
+  }
+}
+
+static void test_sleeper_wakes_within_bounded_switches(void **state) {
+  (void)state;
+  int nspin[] = {1, 2, 7, 100};
+  for (size_t k = 0; k < sizeof nspin / sizeof nspin[0]; k++) {
+    tu_init();
+    slept = false;
+    late = 0;
+    sleeper_g = ref_go(sleep_then_flag, (void *)(intptr_t)200000); /* runs first, sleeps */
+    for (int i = 0; i < nspin[k]; i++) ref_go(storm_spinner, NULL);
+    size_t parked = ref_run();
+    ref_shutdown();
+    assert_int_equal(parked, 0);
+    if (late > REF_TIMER_CHECK_EVERY + nspin[k])
+      fail_msg("%d spinners: %ld yields after the deadline (at most %d)", nspin[k], late,
+               REF_TIMER_CHECK_EVERY + nspin[k]);
+  }
 }
 
 #define NG TU_CAP_G(100000)
@@ -135,6 +207,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_run_order_and_yield),
       cmocka_unit_test(test_sleep_order),
+      cmocka_unit_test(test_sleeper_runs_beside_a_spinner),
+      cmocka_unit_test(test_sleeper_wakes_within_bounded_switches),
       cmocka_unit_test(test_100k_park_wake_reuse),
       cmocka_unit_test(test_stack_overflow),
       cmocka_unit_test(test_yield_on_scheduler_stack_aborts),
