@@ -81,6 +81,15 @@ static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc
   }
 }
 
+/* The names of the cycle's deterministic counters, comma-separated, for the
+ * reports: they read the list from here instead of keeping a copy. */
+static void add_counter_names(void) {
+#define COUNTER_NAME(name, meaning) "," #name
+  static const char names[] = REF_GC_COUNTERS(COUNTER_NAME);
+#undef COUNTER_NAME
+  gb_add_context("counters", names + 1);
+}
+
 static void add_context(const bench_opts *o, const topo *t, const bench_plan *plan) {
   char buf[512];
   topo_summary(t, buf, sizeof buf);
@@ -97,6 +106,7 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   gb_add_context("compiler", __VERSION__);
   gb_add_context("cflags", STACKSCAN_CFLAGS);
   gb_add_context("git_rev", STACKSCAN_GIT_REV);
+  add_counter_names();
 }
 
 static run_item *register_all(const run_env *env, const bench_workload_name *table) {

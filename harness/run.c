@@ -161,16 +161,11 @@ static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t 
   double n = (double)ri->item->n, cycles = a->cycles ? (double)a->cycles : 1;
   double gc_ns = a->gc_ns / cycles;
   gb_counter(st, "ns_per_goroutine", gc_ns / n, GB_COUNTER_DEFAULT);
-  gb_counter(st, "stack_bytes", (double)last->stack_bytes, GB_COUNTER_DEFAULT);
+#define SET_COUNTER(name, meaning) gb_counter(st, #name, (double)last->name, GB_COUNTER_DEFAULT);
+  REF_GC_COUNTERS(SET_COUNTER)
+#undef SET_COUNTER
   gb_counter(st, "stack_bytes_per_second", gc_ns > 0 ? (double)last->stack_bytes / (gc_ns * 1e-9) : 0,
              GB_COUNTER_DEFAULT);
-  gb_counter(st, "words", (double)last->words, GB_COUNTER_DEFAULT);
-  gb_counter(st, "candidates", (double)last->candidates, GB_COUNTER_DEFAULT);
-  gb_counter(st, "frames", (double)last->frames, GB_COUNTER_DEFAULT);
-  gb_counter(st, "lookups", (double)last->lookups, GB_COUNTER_DEFAULT);
-  gb_counter(st, "cache_hits", (double)last->cache_hits, GB_COUNTER_DEFAULT);
-  gb_counter(st, "slots", (double)last->slots, GB_COUNTER_DEFAULT);
-  gb_counter(st, "objects_marked", (double)last->objects_marked, GB_COUNTER_DEFAULT);
   gb_counter(st, "roots_ns", a->roots_ns / cycles, GB_COUNTER_DEFAULT);
   gb_counter(st, "mark_ns", a->mark_ns / cycles, GB_COUNTER_DEFAULT);
   gb_counter(st, "sweep_ns", a->sweep_ns / cycles, GB_COUNTER_DEFAULT);

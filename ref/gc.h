@@ -36,11 +36,10 @@ typedef struct ref__stackpart {
   uintptr_t lo, hi;
 } ref__stackpart;
 
-/* Per-cycle counters of one worker; summed into ref_gc_stats. */
+/* Per-cycle mark counters of one worker (REF_MARK_COUNTERS); summed into
+ * ref_gc_stats. */
 typedef struct ref__wcount {
-  uint64_t stacks_scanned, stack_bytes, words, candidates;
-  uint64_t frames, lookups, cache_hits, slots;
-  uint64_t objects_marked, bytes_marked;
+  REF_MARK_COUNTERS(REF__COUNTER_FIELD)
 } ref__wcount;
 
 /* One mark worker: the initiating thread is worker 0. */
@@ -121,8 +120,6 @@ void ref__scanstack(ref__worker *w, ref_g *g);
 static inline void ref__count_stack(ref__worker *w, uintptr_t bytes) {
   w->n.stacks_scanned++;
   w->n.stack_bytes += bytes;
-  w->st.stacks_scanned++;
-  w->st.stack_bytes += bytes;
 }
 
 /* ---- workers.c ---- */
@@ -131,9 +128,10 @@ int ref__workers_init(const ref_config *cfg);
 void ref__workers_shutdown(void);
 ref__worker *ref__worker_get(int i);
 int ref__workers_count(void);
-/* Runs fn(worker) on every worker, the caller as worker 0; returns when all
- * have finished. */
-void ref__workers_run(void (*fn)(ref__worker *));
+/* Runs fn(worker, ctx) on every worker, the caller as worker 0; returns
+ * when all have finished. ctx carries the region's state (libuv's
+ * req->data), so no region state travels through file-level globals. */
+void ref__workers_run(void (*fn)(ref__worker *, void *), void *ctx);
 /* Termination detection: a drained worker calls this; returns true when the
  * whole mark phase is done, false when it should look for work again. */
 bool ref__mark_idle(ref__worker *w);

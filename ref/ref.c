@@ -66,24 +66,32 @@ void ref_config_default(ref_config *cfg) {
   cfg->seed = 1;
 }
 
-static const char *const phase_names[] = {"serial", "parallel", "rootjobs"};
-static const char *const scan_names[] = {"conservative", "frames"};
-static const char *const maps_names[] = {"direct", "pctab", "pctab-cached"};
+#define NAME_OF(e, name) name,
+static const char *const phase_names[] = {REF_PHASES(NAME_OF)};
+static const char *const scan_names[] = {REF_SCANS(NAME_OF)};
+static const char *const maps_names[] = {REF_STACKMAPS(NAME_OF)};
+#undef NAME_OF
+
+/* "<scan>-<phase>" for every pair, joined once before main from the two
+ * tables above (ref_strategy_name returns pointers into it). */
+static char strategy_names[REF_NSCANS][REF_NPHASES][32];
+
+__attribute__((constructor)) static void strategy_names_init(void) {
+  for (int s = 0; s < REF_NSCANS; s++)
+    for (int p = 0; p < REF_NPHASES; p++)
+      snprintf(strategy_names[s][p], sizeof strategy_names[s][p], "%s-%s", scan_names[s],
+               phase_names[p]);
+}
 
 const char *ref_strategy_name(ref_phase phase, ref_scan scan) {
-  static const char *const names[2][3] = {
-      {"conservative-serial", "conservative-parallel", "conservative-rootjobs"},
-      {"frames-serial", "frames-parallel", "frames-rootjobs"}};
-  if ((unsigned)phase > REF_PHASE_ROOTJOBS || (unsigned)scan > REF_SCAN_FRAMES) return NULL;
-  return names[scan][phase];
+  if ((unsigned)phase >= REF_NPHASES || (unsigned)scan >= REF_NSCANS) return NULL;
+  return strategy_names[scan][phase];
 }
 
 int ref_strategy_parse(const char *name, ref_phase *phase, ref_scan *scan) {
-  for (int s = 0; s < 2; s++) {
-    size_t len = strlen(scan_names[s]);
-    if (strncmp(name, scan_names[s], len) != 0 || name[len] != '-') continue;
-    for (int p = 0; p < 3; p++) {
-      if (strcmp(name + len + 1, phase_names[p]) == 0) {
+  for (int s = 0; s < REF_NSCANS; s++) {
+    for (int p = 0; p < REF_NPHASES; p++) {
+      if (strcmp(name, strategy_names[s][p]) == 0) {
         *phase = (ref_phase)p;
         *scan = (ref_scan)s;
         return 0;
@@ -94,11 +102,11 @@ int ref_strategy_parse(const char *name, ref_phase *phase, ref_scan *scan) {
 }
 
 const char *ref_stackmaps_name(ref_stackmaps maps) {
-  return (unsigned)maps <= REF_MAPS_PCTAB_CACHED ? maps_names[maps] : NULL;
+  return (unsigned)maps < REF_NSTACKMAPS ? maps_names[maps] : NULL;
 }
 
 int ref_stackmaps_parse(const char *name, ref_stackmaps *maps) {
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < REF_NSTACKMAPS; i++) {
     if (strcmp(name, maps_names[i]) == 0) {
       *maps = (ref_stackmaps)i;
       return 0;

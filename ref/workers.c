@@ -32,7 +32,8 @@ static struct {
   pthread_mutex_t mu;
   pthread_cond_t start_cv, done_cv;
   _Atomic uint64_t xgen;         /* bumped per region (under mu); fn is set before */
-  void (*_Atomic xfn)(ref__worker *);
+  void (*_Atomic xfn)(ref__worker *, void *);
+  void *_Atomic xctx;             /* fn's context, set with fn */
   _Atomic int xpending;          /* helpers still running the region */
   int started;                   /* guarded by mu */
   int start_err;
@@ -75,20 +76,21 @@ static void *worker_main(void *arg) {
   pthread_mutex_unlock(&wp.mu);
   while (wait_region(seen)) {
     seen = atomic_load(&wp.xgen);
-    atomic_load(&wp.xfn)(w);
+    atomic_load(&wp.xfn)(w, atomic_load(&wp.xctx));
     atomic_fetch_sub(&wp.xpending, 1);
   }
   return NULL;
 }
 
-void ref__workers_run(void (*fn)(ref__worker *)) {
+void ref__workers_run(void (*fn)(ref__worker *, void *), void *ctx) {
   atomic_store(&wp.xfn, fn);
+  atomic_store(&wp.xctx, ctx);
   atomic_store(&wp.xpending, wp.n - 1);
   pthread_mutex_lock(&wp.mu);
   atomic_fetch_add(&wp.xgen, 1);
   pthread_cond_broadcast(&wp.start_cv);
   pthread_mutex_unlock(&wp.mu);
-  fn(&wp.w[0]);
+  fn(&wp.w[0], ctx);
   for (unsigned i = 0; atomic_load(&wp.xpending) > 0; i++) { /* the others are finishing too */
     if (i < 1024) __builtin_ia32_pause();
     else sched_yield(); /* oversubscribed: let them run */

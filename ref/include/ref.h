@@ -27,11 +27,31 @@ extern "C" {
  * Configuration and errors
  * ------------------------------------------------------------------------- */
 
-typedef enum ref_phase { REF_PHASE_SERIAL, REF_PHASE_PARALLEL, REF_PHASE_ROOTJOBS } ref_phase;
-typedef enum ref_scan { REF_SCAN_CONSERVATIVE, REF_SCAN_FRAMES } ref_scan;
-typedef enum ref_stackmaps {
-  REF_MAPS_DIRECT, REF_MAPS_PCTAB, REF_MAPS_PCTAB_CACHED
-} ref_stackmaps;
+/* The three switches, one table each, X(enumerator, name): the enums, the
+ * names that ref_*_name print and ref_*_parse read, and every list the bench
+ * and its reports show are made from these. A strategy is "<scan>-<phase>". */
+#define REF_PHASES(X)                                                             \
+  X(REF_PHASE_SERIAL, "serial")                                                   \
+  X(REF_PHASE_PARALLEL, "parallel")                                               \
+  X(REF_PHASE_ROOTJOBS, "rootjobs")
+#define REF_SCANS(X)                                                              \
+  X(REF_SCAN_CONSERVATIVE, "conservative")                                        \
+  X(REF_SCAN_FRAMES, "frames")
+#define REF_STACKMAPS(X)                                                          \
+  X(REF_MAPS_DIRECT, "direct")                                                    \
+  X(REF_MAPS_PCTAB, "pctab")                                                      \
+  X(REF_MAPS_PCTAB_CACHED, "pctab-cached")
+
+#define REF__ENUMERATOR(e, name) e,
+#define REF__ONE(e, name) +1
+typedef enum ref_phase { REF_PHASES(REF__ENUMERATOR) } ref_phase;
+typedef enum ref_scan { REF_SCANS(REF__ENUMERATOR) } ref_scan;
+typedef enum ref_stackmaps { REF_STACKMAPS(REF__ENUMERATOR) } ref_stackmaps;
+enum {
+  REF_NPHASES = 0 REF_PHASES(REF__ONE),
+  REF_NSCANS = 0 REF_SCANS(REF__ONE),
+  REF_NSTACKMAPS = 0 REF_STACKMAPS(REF__ONE)
+};
 
 /* Called on every mark worker thread (index 0 is the initiating thread,
  * called from ref_init) before it does any work; the harness binds threads
@@ -77,7 +97,8 @@ const char *ref_error(void);
 void ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps);
 const ref_config *ref_get_config(void);
 
-/* Strategy names, e.g. "frames-parallel"; parse returns -1 on unknown names. */
+/* Strategy names, e.g. "frames-parallel" (NULL for values outside the
+ * tables); parse returns -1 on unknown names. */
 const char *ref_strategy_name(ref_phase phase, ref_scan scan);
 int ref_strategy_parse(const char *name, ref_phase *phase, ref_scan *scan);
 const char *ref_stackmaps_name(ref_stackmaps maps);
@@ -283,7 +304,32 @@ static inline void ref__frame_cleanup(void *rec) { ref__frame_pop((ref_frame *)r
  * from the scheduler stack. */
 void ref_gc(void);
 
-/* Per-worker counters of one cycle. */
+/* The deterministic work counters of a cycle, one table for every layer
+ * (LLVM's .def idea): X(name, meaning). They are the fields of
+ * ref_gc_stats, summed over the workers by the collector, reported by the
+ * bench as counters and listed in its JSON context, which the reports read.
+ * The mark counters are counted by each mark worker as it works; the sweep
+ * counters by the sweep. */
+#define REF_MARK_COUNTERS(X)                                                      \
+  X(stacks_scanned, "goroutine stacks scanned")                                   \
+  X(stack_bytes, "live stack bytes, [saved sp, top), of the stacks scanned")      \
+  X(words, "words read by conservative scans (stacks, frames, globals)")         \
+  X(candidates, "words a conservative scan found inside the heap's range")       \
+  X(frames, "frame records walked")                                               \
+  X(lookups, "frame metadata lookups (findfunc + pc-value decode)")               \
+  X(cache_hits, "lookups answered by the pc-value cache")                         \
+  X(slots, "live pointer slots read from frame records")                          \
+  X(objects_marked, "objects marked")                                             \
+  X(bytes_marked, "bytes of the objects marked")
+#define REF_SWEEP_COUNTERS(X)                                                     \
+  X(objects_freed, "objects freed by the sweep")                                  \
+  X(bytes_freed, "bytes freed by the sweep")
+#define REF_GC_COUNTERS(X) REF_MARK_COUNTERS(X) REF_SWEEP_COUNTERS(X)
+
+#define REF__COUNTER_FIELD(name, meaning) uint64_t name;
+
+/* Per-worker figures of one cycle: its share of the stack scans and its
+ * times, and its work-buffer traffic. */
 typedef struct ref_worker_stats {
   uint64_t stacks_scanned, stack_bytes, busy_ns, idle_ns;
   uint64_t bufs_taken, bufs_given;   /* work buffers from / to the global lists */
@@ -291,19 +337,16 @@ typedef struct ref_worker_stats {
 
 #define REF_MAX_WORKERS 256
 
-/* Stats of one cycle. The counts are deterministic for a given heap and
- * strategy (they do not depend on timing or on W), except the per-worker
- * split and the buffer traffic. */
+/* Stats of one cycle. The counters (REF_GC_COUNTERS) are deterministic for
+ * a given heap and strategy (they do not depend on timing or on W); the
+ * per-worker split and the buffer traffic are not. */
 typedef struct ref_gc_stats {
   uint64_t cycle;
   /* phase times, ns. roots is the initiating thread's enumeration (the
    * serial phase's stack scans; in scan=conservative it also scans grey
    * objects between stacks), mark the rest of marking on all workers. */
   uint64_t stw_ns, roots_ns, mark_ns, sweep_ns, total_ns;
-  /* counts */
-  uint64_t stacks_scanned, stack_bytes, words, candidates;
-  uint64_t frames, lookups, cache_hits, slots;
-  uint64_t objects_marked, bytes_marked, objects_freed, bytes_freed;
+  REF_GC_COUNTERS(REF__COUNTER_FIELD)
   int nworkers;
   ref_worker_stats worker[REF_MAX_WORKERS];
 } ref_gc_stats;
