@@ -96,6 +96,25 @@ uint64_t ref__nanotime(void);
 #define ref_align_up(x, a) (((x) + ((a)-1)) & ~((uintptr_t)(a)-1))
 #define ref_align_down(x, a) ((x) & ~((uintptr_t)(a)-1))
 
+/* Doubles the capacity of the array arr holding cap elements (the first
+ * growth allocates first elements): REF_GROW(arr, cap, first) is true when
+ * arr and cap now have room for one more, false when out of memory, with
+ * both left as they were. Call when the array is full. */
+#define REF_GROW(arr, cap, first)                                                 \
+  ({                                                                              \
+    void *ref_grown_ = ref__grow_slow((arr), &(cap), sizeof *(arr), (first));     \
+    if (ref_grown_) (arr) = ref_grown_;                                           \
+    ref_grown_ != NULL;                                                           \
+  })
+
+static inline void *ref__grow_slow(void *arr, size_t *cap, size_t elem, size_t first) {
+  size_t n = *cap ? *cap * 2 : first;
+  if (n < *cap || n > SIZE_MAX / elem) return NULL;
+  void *p = realloc(arr, n * elem);
+  if (p) *cap = n;
+  return p;
+}
+
 /* xorshift64* step: the runtime's own deterministic PRNG. */
 static inline uint64_t ref__rand64(uint64_t *state) {
   uint64_t x = *state;

@@ -5,6 +5,7 @@
 #include "os.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #if REF_ASAN
 #include <sanitizer/asan_interface.h>
@@ -30,3 +31,9 @@ void *ref__os_map(size_t len, bool lazy, bool huge) {
 void ref__os_unmap(void *p, size_t len) {
   if (p) munmap(p, len);
 }
+
+int ref__os_guard(void *p, size_t len) { return mprotect(p, len, PROT_NONE); }
+
+int ref__os_decommit(void *p, size_t len) { return madvise(p, len, MADV_DONTNEED); }
+
+size_t ref__os_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }

@@ -68,13 +68,8 @@ static struct {
 
 void ref_add_root(void *p, size_t len) {
   ref_assert(((uintptr_t)p & (REF_WORD - 1)) == 0);
-  if (rs.nranges == rs.cap) {
-    size_t cap = rs.cap ? rs.cap * 2 : 16;
-    ref__rootrange *nr = realloc(rs.ranges, cap * sizeof *nr);
-    if (!nr) ref__throw("out of memory registering a root range");
-    rs.ranges = nr;
-    rs.cap = cap;
-  }
+  if (rs.nranges == rs.cap && !REF_GROW(rs.ranges, rs.cap, 16))
+    ref__throw("out of memory registering a root range (%zu registered)", rs.nranges);
   rs.ranges[rs.nranges++] = (ref__rootrange){(uintptr_t)p, (uintptr_t)p + len};
 }
 

@@ -23,6 +23,9 @@
 extern "C" {
 #endif
 
+/* The number of elements of array a (an array, not a pointer). */
+#define REF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 /* ---------------------------------------------------------------------------
  * Configuration and errors
  * ------------------------------------------------------------------------- */
@@ -273,7 +276,7 @@ void ref__frame_pop(ref_frame *rec);
   _Static_assert((nslots_) >= 1 && (nslots_) <= REF_MAX_SLOTS, "1..64 slots");    \
   static const uint64_t id##_live[] = {__VA_ARGS__};                              \
   static ref_funcinfo id = {fname, (nslots_),                                     \
-                            sizeof(id##_live) / sizeof(id##_live[0]), id##_live,  \
+                            REF_ARRAY_SIZE(id##_live), id##_live,              \
                             0, 0, 0};                                             \
   __attribute__((constructor)) static void id##_register(void) {                  \
     ref_func_register(&id);                                                       \
