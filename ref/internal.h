@@ -125,7 +125,12 @@ static inline uint64_t ref__rand64(uint64_t *state) {
   return x * 0x2545F4914F6CDD1DULL;
 }
 
-/* The runtime's configuration (set by ref_init, strategy by ref_set_strategy). */
+/* The runtime's configuration (set by ref_init, strategy by ref_set_strategy).
+ * One rule for reading it: a subsystem's init function takes what it needs
+ * as arguments (so tests can start a subsystem alone) and keeps its own copy;
+ * code that runs after init reads the switches (phase, scan, stackmaps,
+ * split_bytes, checkmark, poison) from here, because ref_set_strategy
+ * changes them between cycles. */
 extern ref_config ref__cfg;
 
 #endif /* REF_INTERNAL_H */
