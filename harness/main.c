@@ -81,13 +81,28 @@ static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc
   }
 }
 
-/* The names of the cycle's deterministic counters, comma-separated, for the
- * reports: they read the list from here instead of keeping a copy. */
+/* The names of the cycle's counters, comma-separated, for the reports: they
+ * read the lists from here instead of keeping a copy. "counters" has every
+ * one, "exact_counters" those a comparison may demand equal (ref.h). */
 static void add_counter_names(void) {
-#define COUNTER_NAME(name, meaning) "," #name
-  static const char names[] = REF_GC_COUNTERS(COUNTER_NAME);
-#undef COUNTER_NAME
-  gb_add_context("counters", names + 1);
+  static const struct {
+    const char *name;
+    bool exact;
+  } table[] = {
+#define COUNTER_ROW(name, exact, meaning) {#name, exact},
+      REF_GC_COUNTERS(COUNTER_ROW)
+#undef COUNTER_ROW
+  };
+  char all[512] = "", exact[512] = "";
+  for (size_t i = 0; i < REF_ARRAY_SIZE(table); i++) {
+    const char *sep = i ? "," : "";
+    snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", sep, table[i].name);
+    if (table[i].exact)
+      snprintf(exact + strlen(exact), sizeof exact - strlen(exact), "%s%s", *exact ? "," : "",
+               table[i].name);
+  }
+  gb_add_context("counters", all);
+  gb_add_context("exact_counters", exact);
 }
 
 static void add_context(const bench_opts *o, const topo *t, const bench_plan *plan) {

@@ -161,7 +161,7 @@ static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t 
   double n = (double)ri->item->n, cycles = a->cycles ? (double)a->cycles : 1;
   double gc_ns = a->gc_ns / cycles;
   gb_counter(st, "ns_per_goroutine", gc_ns / n, GB_COUNTER_DEFAULT);
-#define SET_COUNTER(name, meaning) gb_counter(st, #name, (double)last->name, GB_COUNTER_DEFAULT);
+#define SET_COUNTER(name, exact, meaning) gb_counter(st, #name, (double)last->name, GB_COUNTER_DEFAULT);
   REF_GC_COUNTERS(SET_COUNTER)
 #undef SET_COUNTER
   gb_counter(st, "stack_bytes_per_second", gc_ns > 0 ? (double)last->stack_bytes / (gc_ns * 1e-9) : 0,

@@ -95,8 +95,8 @@ static void workers_reset(int n) {
   }
 }
 
-#define ADD_COUNTER(name, meaning) st->name += w->n.name;
-#define ADD_SWEEP_COUNTER(name, meaning) st->name += cs->sweep[i].name;
+#define ADD_COUNTER(name, exact, meaning) st->name += w->n.name;
+#define ADD_SWEEP_COUNTER(name, exact, meaning) st->name += cs->sweep[i].name;
 
 static void stats_sum(ref_gc_stats *st, const gc_cycle_state *cs, int n) {
   for (int i = 0; i < n; i++) {

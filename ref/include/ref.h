@@ -307,29 +307,32 @@ static inline void ref__frame_cleanup(void *rec) { ref__frame_pop((ref_frame *)r
  * from the scheduler stack. */
 void ref_gc(void);
 
-/* The deterministic work counters of a cycle, one table for every layer
- * (LLVM's .def idea): X(name, meaning). They are the fields of
- * ref_gc_stats, summed over the workers by the collector, reported by the
- * bench as counters and listed in its JSON context, which the reports read.
- * The mark counters are counted by each mark worker as it works; the sweep
- * counters by the sweep. */
+/* The work counters of a cycle, one table for every layer (LLVM's .def
+ * idea): X(name, exact, meaning). They are the fields of ref_gc_stats,
+ * summed over the workers by the collector, reported by the bench as
+ * counters and listed in its JSON context, which the reports read. exact:
+ * the count depends only on the heap, the goroutines and the strategy, not
+ * on timing or on W, so a comparison may demand equality; cache_hits is
+ * not, since each worker has its own pc-value cache and which worker scans
+ * which stack is timing. The mark counters are counted by each mark worker
+ * as it works; the sweep counters by the sweep. */
 #define REF_MARK_COUNTERS(X)                                                      \
-  X(stacks_scanned, "goroutine stacks scanned")                                   \
-  X(stack_bytes, "live stack bytes, [saved sp, top), of the stacks scanned")      \
-  X(words, "words read by conservative scans (stacks, frames, globals)")         \
-  X(candidates, "words a conservative scan found inside the heap's range")       \
-  X(frames, "frame records walked")                                               \
-  X(lookups, "frame metadata lookups (findfunc + pc-value decode)")               \
-  X(cache_hits, "lookups answered by the pc-value cache")                         \
-  X(slots, "live pointer slots read from frame records")                          \
-  X(objects_marked, "objects marked")                                             \
-  X(bytes_marked, "bytes of the objects marked")
+  X(stacks_scanned, 1, "goroutine stacks scanned")                                \
+  X(stack_bytes, 1, "live stack bytes, [saved sp, top), of the stacks scanned")   \
+  X(words, 1, "words read by conservative scans (stacks, frames, globals)")      \
+  X(candidates, 1, "words a conservative scan found inside the heap's range")    \
+  X(frames, 1, "frame records walked")                                            \
+  X(lookups, 1, "frame metadata lookups (findfunc + pc-value decode)")            \
+  X(cache_hits, 0, "lookups answered by the worker's pc-value cache")             \
+  X(slots, 1, "live pointer slots read from frame records")                       \
+  X(objects_marked, 1, "objects marked")                                          \
+  X(bytes_marked, 1, "bytes of the objects marked")
 #define REF_SWEEP_COUNTERS(X)                                                     \
-  X(objects_freed, "objects freed by the sweep")                                  \
-  X(bytes_freed, "bytes freed by the sweep")
+  X(objects_freed, 1, "objects freed by the sweep")                               \
+  X(bytes_freed, 1, "bytes freed by the sweep")
 #define REF_GC_COUNTERS(X) REF_MARK_COUNTERS(X) REF_SWEEP_COUNTERS(X)
 
-#define REF__COUNTER_FIELD(name, meaning) uint64_t name;
+#define REF__COUNTER_FIELD(name, exact, meaning) uint64_t name;
 
 /* Per-worker figures of one cycle: its share of the stack scans and its
  * times, and its work-buffer traffic. */
@@ -340,9 +343,9 @@ typedef struct ref_worker_stats {
 
 #define REF_MAX_WORKERS 256
 
-/* Stats of one cycle. The counters (REF_GC_COUNTERS) are deterministic for
- * a given heap and strategy (they do not depend on timing or on W); the
- * per-worker split and the buffer traffic are not. */
+/* Stats of one cycle. The counters (REF_GC_COUNTERS) marked exact are
+ * deterministic for a given heap and strategy (they do not depend on timing
+ * or on W); the per-worker split and the buffer traffic are not. */
 typedef struct ref_gc_stats {
   uint64_t cycle;
   /* phase times, ns. roots is the initiating thread's enumeration (the
