@@ -85,10 +85,19 @@ int ref__seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define ref_assert_expensive(e) ((void)0)
 #endif
 
-/* ---- time ---- */
+/* ---- time (os.c) ---- */
 
 /* Monotonic nanoseconds. */
 uint64_t ref__nanotime(void);
+
+/* ---- configuration (config.c) ---- */
+
+/* Checks every field of a configuration ref_init would take: 0, or -1 with
+ * the one-line reason in ref_error(). */
+int ref__config_check(const ref_config *cfg);
+/* Whether environment variable name is set to something other than "" or
+ * "0". */
+bool ref__env_on(const char *name);
 
 /* ---- small helpers ---- */
 

@@ -1,24 +1,18 @@
 /*
- * ref.c: runtime lifetime (init/shutdown), configuration, strategy names,
+ * config.c: the configuration (defaults, validation, the switches' names)
  * and the two error channels (ref__throw for broken invariants, ref__seterr
- * for recoverable failures reported through ref_error()).
+ * for recoverable failures reported through ref_error()). Start-up and
+ * shutdown are runtime.c.
  */
 #include "internal.h"
-#include "g.h"
-#include "gc.h"
-#include "heap.h"
-#include "funcdata.h"
 
 #include <stdarg.h>
 #include <string.h>
-#include <time.h>
-
-ref_config ref__cfg;
 
 static char errbuf[256];
 
 /* ---------------------------------------------------------------------------
- * Errors and time
+ * Errors
  * ------------------------------------------------------------------------- */
 
 void ref__throw(const char *fmt, ...) {
@@ -42,11 +36,6 @@ int ref__seterr(const char *fmt, ...) {
 
 const char *ref_error(void) { return errbuf; }
 
-uint64_t ref__nanotime(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---------------------------------------------------------------------------
  * Configuration and strategy names
@@ -123,16 +112,12 @@ void ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
 
 const ref_config *ref_get_config(void) { return &ref__cfg; }
 
-/* ---------------------------------------------------------------------------
- * Lifetime
- * ------------------------------------------------------------------------- */
-
-static bool env_on(const char *name) {
+bool ref__env_on(const char *name) {
   const char *v = getenv(name);
   return v && *v && strcmp(v, "0") != 0;
 }
 
-static int check_config(const ref_config *cfg) {
+int ref__config_check(const ref_config *cfg) {
   if (cfg->workers < 1 || cfg->workers > REF_MAX_WORKERS)
     return ref__seterr("workers must be in 1..%d, not %d", REF_MAX_WORKERS, cfg->workers);
   if (!ref_strategy_name(cfg->phase, cfg->scan) || !ref_stackmaps_name(cfg->stackmaps))
@@ -140,46 +125,4 @@ static int check_config(const ref_config *cfg) {
   if (cfg->heap_max < ((size_t)1 << 20))
     return ref__seterr("heap limit %zu bytes too small (minimum 1 MiB)", cfg->heap_max);
   return 0;
-}
-
-static bool initialized;
-
-int ref_init(const ref_config *cfg) {
-  ref_config def;
-  if (!cfg) {
-    ref_config_default(&def);
-    cfg = &def;
-  }
-  if (initialized) return ref__seterr("ref_init: the runtime is already running");
-  if (check_config(cfg) != 0) return -1;
-  ref__cfg = *cfg;
-  if (ref__cfg.split_bytes == 0) ref__cfg.split_bytes = 16 << 10;
-  if (env_on("STACKSCAN_CHECKMARK")) ref__cfg.checkmark = true;
-  if (env_on("STACKSCAN_POISON") || ref__cfg.checkmark) ref__cfg.poison = true;
-  if (ref__g_init(&ref__cfg) != 0) return -1;
-  if (ref__sched_init(&ref__cfg) != 0) goto fail_g;
-  if (ref__funcdata_init(ref__cfg.seed) != 0) goto fail_sched;
-  if (ref__heap_init(ref__cfg.heap_max) != 0) goto fail_funcdata;
-  if (ref__gc_init(&ref__cfg) != 0) goto fail_heap;
-  initialized = true;
-  return 0;
-fail_heap:
-  ref__heap_shutdown();
-fail_funcdata:
-  ref__funcdata_shutdown();
-fail_sched:
-  ref__sched_shutdown();
-fail_g:
-  ref__g_shutdown();
-  return -1;
-}
-
-void ref_shutdown(void) {
-  if (!initialized) return;
-  ref__gc_shutdown();
-  ref__heap_shutdown();
-  ref__funcdata_shutdown();
-  ref__sched_shutdown();
-  ref__g_shutdown();
-  initialized = false;
 }
