@@ -125,8 +125,8 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
     cfg.worker_start_arg = binder;
   }
   if (ref_init(&cfg) != 0) {
-    snprintf(err, errlen, "ref_init: %s%s%s", ref_error(), binder->failed ? ": " : "",
-             binder->failed ? binder->err : "");
+    const char *why = topo_binder_failure(binder);
+    snprintf(err, errlen, "ref_init: %s%s%s", ref_error(), why ? ": " : "", why ? why : "");
     if (ri->env->plan->placement != TOPO_PLACE_NONE) topo_plan_free(tp);
     return -1;
   }
