@@ -115,12 +115,12 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   cfg.poison = o->checkmark;
   cfg.seed = o->seed;
   if (o->stack_size) cfg.stack_size = (size_t)o->stack_size;
+  topo_binder_init(binder, ri->env->topo, tp); /* no failure yet, bound or not */
   if (ri->env->plan->placement != TOPO_PLACE_NONE) {
     if (topo_plan_make(ri->env->topo, ri->env->plan->placement, cfg.workers, tp) != 0) {
       snprintf(err, errlen, "placement: %s", topo_error());
       return -1;
     }
-    topo_binder_init(binder, ri->env->topo, tp);
     cfg.worker_start = topo_worker_start;
     cfg.worker_start_arg = binder;
   }

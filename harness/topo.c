@@ -303,4 +303,4 @@ int topo_worker_start(int index, void *binder) {
   return rc;
 }
 
-const char *topo_binder_failure(const topo_binder *b) { return b->failed ? b->err : NULL; }
+const char *topo_binder_failure(const topo_binder *b) { return b->failed >= 0 ? b->err : NULL; }
