@@ -1,16 +1,16 @@
 /*
- * cli.h: stackscan-bench's command line, its benchmark plan, and the Go
- * benchmark-line format.
+ * cli.h: stackscan-bench's command line: the flags parsed into bench_opts,
+ * and --help.
  *
  * Flow (main.c):
  *   bench_parse(&argc, argv, table, ntable, &o, err, sizeof err)  -> exit 2 on error
  *   o.help: bench_usage(stdout, ...), exit 0
  *   t = topo_load(o.topology)        -> on NULL: "stackscan-bench: --topology: <topo_error()>", exit 2
- *   bench_opts_resolve(&o, t, ...)                                 (fills --workers=all)
- *   bench_plan_make(&o, table, ntable, &plan, ...)
+ *   bench_opts_resolve(&o, t, ...)                   (plan.h; fills --workers=all)
+ *   bench_plan_make(&o, table, ntable, &plan, ...)   (plan.h)
  *   o.list || o.topology: bench_plan_print(stdout, ...), exit 0
  *   gb_initialize(&argc, argv); bench_check_leftover(argc, argv, ...) -> exit 2 on error
- *   register and run plan.item[*]
+ *   register and run plan.item[*]; --format=go prints gofmt.h's lines
  *
  * Errors are one line, "<flag>: <what is wrong>; accepted: <values>"; the
  * caller prints "stackscan-bench: <message>" on stderr and exits with
@@ -95,66 +95,8 @@ int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t
  * is left, else -1 with a message in err. */
 int bench_check_leftover(int argc, char **argv, char *err, size_t errlen);
 
-/* Fills in what depends on the topology: --workers=all becomes {PU count}
- * (capped at REF_MAX_WORKERS). */
-void bench_opts_resolve(bench_opts *o, const topo *t);
-
 /* Prints --help: every flag, its values and default, and the Google
  * Benchmark flags that pass through. */
 void bench_usage(FILE *f, const bench_workload_name *table, size_t ntable);
-
-/* ---------------------------------------------------------------------------
- * The plan: workloads x strategies x n x workers, placement fixed per run
- * ------------------------------------------------------------------------- */
-
-typedef struct bench_item {
-  int workload;                   /* index into the workload table */
-  bench_strategy strategy;
-  int64_t n;
-  int workers;
-  char name[160];                 /* Workload/strategy/n:N/workers:W/placement */
-} bench_item;
-
-typedef struct bench_plan {
-  bench_item *item;               /* nitems entries, workload-major order */
-  size_t nitems;
-  topo_placement placement;
-  ref_stackmaps stackmaps;
-} bench_plan;
-
-/* Builds the cross product (call bench_opts_resolve first). Returns 0, or -1
- * with a message in err. */
-int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_t ntable,
-                    bench_plan *plan, char *err, size_t errlen);
-void bench_plan_free(bench_plan *plan);
-
-/* Prints the plan (for --list and --topology): the topology summary, the
- * settings, every benchmark name, and for each worker count the PUs its
- * workers are bound to. Returns 0, or -1 if a placement cannot be made
- * (topo_error() says why). */
-int bench_plan_print(FILE *f, const bench_plan *plan, const topo *t);
-
-/* ---------------------------------------------------------------------------
- * Go benchmark format (for benchstat)
- * ------------------------------------------------------------------------- */
-
-/* "Workload/strategy/n:N/workers:W/placement" -> "BenchmarkWorkload/strategy/n:N-W"
- * (Go's GOMAXPROCS suffix; omitted for W == 1, as Go does). A name without
- * "/workers:" is kept whole. Returns the length needed (snprintf-style). */
-int bench_go_name(char *buf, size_t len, const char *name);
-
-typedef struct bench_metric {
-  double value;
-  const char *unit;               /* e.g. "ns/goroutine", "B/op" */
-} bench_metric;
-
-/* One Go result line, without newline, in testing.BenchmarkResult's format:
- * "<go name>\t<iterations %8d>\t<ns/op> ns/op[\t<value> <unit>]...", numbers
- * printed with Go's significant-digit rules. Returns the length needed. */
-int bench_go_line(char *buf, size_t len, const char *name, int64_t iterations, double ns_per_op,
-                  const bench_metric *extra, size_t nextra);
-
-/* The header lines benchstat reads as configuration (goos, goarch, pkg, cpu). */
-void bench_go_header(FILE *f, const char *cpu);
 
 #endif /* HARNESS_CLI_H */
