@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ __attribute__((format(printf, 2, 3))) static int fail(parser *p, const char *fmt
 
 /* A flag. set() gets the value (NULL for flags without one). For numeric
  * flags lo/hi bound the value, sfx names its suffix table and off places it
- * in bench_opts (an int64_t, or a uint64_t when is_u64). */
+ * in bench_opts (an int64_t, or a uint64_t for set_u64). */
 typedef struct flag_def flag_def;
 struct flag_def {
   const char *name;
@@ -289,6 +290,17 @@ static int set_u64(parser *p, const flag_def *f, const char *v) {
   return 0;
 }
 
+/* A workload shape flag: lo/hi only keep the value within wl_params' int;
+ * the workloads judge it, with every shape flag given so far. */
+static int set_shape(parser *p, const flag_def *f, const char *v) {
+  char why[128];
+  if (set_i64(p, f, v) != 0) return -1;
+  wl_params probe = bench_wl_params(p->o, 1);
+  if (wl_params_check(&probe, why, sizeof why) != 0)
+    return fail(p, "--%s: \"%s\": %s", f->name, v, why);
+  return 0;
+}
+
 static int set_stack_size(parser *p, const flag_def *f, const char *v) {
   if (set_u64(p, f, v) != 0) return -1;
   if (p->o->stack_size % 4096 != 0) return fail_flag(p, f, "\"%s\" is not a multiple of 4K", v);
@@ -317,13 +329,13 @@ static const flag_def flags[] = {
     {"workers", set_workers, true, "integers 1.." STR(REF_MAX_WORKERS) ", or all", 1,
      REF_MAX_WORKERS, no_sfx, 0},
     {"placement", set_placement, true, TOPO_PLACEMENT_NAMES, 0, 0, no_sfx, 0},
-    {"depth", set_i64, true, "integers 0..10000", 0, BENCH_MAX_DEPTH, no_sfx, OFF(depth)},
-    {"frame-bytes", set_i64, true, "sizes 0..1M (suffix K, M)", 0, BENCH_MAX_FRAME_BYTES,
-     size_sfx, OFF(frame_bytes)},
-    {"slots", set_i64, true, "integers 0.." STR(REF_MAX_SLOTS), 0, REF_MAX_SLOTS, no_sfx,
-     OFF(slots)},
-    {"heap-per-g", set_i64, true, "sizes 0..1G (suffix K, M, G)", 0, BENCH_MAX_HEAP_PER_G,
-     size_sfx, OFF(heap_per_g)},
+    {"depth", set_shape, true, "integers 0.." STR(WL_MAX_DEPTH), 0, INT_MAX, no_sfx, OFF(depth)},
+    {"frame-bytes", set_shape, true, "sizes 0.." STR(WL_MAX_FRAME_BYTES) " (suffix K, M)", 0,
+     INT_MAX, size_sfx, OFF(frame_bytes)},
+    {"slots", set_shape, true, "integers " STR(WL_MIN_SLOTS) ".." STR(WL_MAX_SLOTS), 0, INT_MAX,
+     no_sfx, OFF(slots)},
+    {"heap-per-g", set_shape, true, "sizes 0.." STR(WL_MAX_HEAP_PER_G) " (suffix K, M)", 0,
+     INT_MAX, size_sfx, OFF(heap_per_g)},
     {"topology", set_topology, true, "an hwloc synthetic description, e.g. \"pack:2 numa:2 "
      "core:4 pu:2\"", 0, 0, no_sfx, 0},
     {"format", set_format, true, "go, console", 0, 0, no_sfx, 0},
@@ -418,6 +430,11 @@ int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t
   return apply_list_defaults(&p);
 }
 
+wl_params bench_wl_params(const bench_opts *o, int64_t n) {
+  return (wl_params){n, (int)o->depth, (int)o->frame_bytes, (int)o->slots, (int)o->heap_per_g,
+                     o->seed};
+}
+
 int bench_check_leftover(int argc, char **argv, char *err, size_t errlen) {
   if (argc <= 1) return 0;
   snprintf(err, errlen, "unknown flag \"%s\"; accepted: " FLAG_NAMES
@@ -444,11 +461,14 @@ static const char usage_text[] =
     "  --placement=P       none (no binding), compact (fill a core's PUs, then the next core),\n"
     "                      scatter (spread over packages, NUMA nodes, L3s, cores, then PUs);\n"
     "                      more workers than PUs wrap around (default compact)\n"
-    "  --depth=N           frames per goroutine stack, 0..10000 (default: the workload's)\n"
-    "  --frame-bytes=SIZE  native bytes per frame, 0..1M (default: the workload's)\n"
-    "  --slots=N           GC slots per frame record, 0.." STR(REF_MAX_SLOTS)
+    "  --depth=N           frames per goroutine stack, 0.." STR(WL_MAX_DEPTH)
     " (default: the workload's)\n"
-    "  --heap-per-g=SIZE   heap bytes held per goroutine, 0..1G (default: the workload's)\n"
+    "  --frame-bytes=SIZE  native bytes per frame, 0.." STR(WL_MAX_FRAME_BYTES)
+    " (default: the workload's)\n"
+    "  --slots=N           GC slots per frame record, " STR(WL_MIN_SLOTS) ".." STR(WL_MAX_SLOTS)
+    " (default: the workload's)\n"
+    "  --heap-per-g=SIZE   heap bytes held per goroutine, 0.." STR(WL_MAX_HEAP_PER_G)
+    " (default: the workload's)\n"
     "  --topology=SYNTH    plan for an hwloc synthetic topology, e.g. \"pack:2 numa:2 core:4 pu:2\";\n"
     "                      prints the plan and exits without binding or running\n"
     "  --format=F          console (Google Benchmark's table) or go (Go benchmark lines for\n"

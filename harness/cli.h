@@ -12,9 +12,10 @@
  *   gb_initialize(&argc, argv); bench_check_leftover(argc, argv, ...) -> exit 2 on error
  *   register and run plan.item[*]; --format=go prints gofmt.h's lines
  *
- * Errors are one line, "<flag>: <what is wrong>; accepted: <values>"; the
- * caller prints "stackscan-bench: <message>" on stderr and exits with
- * BENCH_EXIT_USAGE.
+ * Errors are one line, "<flag>: <what is wrong>; accepted: <values>", or for
+ * a shape flag out of the workloads' limits "<flag>: "<value>": <their
+ * message>"; the caller prints "stackscan-bench: <message>" on stderr and
+ * exits with BENCH_EXIT_USAGE.
  */
 #ifndef HARNESS_CLI_H
 #define HARNESS_CLI_H
@@ -26,14 +27,12 @@
 
 #include "ref.h"
 #include "topo.h"
+#include "workloads.h"
 
 #define BENCH_EXIT_USAGE 2
 #define BENCH_MAX_LIST 64           /* items per list flag */
 #define BENCH_MAX_STRATEGIES 6
 #define BENCH_MAX_N 10000000        /* --n upper bound (goroutines) */
-#define BENCH_MAX_DEPTH 10000       /* --depth: frames per goroutine */
-#define BENCH_MAX_FRAME_BYTES (1 << 20)        /* --frame-bytes: 1 MiB */
-#define BENCH_MAX_HEAP_PER_G ((int64_t)1 << 30) /* --heap-per-g: 1 GiB */
 #define BENCH_MAX_MEM ((uint64_t)1 << 50)       /* --max-mem: 1 PiB */
 #define BENCH_MIN_STACK ((uint64_t)16 << 10)    /* --stack-size: ref's minimum, 4 pages */
 #define BENCH_MAX_STACK ((uint64_t)1 << 30)     /* --stack-size: 1 GiB, Go's maximum */
@@ -69,11 +68,12 @@ typedef struct bench_opts {
   int nworkers;                   /* 0 while workers_all (until bench_opts_resolve) */
   bool workers_all;               /* --workers=all or no --workers: W = number of PUs */
   topo_placement placement;       /* default compact */
-  /* Workload shape; -1 = the workload's own default. */
-  int64_t depth;                  /* 0..BENCH_MAX_DEPTH frames per goroutine */
-  int64_t frame_bytes;            /* 0..BENCH_MAX_FRAME_BYTES native bytes per frame */
-  int64_t slots;                  /* 0..REF_MAX_SLOTS GC slots per frame record */
-  int64_t heap_per_g;             /* 0..BENCH_MAX_HEAP_PER_G heap bytes held per goroutine */
+  /* Workload shape; -1 = the workload's own default. Given values pass
+   * wl_params_check (workloads.h's WL_ limits). */
+  int64_t depth;                  /* frames per goroutine */
+  int64_t frame_bytes;            /* native bytes per frame */
+  int64_t slots;                  /* GC slots per frame record */
+  int64_t heap_per_g;             /* heap bytes held per goroutine */
   const char *topology;           /* --topology (points into argv); NULL: this machine */
   bench_format format;            /* default console */
   bool list, help, checkmark;
@@ -89,6 +89,10 @@ typedef struct bench_opts {
  * "--f v". Returns 0, or -1 with a one-line message in err. */
 int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t ntable,
                 bench_opts *o, char *err, size_t errlen);
+
+/* The workload parameters the flags give for n readers (the shape fields
+ * -1 where the workload's default applies). */
+wl_params bench_wl_params(const bench_opts *o, int64_t n);
 
 /* Rejects what is left after gb_initialize removed Google Benchmark's own
  * flags (a misspelled --benchmark_ flag, say). Returns 0 when only argv[0]

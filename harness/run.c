@@ -198,8 +198,7 @@ void run_gc_workload(gb_state *st, void *arg) {
     return;
   }
   const bench_opts *o = ri->env->opts;
-  wl_params p = {ri->item->n, (int)o->depth, (int)o->frame_bytes, (int)o->slots,
-                 (int)o->heap_per_g, o->seed};
+  wl_params p = bench_wl_params(o, ri->item->n);
   size_t rss0 = wl_rss_bytes();
   wl_instance *w = ri->wl->setup(&p, err, sizeof err);
   size_t rss1 = wl_rss_bytes();

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cliargs.h"
+#include "workloads.h"
 
 /* ---------------------------------------------------------------------------
  * Rejected input: every case gives -1 and a message naming the flag
@@ -52,11 +53,15 @@ static const bad_case bad[] = {
     {"--placement=spread", NULL, "--placement: unknown placement \"spread\"; accepted: none, compact, scatter"},
     {"--stackmaps=fast", NULL, "--stackmaps: unknown stackmaps \"fast\"; accepted: direct, pctab, pctab-cached"},
     {"--format=json", NULL, "--format: unknown format \"json\"; accepted: go, console"},
-    {"--depth=10001", NULL, "--depth: \"10001\" is too large; accepted: integers 0..10000"},
-    {"--frame-bytes=2M", NULL, "--frame-bytes: \"2M\" is too large"},
+    {"--depth=10001", NULL, "--depth: \"10001\": depth must be in 0..4096"},
+    {"--depth=99999999999", NULL, "--depth: \"99999999999\" is too large; accepted: integers 0..4096"},
+    {"--frame-bytes=2M", NULL, "--frame-bytes: \"2M\": frame-bytes must be in 0..16384"},
     {"--frame-bytes=abc", NULL, "--frame-bytes: \"abc\" is not a number"},
-    {"--slots=65", NULL, "--slots: \"65\" is too large; accepted: integers 0..64"},
-    {"--heap-per-g=2G", NULL, "--heap-per-g: \"2G\" is too large"},
+    {"--slots=65", NULL, "--slots: \"65\": slots must be in 1..64"},
+    {"--slots=0", NULL, "--slots: \"0\": slots must be in 1..64"},
+    {"--slots=x", NULL, "--slots: \"x\" is not a number; accepted: integers 1..64"},
+    {"--heap-per-g=2G", NULL, "--heap-per-g: \"2G\" is too large; accepted: sizes 0..1048576"},
+    {"--heap-per-g=2M", NULL, "--heap-per-g: \"2M\": heap-per-g must be in 0..1048576"},
     {"--seed=x", NULL, "--seed: \"x\" is not a number"},
     {"--max-mem=0", NULL, "--max-mem: \"0\" is too small"},
     {"--max-mem=16Q", NULL, "--max-mem: \"16Q\" is not a number"},
@@ -124,6 +129,49 @@ static void test_defaults_need_the_go_workloads(void **state) {
   argc = 2;
   assert_int_equal(bench_parse(&argc, argv2, table, 4, &o, err, sizeof err), -1);
   assert_non_null(strstr(err, "no micro benchmarks"));
+}
+
+/* The shape flags take exactly what the workloads take (workloads.h's
+ * limits, judged by wl_params_check), and --help prints those limits. */
+static void test_shape_limits_are_the_workloads(void **state) {
+  (void)state;
+  static const struct {
+    const char *flag;
+    int lo, hi;
+    size_t off;
+  } shape[] = {{"depth", 0, WL_MAX_DEPTH, offsetof(bench_opts, depth)},
+               {"frame-bytes", 0, WL_MAX_FRAME_BYTES, offsetof(bench_opts, frame_bytes)},
+               {"slots", WL_MIN_SLOTS, WL_MAX_SLOTS, offsetof(bench_opts, slots)},
+               {"heap-per-g", 0, WL_MAX_HEAP_PER_G, offsetof(bench_opts, heap_per_g)}};
+  char *help = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&help, &len);
+  assert_non_null(f);
+  bench_usage(f, table, NTABLE);
+  fclose(f);
+  for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) {
+    int lo = shape[i].lo, hi = shape[i].hi;
+    const int values[] = {lo - 1, lo, hi, hi + 1};
+    for (size_t k = lo > 0 ? 0 : 1; k < 4; k++) {
+      char arg[64], flag[32];
+      snprintf(arg, sizeof arg, "--%s=%d", shape[i].flag, values[k]);
+      snprintf(flag, sizeof flag, "--%s: ", shape[i].flag);
+      args *a = parse(arg, NULL);
+      bool in = values[k] >= lo && values[k] <= hi;
+      if (in && a->rc != 0) fail_msg("rejected %s: %s", arg, a->err);
+      if (!in && a->rc == 0) fail_msg("accepted %s", arg);
+      if (in) assert_int_equal(*(const int64_t *)((const char *)&a->o + shape[i].off), values[k]);
+      else if (strncmp(a->err, flag, strlen(flag)) != 0) fail_msg("%s: \"%s\"", arg, a->err);
+    }
+    char range[64];
+    snprintf(range, sizeof range, "--%s=", shape[i].flag);
+    const char *line = strstr(help, range);
+    assert_non_null(line);
+    snprintf(range, sizeof range, " %d..%d ", lo, hi);
+    const char *eol = strchr(line, '\n'), *at = strstr(line, range);
+    if (at == NULL || at > eol) fail_msg("--help's --%s line lacks%s", shape[i].flag, range);
+  }
+  free(help);
 }
 
 /* ---------------------------------------------------------------------------
@@ -258,6 +306,7 @@ int main(void) {
       cmocka_unit_test(test_bad_flags_are_rejected),
       cmocka_unit_test(test_filters_accepted),
       cmocka_unit_test(test_defaults_need_the_go_workloads),
+      cmocka_unit_test(test_shape_limits_are_the_workloads),
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_every_flag),
       cmocka_unit_test(test_unreadable_topology),
