@@ -349,10 +349,17 @@ static const flag_def flags[] = {
     {"help", set_bool, false, "no value", 0, 0, no_sfx, OFF(help)},
 };
 
-#define FLAG_NAMES                                                                        \
-  "--workloads, --strategies, --stackmaps, --n, --workers, --placement, --depth, "        \
-  "--frame-bytes, --slots, --heap-per-g, --topology, --format, --seed, --max-mem, "       \
-  "--stack-size, --list, --checkmark, --help, --benchmark_*"
+#define NFLAGS (sizeof flags / sizeof flags[0])
+
+/* "--workloads, ..., --help, --benchmark_*": every flag, for error messages. */
+static const char *flag_names(char *buf, size_t len) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < NFLAGS && used < len; i++)
+    used += (size_t)snprintf(buf + used, len - used, "--%s, ", flags[i].name);
+  if (used < len) snprintf(buf + used, len - used, "--benchmark_*");
+  return buf;
+}
 
 /* ---------------------------------------------------------------------------
  * The parse loop
@@ -387,7 +394,7 @@ static int apply_list_defaults(parser *p) {
 }
 
 static const flag_def *find_flag(const char *name, size_t len) {
-  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+  for (size_t i = 0; i < NFLAGS; i++)
     if (strlen(flags[i].name) == len && strncmp(flags[i].name, name, len) == 0) return &flags[i];
   return NULL;
 }
@@ -395,12 +402,15 @@ static const flag_def *find_flag(const char *name, size_t len) {
 /* Handles argv[*i], a flag of ours; may consume argv[*i + 1] as its value. */
 static int parse_one(parser *p, int argc, char **argv, int *i) {
   const char *a = argv[*i];
+  char names[512];
   if (strcmp(a, "-h") == 0) a = "--help";
-  if (strncmp(a, "--", 2) != 0) return fail(p, "unexpected argument \"%s\"; accepted: " FLAG_NAMES, a);
+  if (strncmp(a, "--", 2) != 0)
+    return fail(p, "unexpected argument \"%s\"; accepted: %s", a, flag_names(names, sizeof names));
   const char *name = a + 2, *eq = strchr(name, '=');
   size_t len = eq != NULL ? (size_t)(eq - name) : strlen(name);
   const flag_def *f = find_flag(name, len);
-  if (f == NULL) return fail(p, "unknown flag \"%s\"; accepted: " FLAG_NAMES, a);
+  if (f == NULL)
+    return fail(p, "unknown flag \"%s\"; accepted: %s", a, flag_names(names, sizeof names));
   if (!f->has_value) {
     if (eq != NULL) return fail_flag(p, f, "takes no value, got \"%s\"", eq + 1);
     return f->set(p, f, NULL);
@@ -437,8 +447,9 @@ wl_params bench_wl_params(const bench_opts *o, int64_t n) {
 
 int bench_check_leftover(int argc, char **argv, char *err, size_t errlen) {
   if (argc <= 1) return 0;
-  snprintf(err, errlen, "unknown flag \"%s\"; accepted: " FLAG_NAMES
-           " (Google Benchmark's: see --help)", argv[1]);
+  char names[512];
+  snprintf(err, errlen, "unknown flag \"%s\"; accepted: %s (Google Benchmark's: see --help)",
+           argv[1], flag_names(names, sizeof names));
   return -1;
 }
 
