@@ -447,10 +447,10 @@ wl_params bench_wl_params(const bench_opts *o, int64_t n) {
 
 int bench_check_leftover(int argc, char **argv, char *err, size_t errlen) {
   if (argc <= 1) return 0;
+  parser p = {.err = err, .errlen = errlen};
   char names[512];
-  snprintf(err, errlen, "unknown flag \"%s\"; accepted: %s (Google Benchmark's: see --help)",
-           argv[1], flag_names(names, sizeof names));
-  return -1;
+  return fail(&p, "unknown flag \"%s\"; accepted: %s (Google Benchmark's: see --help)", argv[1],
+              flag_names(names, sizeof names));
 }
 
 /* ---------------------------------------------------------------------------

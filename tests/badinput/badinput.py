@@ -95,6 +95,7 @@ BENCH_CASES = [
     ("single-dash flag", ["-x"]),
     ("positional argument", ["extra"]),
     ("unknown benchmark flag", ["--benchmark_nosuch=1"]),
+    ("unknown benchmark flag with a newline", ["--benchmark_nosuch\nx"]),
     ("benchmark_format=xml", ["--benchmark_format=xml"]),
     ("benchmark_out_format=xml", ["--benchmark_out_format=xml"]),
     ("benchmark_time_unit=weeks", ["--benchmark_time_unit=weeks"]),

@@ -280,6 +280,12 @@ static void test_leftover(void **state) {
   assert_int_equal(bench_check_leftover(1, argv, err, sizeof err), 0);
   assert_int_equal(bench_check_leftover(2, argv, err, sizeof err), -1);
   assert_non_null(strstr(err, "unknown flag \"--benchmark_fitler=x\""));
+  /* The message stays one line whatever the flag holds. */
+  char a2[] = "--benchmark_x\ny";
+  argv[1] = a2;
+  assert_int_equal(bench_check_leftover(2, argv, err, sizeof err), -1);
+  assert_non_null(strstr(err, "unknown flag \"--benchmark_x?y\""));
+  assert_null(strchr(err, '\n'));
 }
 
 static void test_usage_mentions_every_flag(void **state) {
