@@ -131,6 +131,17 @@ static void test_defaults_need_the_go_workloads(void **state) {
   assert_non_null(strstr(err, "no micro benchmarks"));
 }
 
+/* --help's text (free it). */
+static char *usage_text(void) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_non_null(f);
+  bench_usage(f, table, NTABLE);
+  fclose(f);
+  return text;
+}
+
 /* The shape flags take exactly what the workloads take (workloads.h's
  * limits, judged by wl_params_check), and --help prints those limits. */
 static void test_shape_limits_are_the_workloads(void **state) {
@@ -143,12 +154,7 @@ static void test_shape_limits_are_the_workloads(void **state) {
                {"frame-bytes", 0, WL_MAX_FRAME_BYTES, offsetof(bench_opts, frame_bytes)},
                {"slots", WL_MIN_SLOTS, WL_MAX_SLOTS, offsetof(bench_opts, slots)},
                {"heap-per-g", 0, WL_MAX_HEAP_PER_G, offsetof(bench_opts, heap_per_g)}};
-  char *help = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&help, &len);
-  assert_non_null(f);
-  bench_usage(f, table, NTABLE);
-  fclose(f);
+  char *help = usage_text();
   for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) {
     int lo = shape[i].lo, hi = shape[i].hi;
     const int values[] = {lo - 1, lo, hi, hi + 1};
@@ -290,12 +296,7 @@ static void test_leftover(void **state) {
 
 static void test_usage_mentions_every_flag(void **state) {
   (void)state;
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
-  assert_non_null(f);
-  bench_usage(f, table, NTABLE);
-  fclose(f);
+  char *text = usage_text();
   static const char *const want[] = {
       "--workloads", "--strategies", "--stackmaps", "--n=", "--workers", "--placement",
       "--depth", "--frame-bytes", "--slots", "--heap-per-g", "--topology", "--format",
