@@ -58,7 +58,7 @@ static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc
     const bench_item *it = &plan->item[i];
     if ((size_t)it->workload >= ngc) continue; /* micro benchmarks are small */
     const wl_desc *d = wl_all[it->workload];
-    wl_params p = {it->n, (int)o->depth, (int)o->frame_bytes, (int)o->slots, (int)o->heap_per_g, 0};
+    wl_params p = bench_wl_params(o, it->n);
     wl_resolve(d, &p, &p);
     uint64_t need = wl_estimate_bytes(d, &p);
     uint64_t space = (uint64_t)it->n * (stack + 4096);

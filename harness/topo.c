@@ -302,3 +302,5 @@ int topo_worker_start(int index, void *binder) {
   }
   return rc;
 }
+
+const char *topo_binder_failure(const topo_binder *b) { return b->failed >= 0 ? b->err : NULL; }

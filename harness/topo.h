@@ -102,4 +102,8 @@ typedef struct topo_binder {
 void topo_binder_init(topo_binder *b, const topo *t, const topo_plan *plan);
 int topo_worker_start(int index, void *binder);
 
+/* The first failing worker's message ("worker 3: binding to PU P#5 failed:
+ * ..."), or NULL while no worker failed. */
+const char *topo_binder_failure(const topo_binder *b);
+
 #endif /* HARNESS_TOPO_H */
