@@ -50,10 +50,11 @@ struct flag_def {
   const char *name;
   int (*set)(parser *p, const flag_def *f, const char *value);
   bool has_value;
-  const char *accepted;   /* NULL: computed (workloads) */
+  const char *accepted;   /* NULL: list() writes it */
   uint64_t lo, hi;
   const struct suffix *sfx;
   size_t off;
+  const char *(*list)(const parser *p, char *buf, size_t len);
 };
 
 typedef struct suffix {
@@ -77,8 +78,39 @@ static const char *workloads_accepted(const parser *p, char *buf, size_t len) {
   return buf;
 }
 
+/* "a, b, c": names(0..n-1) joined, then tail (may be NULL). The names of
+ * the switches come from their tables in ref.h and topo.h, never a copy. */
+static const char *join_names(char *buf, size_t len, int n, const char *(*name)(int),
+                              const char *tail) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < n && used < len; i++)
+    used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", name(i));
+  if (tail && used < len) snprintf(buf + used, len - used, ", %s", tail);
+  return buf;
+}
+
+static const char *strategy_name(int i) {
+  return ref_strategy_name((ref_phase)(i % REF_NPHASES), (ref_scan)(i / REF_NPHASES));
+}
+static const char *stackmaps_name(int i) { return ref_stackmaps_name((ref_stackmaps)i); }
+static const char *placement_name(int i) { return topo_placement_name((topo_placement)i); }
+
+static const char *strategies_accepted(const parser *p, char *buf, size_t len) {
+  (void)p;
+  return join_names(buf, len, REF_NSCANS * REF_NPHASES, strategy_name, "all");
+}
+static const char *stackmaps_accepted(const parser *p, char *buf, size_t len) {
+  (void)p;
+  return join_names(buf, len, REF_NSTACKMAPS, stackmaps_name, NULL);
+}
+static const char *placements_accepted(const parser *p, char *buf, size_t len) {
+  (void)p;
+  return join_names(buf, len, TOPO_NPLACEMENTS, placement_name, NULL);
+}
+
 static const char *accepted(const parser *p, const flag_def *f, char *buf, size_t len) {
-  return f->accepted != NULL ? f->accepted : workloads_accepted(p, buf, len);
+  return f->accepted != NULL ? f->accepted : f->list(p, buf, len);
 }
 
 /* fail() with the flag's "; accepted: ..." tail. */
@@ -197,8 +229,8 @@ static int strategy_item(parser *p, const flag_def *f, const char *item) {
   ref_phase ph;
   ref_scan sc;
   if (strcmp(item, "all") == 0) {
-    for (int s = REF_SCAN_CONSERVATIVE; s <= REF_SCAN_FRAMES; s++)
-      for (int k = REF_PHASE_SERIAL; k <= REF_PHASE_ROOTJOBS; k++)
+    for (int s = 0; s < REF_NSCANS; s++)
+      for (int k = 0; k < REF_NPHASES; k++)
         if (add_strategy(p, f, (ref_phase)k, (ref_scan)s) != 0) return -1;
     return 0;
   }
@@ -313,40 +345,37 @@ static int set_bool(parser *p, const flag_def *f, const char *v) {
   return 0;
 }
 
-#define STRATEGY_NAMES                                                                   \
-  "conservative-serial, frames-serial, frames-parallel, conservative-parallel, "         \
-  "conservative-rootjobs, frames-rootjobs, all"
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define OFF(field) offsetof(bench_opts, field)
 
 static const flag_def flags[] = {
-    {"workloads", set_workloads, true, NULL, 0, 0, no_sfx, 0},
-    {"strategies", set_strategies, true, STRATEGY_NAMES, 0, 0, no_sfx, 0},
-    {"stackmaps", set_stackmaps, true, "direct, pctab, pctab-cached", 0, 0, no_sfx, 0},
+    {"workloads", set_workloads, true, NULL, 0, 0, no_sfx, 0, workloads_accepted},
+    {"strategies", set_strategies, true, NULL, 0, 0, no_sfx, 0, strategies_accepted},
+    {"stackmaps", set_stackmaps, true, NULL, 0, 0, no_sfx, 0, stackmaps_accepted},
     {"n", set_n, true, "integers 1.." STR(BENCH_MAX_N) " with optional suffix k (1000) or M "
-     "(1000000), e.g. 1000,10k", 1, BENCH_MAX_N, count_sfx, 0},
+     "(1000000), e.g. 1000,10k", 1, BENCH_MAX_N, count_sfx, 0, NULL},
     {"workers", set_workers, true, "integers 1.." STR(REF_MAX_WORKERS) ", or all", 1,
-     REF_MAX_WORKERS, no_sfx, 0},
-    {"placement", set_placement, true, TOPO_PLACEMENT_NAMES, 0, 0, no_sfx, 0},
-    {"depth", set_shape, true, "integers 0.." STR(WL_MAX_DEPTH), 0, INT_MAX, no_sfx, OFF(depth)},
+     REF_MAX_WORKERS, no_sfx, 0, NULL},
+    {"placement", set_placement, true, NULL, 0, 0, no_sfx, 0, placements_accepted},
+    {"depth", set_shape, true, "integers 0.." STR(WL_MAX_DEPTH), 0, INT_MAX, no_sfx, OFF(depth), NULL},
     {"frame-bytes", set_shape, true, "sizes 0.." STR(WL_MAX_FRAME_BYTES) " (suffix K, M)", 0,
-     INT_MAX, size_sfx, OFF(frame_bytes)},
+     INT_MAX, size_sfx, OFF(frame_bytes), NULL},
     {"slots", set_shape, true, "integers " STR(WL_MIN_SLOTS) ".." STR(WL_MAX_SLOTS), 0, INT_MAX,
-     no_sfx, OFF(slots)},
+     no_sfx, OFF(slots), NULL},
     {"heap-per-g", set_shape, true, "sizes 0.." STR(WL_MAX_HEAP_PER_G) " (suffix K, M)", 0,
-     INT_MAX, size_sfx, OFF(heap_per_g)},
+     INT_MAX, size_sfx, OFF(heap_per_g), NULL},
     {"topology", set_topology, true, "an hwloc synthetic description, e.g. \"pack:2 numa:2 "
-     "core:4 pu:2\"", 0, 0, no_sfx, 0},
-    {"format", set_format, true, "go, console", 0, 0, no_sfx, 0},
-    {"seed", set_u64, true, "integers 0..18446744073709551615", 0, UINT64_MAX, no_sfx, OFF(seed)},
+     "core:4 pu:2\"", 0, 0, no_sfx, 0, NULL},
+    {"format", set_format, true, "go, console", 0, 0, no_sfx, 0, NULL},
+    {"seed", set_u64, true, "integers 0..18446744073709551615", 0, UINT64_MAX, no_sfx, OFF(seed), NULL},
     {"max-mem", set_u64, true, "sizes 1..1P bytes with suffix K, M, G, T, P (e.g. 16G)", 1,
-     BENCH_MAX_MEM, size_sfx, OFF(max_mem)},
+     BENCH_MAX_MEM, size_sfx, OFF(max_mem), NULL},
     {"stack-size", set_stack_size, true, "sizes 16K..1G, multiples of 4K (suffix K, M, G)",
-     BENCH_MIN_STACK, BENCH_MAX_STACK, size_sfx, OFF(stack_size)},
-    {"list", set_bool, false, "no value", 0, 0, no_sfx, OFF(list)},
-    {"checkmark", set_bool, false, "no value", 0, 0, no_sfx, OFF(checkmark)},
-    {"help", set_bool, false, "no value", 0, 0, no_sfx, OFF(help)},
+     BENCH_MIN_STACK, BENCH_MAX_STACK, size_sfx, OFF(stack_size), NULL},
+    {"list", set_bool, false, "no value", 0, 0, no_sfx, OFF(list), NULL},
+    {"checkmark", set_bool, false, "no value", 0, 0, no_sfx, OFF(checkmark), NULL},
+    {"help", set_bool, false, "no value", 0, 0, no_sfx, OFF(help), NULL},
 };
 
 #define NFLAGS (sizeof flags / sizeof flags[0])
@@ -457,21 +486,38 @@ int bench_check_leftover(int argc, char **argv, char *err, size_t errlen) {
  * Help
  * ------------------------------------------------------------------------- */
 
+/* The switches' lines, printed from their tables. */
+static void usage_switches(FILE *f) {
+  char buf[512];
+  fprintf(f,
+          "  --workloads=LIST    comma-separated workloads, or micro for the micro benchmarks\n"
+          "                      (default " BENCH_DEFAULT_WORKLOADS ")\n"
+          "  --strategies=LIST   where x how stacks are scanned, or all for the %d:\n",
+          REF_NSCANS * REF_NPHASES);
+  for (int s = 0; s < REF_NSCANS; s++) {
+    fputs("                     ", f);
+    for (int k = 0; k < REF_NPHASES; k++)
+      fprintf(f, " %s%s", ref_strategy_name((ref_phase)k, (ref_scan)s),
+              s + 1 < REF_NSCANS || k + 1 < REF_NPHASES ? "," : "");
+    fputc('\n', f);
+  }
+  fprintf(f, "                      (default " BENCH_DEFAULT_STRATEGIES ")\n");
+  fprintf(f, "  --stackmaps=MODE    how frame metadata is found: %s (default %s)\n",
+          join_names(buf, sizeof buf, REF_NSTACKMAPS, stackmaps_name, NULL),
+          ref_stackmaps_name(REF_MAPS_PCTAB));
+  fprintf(f, "  --placement=P       how mark workers are bound to PUs (default %s):\n",
+          topo_placement_name(TOPO_PLACE_COMPACT));
+  for (int i = 0; i < TOPO_NPLACEMENTS; i++)
+    fprintf(f, "                      %s: %s\n", placement_name(i),
+            topo_placement_what((topo_placement)i));
+  fputs("                      more workers than PUs wrap around\n", f);
+}
+
 static const char usage_text[] =
-    "  --workloads=LIST    comma-separated workloads, or micro for the micro benchmarks\n"
-    "                      (default " BENCH_DEFAULT_WORKLOADS ")\n"
-    "  --strategies=LIST   where x how stacks are scanned, or all for the six:\n"
-    "                      conservative-serial, frames-serial, frames-parallel,\n"
-    "                      conservative-parallel, conservative-rootjobs, frames-rootjobs\n"
-    "                      (default " BENCH_DEFAULT_STRATEGIES ")\n"
-    "  --stackmaps=MODE    how frame metadata is found: direct, pctab, pctab-cached (default pctab)\n"
     "  --n=LIST            parked goroutines per benchmark, 1.." STR(BENCH_MAX_N)
     ", suffix k or M (default 1000)\n"
     "  --workers=LIST|all  mark workers W, 1.." STR(REF_MAX_WORKERS)
     " (default all: one run with W = the PU count)\n"
-    "  --placement=P       none (no binding), compact (fill a core's PUs, then the next core),\n"
-    "                      scatter (spread over packages, NUMA nodes, L3s, cores, then PUs);\n"
-    "                      more workers than PUs wrap around (default compact)\n"
     "  --depth=N           frames per goroutine stack, 0.." STR(WL_MAX_DEPTH)
     " (default: the workload's)\n"
     "  --frame-bytes=SIZE  native bytes per frame, 0.." STR(WL_MAX_FRAME_BYTES)
@@ -516,5 +562,6 @@ void bench_usage(FILE *f, const bench_workload_name *table, size_t ntable) {
   for (size_t i = 0; i < ntable; i++)
     fprintf(f, " %s%s", table[i].name, table[i].kind == BENCH_WL_MICRO ? " (micro)" : "");
   fputs("\n\nFlags:\n", f);
+  usage_switches(f);
   fputs(usage_text, f);
 }

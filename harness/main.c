@@ -105,6 +105,16 @@ static void add_counter_names(void) {
   gb_add_context("exact_counters", exact);
 }
 
+/* Every strategy name, comma-separated, from ref's tables. */
+static void add_strategy_names(void) {
+  char buf[512] = "";
+  for (int s = 0; s < REF_NSCANS; s++)
+    for (int k = 0; k < REF_NPHASES; k++)
+      snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", *buf ? "," : "",
+               ref_strategy_name((ref_phase)k, (ref_scan)s));
+  gb_add_context("strategies", buf);
+}
+
 static void add_context(const bench_opts *o, const topo *t, const bench_plan *plan) {
   char buf[512];
   topo_summary(t, buf, sizeof buf);
@@ -122,6 +132,7 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   gb_add_context("cflags", STACKSCAN_CFLAGS);
   gb_add_context("git_rev", STACKSCAN_GIT_REV);
   add_counter_names();
+  add_strategy_names();
 }
 
 static run_item *register_all(const run_env *env, const bench_workload_name *table) {
