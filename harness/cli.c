@@ -1,16 +1,16 @@
 /*
- * cli.c: stackscan-bench's flags, the benchmark plan, and Go-format lines.
- * See cli.h for the contracts.
+ * cli.c: stackscan-bench's flags -- the table, the values' parsers, the
+ * parse loop -- and --help. Google Benchmark's flags are checked in
+ * gbflags.c. See cli.h for the contracts.
  */
 #include "cli.h"
 
-#include <ctype.h>
-#include <math.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <regex.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "gbflags.h"
 
 /* ---------------------------------------------------------------------------
  * Parser state and errors
@@ -25,30 +25,36 @@ typedef struct parser {
   bool seen_workloads, seen_strategies, seen_n;
 } parser;
 
-/* Formats the error. Values from argv are quoted in it verbatim, so control
- * characters become '?': the message must stay one line. */
-__attribute__((format(printf, 2, 3))) static int fail(parser *p, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (p->errlen > 0) vsnprintf(p->err, p->errlen, fmt, ap);
-  va_end(ap);
+/* Values from argv are quoted in error messages verbatim, so control
+ * characters become '?': the message must stay one line. Returns -1. */
+static int one_line(parser *p) {
   for (char *c = p->err; p->errlen > 0 && *c; c++)
     if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
   return -1;
 }
 
+/* Formats the error (one line). */
+__attribute__((format(printf, 2, 3))) static int fail(parser *p, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (p->errlen > 0) vsnprintf(p->err, p->errlen, fmt, ap);
+  va_end(ap);
+  return one_line(p);
+}
+
 /* A flag. set() gets the value (NULL for flags without one). For numeric
  * flags lo/hi bound the value, sfx names its suffix table and off places it
- * in bench_opts (an int64_t, or a uint64_t when is_u64). */
+ * in bench_opts (an int64_t, or a uint64_t for set_u64). */
 typedef struct flag_def flag_def;
 struct flag_def {
   const char *name;
   int (*set)(parser *p, const flag_def *f, const char *value);
   bool has_value;
-  const char *accepted;   /* NULL: computed (workloads) */
+  const char *accepted;   /* NULL: list() writes it */
   uint64_t lo, hi;
   const struct suffix *sfx;
   size_t off;
+  const char *(*list)(const parser *p, char *buf, size_t len);
 };
 
 typedef struct suffix {
@@ -72,8 +78,39 @@ static const char *workloads_accepted(const parser *p, char *buf, size_t len) {
   return buf;
 }
 
+/* "a, b, c": names(0..n-1) joined, then tail (may be NULL). The names of
+ * the switches come from their tables in ref.h and topo.h, never a copy. */
+static const char *join_names(char *buf, size_t len, int n, const char *(*name)(int),
+                              const char *tail) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < n && used < len; i++)
+    used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", name(i));
+  if (tail && used < len) snprintf(buf + used, len - used, ", %s", tail);
+  return buf;
+}
+
+static const char *strategy_name(int i) {
+  return ref_strategy_name((ref_phase)(i % REF_NPHASES), (ref_scan)(i / REF_NPHASES));
+}
+static const char *stackmaps_name(int i) { return ref_stackmaps_name((ref_stackmaps)i); }
+static const char *placement_name(int i) { return topo_placement_name((topo_placement)i); }
+
+static const char *strategies_accepted(const parser *p, char *buf, size_t len) {
+  (void)p;
+  return join_names(buf, len, REF_NSCANS * REF_NPHASES, strategy_name, "all");
+}
+static const char *stackmaps_accepted(const parser *p, char *buf, size_t len) {
+  (void)p;
+  return join_names(buf, len, REF_NSTACKMAPS, stackmaps_name, NULL);
+}
+static const char *placements_accepted(const parser *p, char *buf, size_t len) {
+  (void)p;
+  return join_names(buf, len, TOPO_NPLACEMENTS, placement_name, NULL);
+}
+
 static const char *accepted(const parser *p, const flag_def *f, char *buf, size_t len) {
-  return f->accepted != NULL ? f->accepted : workloads_accepted(p, buf, len);
+  return f->accepted != NULL ? f->accepted : f->list(p, buf, len);
 }
 
 /* fail() with the flag's "; accepted: ..." tail. */
@@ -192,8 +229,8 @@ static int strategy_item(parser *p, const flag_def *f, const char *item) {
   ref_phase ph;
   ref_scan sc;
   if (strcmp(item, "all") == 0) {
-    for (int s = REF_SCAN_CONSERVATIVE; s <= REF_SCAN_FRAMES; s++)
-      for (int k = REF_PHASE_SERIAL; k <= REF_PHASE_ROOTJOBS; k++)
+    for (int s = 0; s < REF_NSCANS; s++)
+      for (int k = 0; k < REF_NPHASES; k++)
         if (add_strategy(p, f, (ref_phase)k, (ref_scan)s) != 0) return -1;
     return 0;
   }
@@ -285,6 +322,17 @@ static int set_u64(parser *p, const flag_def *f, const char *v) {
   return 0;
 }
 
+/* A workload shape flag: lo/hi only keep the value within wl_params' int;
+ * the workloads judge it, with every shape flag given so far. */
+static int set_shape(parser *p, const flag_def *f, const char *v) {
+  char why[128];
+  if (set_i64(p, f, v) != 0) return -1;
+  wl_params probe = bench_wl_params(p->o, 1);
+  if (wl_params_check(&probe, why, sizeof why) != 0)
+    return fail(p, "--%s: \"%s\": %s", f->name, v, why);
+  return 0;
+}
+
 static int set_stack_size(parser *p, const flag_def *f, const char *v) {
   if (set_u64(p, f, v) != 0) return -1;
   if (p->o->stack_size % 4096 != 0) return fail_flag(p, f, "\"%s\" is not a multiple of 4K", v);
@@ -297,46 +345,50 @@ static int set_bool(parser *p, const flag_def *f, const char *v) {
   return 0;
 }
 
-#define STRATEGY_NAMES                                                                   \
-  "conservative-serial, frames-serial, frames-parallel, conservative-parallel, "         \
-  "conservative-rootjobs, frames-rootjobs, all"
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define OFF(field) offsetof(bench_opts, field)
 
 static const flag_def flags[] = {
-    {"workloads", set_workloads, true, NULL, 0, 0, no_sfx, 0},
-    {"strategies", set_strategies, true, STRATEGY_NAMES, 0, 0, no_sfx, 0},
-    {"stackmaps", set_stackmaps, true, "direct, pctab, pctab-cached", 0, 0, no_sfx, 0},
+    {"workloads", set_workloads, true, NULL, 0, 0, no_sfx, 0, workloads_accepted},
+    {"strategies", set_strategies, true, NULL, 0, 0, no_sfx, 0, strategies_accepted},
+    {"stackmaps", set_stackmaps, true, NULL, 0, 0, no_sfx, 0, stackmaps_accepted},
     {"n", set_n, true, "integers 1.." STR(BENCH_MAX_N) " with optional suffix k (1000) or M "
-     "(1000000), e.g. 1000,10k", 1, BENCH_MAX_N, count_sfx, 0},
+     "(1000000), e.g. 1000,10k", 1, BENCH_MAX_N, count_sfx, 0, NULL},
     {"workers", set_workers, true, "integers 1.." STR(REF_MAX_WORKERS) ", or all", 1,
-     REF_MAX_WORKERS, no_sfx, 0},
-    {"placement", set_placement, true, TOPO_PLACEMENT_NAMES, 0, 0, no_sfx, 0},
-    {"depth", set_i64, true, "integers 0..10000", 0, BENCH_MAX_DEPTH, no_sfx, OFF(depth)},
-    {"frame-bytes", set_i64, true, "sizes 0..1M (suffix K, M)", 0, BENCH_MAX_FRAME_BYTES,
-     size_sfx, OFF(frame_bytes)},
-    {"slots", set_i64, true, "integers 0.." STR(REF_MAX_SLOTS), 0, REF_MAX_SLOTS, no_sfx,
-     OFF(slots)},
-    {"heap-per-g", set_i64, true, "sizes 0..1G (suffix K, M, G)", 0, BENCH_MAX_HEAP_PER_G,
-     size_sfx, OFF(heap_per_g)},
+     REF_MAX_WORKERS, no_sfx, 0, NULL},
+    {"placement", set_placement, true, NULL, 0, 0, no_sfx, 0, placements_accepted},
+    {"depth", set_shape, true, "integers 0.." STR(WL_MAX_DEPTH), 0, INT_MAX, no_sfx, OFF(depth), NULL},
+    {"frame-bytes", set_shape, true, "sizes 0.." STR(WL_MAX_FRAME_BYTES) " (suffix K, M)", 0,
+     INT_MAX, size_sfx, OFF(frame_bytes), NULL},
+    {"slots", set_shape, true, "integers " STR(WL_MIN_SLOTS) ".." STR(WL_MAX_SLOTS), 0, INT_MAX,
+     no_sfx, OFF(slots), NULL},
+    {"heap-per-g", set_shape, true, "sizes 0.." STR(WL_MAX_HEAP_PER_G) " (suffix K, M)", 0,
+     INT_MAX, size_sfx, OFF(heap_per_g), NULL},
     {"topology", set_topology, true, "an hwloc synthetic description, e.g. \"pack:2 numa:2 "
-     "core:4 pu:2\"", 0, 0, no_sfx, 0},
-    {"format", set_format, true, "go, console", 0, 0, no_sfx, 0},
-    {"seed", set_u64, true, "integers 0..18446744073709551615", 0, UINT64_MAX, no_sfx, OFF(seed)},
+     "core:4 pu:2\"", 0, 0, no_sfx, 0, NULL},
+    {"format", set_format, true, "go, console", 0, 0, no_sfx, 0, NULL},
+    {"seed", set_u64, true, "integers 0..18446744073709551615", 0, UINT64_MAX, no_sfx, OFF(seed), NULL},
     {"max-mem", set_u64, true, "sizes 1..1P bytes with suffix K, M, G, T, P (e.g. 16G)", 1,
-     BENCH_MAX_MEM, size_sfx, OFF(max_mem)},
+     BENCH_MAX_MEM, size_sfx, OFF(max_mem), NULL},
     {"stack-size", set_stack_size, true, "sizes 16K..1G, multiples of 4K (suffix K, M, G)",
-     BENCH_MIN_STACK, BENCH_MAX_STACK, size_sfx, OFF(stack_size)},
-    {"list", set_bool, false, "no value", 0, 0, no_sfx, OFF(list)},
-    {"checkmark", set_bool, false, "no value", 0, 0, no_sfx, OFF(checkmark)},
-    {"help", set_bool, false, "no value", 0, 0, no_sfx, OFF(help)},
+     BENCH_MIN_STACK, BENCH_MAX_STACK, size_sfx, OFF(stack_size), NULL},
+    {"list", set_bool, false, "no value", 0, 0, no_sfx, OFF(list), NULL},
+    {"checkmark", set_bool, false, "no value", 0, 0, no_sfx, OFF(checkmark), NULL},
+    {"help", set_bool, false, "no value", 0, 0, no_sfx, OFF(help), NULL},
 };
 
-#define FLAG_NAMES                                                                        \
-  "--workloads, --strategies, --stackmaps, --n, --workers, --placement, --depth, "        \
-  "--frame-bytes, --slots, --heap-per-g, --topology, --format, --seed, --max-mem, "       \
-  "--stack-size, --list, --checkmark, --help, --benchmark_*"
+#define NFLAGS (sizeof flags / sizeof flags[0])
+
+/* "--workloads, ..., --help, --benchmark_*": every flag, for error messages. */
+static const char *flag_names(char *buf, size_t len) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < NFLAGS && used < len; i++)
+    used += (size_t)snprintf(buf + used, len - used, "--%s, ", flags[i].name);
+  if (used < len) snprintf(buf + used, len - used, "--benchmark_*");
+  return buf;
+}
 
 /* ---------------------------------------------------------------------------
  * The parse loop
@@ -370,152 +422,8 @@ static int apply_list_defaults(parser *p) {
   return 0;
 }
 
-/* Google Benchmark's own flags, left in argv for gb_initialize. Its format
- * and time-unit flags are checked here: on a bad value the library would
- * print its usage and exit 0. */
-static bool is_gbench_flag(const char *a) {
-  return strncmp(a, "--benchmark_", 12) == 0 || strncmp(a, "--v=", 4) == 0;
-}
-
-/* The rest of a after prefix, or NULL. */
-static const char *strprefix(const char *a, const char *prefix) {
-  size_t n = strlen(prefix);
-  return strncmp(a, prefix, n) == 0 ? a + n : NULL;
-}
-
-static bool one_of(const char *v, const char *const *set) {
-  for (; *set != NULL; set++)
-    if (strcmp(v, *set) == 0) return true;
-  return false;
-}
-
-/* glibc's regcomp copies a repeated atom once per repetition, so stacked
- * and nested repetitions multiply: "s" followed by 30 "+" or
- * "((a{1,100}){1,100}){1,100}" takes gigabytes to compile (fuzz_cli found
- * the first), and its epsilon closures take time quadratic in the copies:
- * "=*" and 11 "+", 4096 copies, took 1.1 s and 12 "+" 5 s (fuzz_cli found
- * it too). Under 1000 copies, a random search took at most 33 ms. No
- * benchmark name needs a tenth of that.
- *
- * filter_nodes is an upper estimate of the copies, from one pass over the
- * ERE: each atom counts 1, and a repetition multiplies the atom or group
- * before it by its upper bound (2 for *, + and ?, m + 1 for {m,}).
- * Malformed patterns get an estimate too; regcomp then says what is
- * wrong. */
-#define FILTER_MAX_NODES 1000
-#define FILTER_MAX_DEPTH 64
-
-/* The bound of a {m}, {m,} or {m,n} at *p (just past the '{'); advances
- * *p past the '}'. 0 when it is not a bound (regcomp will judge it). */
-static double repeat_bound(const char **p) {
-  const char *q = *p;
-  double m = 0, n = -1;
-  if (!isdigit((unsigned char)*q)) return 0;
-  while (isdigit((unsigned char)*q)) m = m * 10 + (*q++ - '0');
-  if (*q == ',') {
-    q++;
-    if (isdigit((unsigned char)*q)) n = 0;
-    while (isdigit((unsigned char)*q)) n = n * 10 + (*q++ - '0');
-    if (n < 0) n = m + 1;
-  }
-  if (*q != '}') return 0;
-  *p = q + 1;
-  return n > m ? n : m > 1 ? m : 1;
-}
-
-static double filter_nodes(const char *v) {
-  double outer[FILTER_MAX_DEPTH]; /* the enclosing groups' sums so far */
-  double sum = 0, last = 0;       /* this group's sum; the last atom's count */
-  int depth = 0;
-  for (const char *p = v; *p;) {
-    char c = *p++;
-    double f = 0;
-    if (c == '*' || c == '+' || c == '?') f = 2;
-    else if (c == '{') f = repeat_bound(&p);
-    if (f > 0) {
-      sum += last * (f - 1);
-      last *= f;
-      continue;
-    }
-    if (c == '(') {
-      if (depth == FILTER_MAX_DEPTH) return INFINITY;
-      outer[depth++] = sum;
-      sum = last = 0;
-      continue;
-    }
-    if (c == ')' && depth > 0) {
-      last = sum;
-      sum = outer[--depth] + last;
-      continue;
-    }
-    if (c == '\\' && *p) p++;
-    if (c == '[') { /* a bracket expression is one atom: ] first is a member */
-      if (*p == '^') p++;
-      if (*p == ']') p++;
-      while (*p && *p != ']') {
-        const char *cls = p[0] == '[' && p[1] == ':' ? strstr(p + 2, ":]") : NULL;
-        p = cls ? cls + 2 : p + 1;
-      }
-      if (*p) p++;
-    }
-    last = 1;
-    sum += 1;
-  }
-  while (depth > 0) sum += outer[--depth];
-  return sum;
-}
-
-/* The library takes bad numbers with a warning and a default, a bad regex or
- * an unwritable output file only after it has started: check them first. */
-static int check_gbench_value(parser *p, const char *a) {
-  const char *v;
-  if ((v = strprefix(a, "--benchmark_min_time=")) != NULL) {
-    char *end;
-    double t = strtod(v, &end);
-    if (*v == '\0' || *end != '\0' || !(t > 0) || t > 1e6)
-      return fail(p, "--benchmark_min_time: \"%s\" is not a positive number of seconds", v);
-  } else if ((v = strprefix(a, "--benchmark_repetitions=")) != NULL) {
-    char *end;
-    long r = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || r < 1 || r > 100000)
-      return fail(p, "--benchmark_repetitions: \"%s\" is not a count in 1..100000", v);
-  } else if ((v = strprefix(a, "--benchmark_filter=")) != NULL) {
-    regex_t re;
-    if (filter_nodes(v) > FILTER_MAX_NODES)
-      return fail(p, "--benchmark_filter: \"%s\" repeats too much (nested or stacked repetitions "
-                  "over %d copies)", v, FILTER_MAX_NODES);
-    if (regcomp(&re, v, REG_EXTENDED | REG_NOSUB) != 0)
-      return fail(p, "--benchmark_filter: \"%s\" is not a valid regular expression", v);
-    regfree(&re);
-  } else if ((v = strprefix(a, "--benchmark_out=")) != NULL) {
-    char dir[4096];
-    const char *slash = strrchr(v, '/');
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - v) + 1 : 1, slash ? v : ".");
-    if (*v == '\0' || access(dir, W_OK) != 0)
-      return fail(p, "--benchmark_out: cannot write \"%s\" (no writable directory %s)", v, dir);
-  }
-  return 0;
-}
-
-static int check_gbench_flag(parser *p, const char *a) {
-  static const char *const formats[] = {"console", "json", "csv", NULL};
-  static const char *const units[] = {"ns", "us", "ms", "s", NULL};
-  static const struct {
-    const char *prefix, *what, *const *values, *accepted;
-  } checked[] = {{"--benchmark_format=", "format", formats, "console, json, csv"},
-                 {"--benchmark_out_format=", "format", formats, "console, json, csv"},
-                 {"--benchmark_time_unit=", "time unit", units, "ns, us, ms, s"}};
-  for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++) {
-    size_t len = strlen(checked[i].prefix);
-    if (strncmp(a, checked[i].prefix, len) != 0 || one_of(a + len, checked[i].values)) continue;
-    return fail(p, "%.*s: unknown %s \"%s\"; accepted: %s", (int)len - 1, a, checked[i].what,
-                a + len, checked[i].accepted);
-  }
-  return check_gbench_value(p, a);
-}
-
 static const flag_def *find_flag(const char *name, size_t len) {
-  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+  for (size_t i = 0; i < NFLAGS; i++)
     if (strlen(flags[i].name) == len && strncmp(flags[i].name, name, len) == 0) return &flags[i];
   return NULL;
 }
@@ -523,12 +431,15 @@ static const flag_def *find_flag(const char *name, size_t len) {
 /* Handles argv[*i], a flag of ours; may consume argv[*i + 1] as its value. */
 static int parse_one(parser *p, int argc, char **argv, int *i) {
   const char *a = argv[*i];
+  char names[512];
   if (strcmp(a, "-h") == 0) a = "--help";
-  if (strncmp(a, "--", 2) != 0) return fail(p, "unexpected argument \"%s\"; accepted: " FLAG_NAMES, a);
+  if (strncmp(a, "--", 2) != 0)
+    return fail(p, "unexpected argument \"%s\"; accepted: %s", a, flag_names(names, sizeof names));
   const char *name = a + 2, *eq = strchr(name, '=');
   size_t len = eq != NULL ? (size_t)(eq - name) : strlen(name);
   const flag_def *f = find_flag(name, len);
-  if (f == NULL) return fail(p, "unknown flag \"%s\"; accepted: " FLAG_NAMES, a);
+  if (f == NULL)
+    return fail(p, "unknown flag \"%s\"; accepted: %s", a, flag_names(names, sizeof names));
   if (!f->has_value) {
     if (eq != NULL) return fail_flag(p, f, "takes no value, got \"%s\"", eq + 1);
     return f->set(p, f, NULL);
@@ -546,8 +457,8 @@ int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t
   set_defaults(o);
   if (errlen > 0) err[0] = '\0';
   for (int i = 1; i < *argc; i++) {
-    if (is_gbench_flag(argv[i])) {
-      if (check_gbench_flag(&p, argv[i]) != 0) return -1;
+    if (bench_is_gbench_flag(argv[i])) {
+      if (bench_check_gbench_flag(argv[i], err, errlen) != 0) return one_line(&p);
       argv[out++] = argv[i];
     } else if (parse_one(&p, *argc, argv, &i) != 0) {
       return -1;
@@ -558,46 +469,63 @@ int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t
   return apply_list_defaults(&p);
 }
 
-int bench_check_leftover(int argc, char **argv, char *err, size_t errlen) {
-  if (argc <= 1) return 0;
-  snprintf(err, errlen, "unknown flag \"%s\"; accepted: " FLAG_NAMES
-           " (Google Benchmark's: see --help)", argv[1]);
-  return -1;
+wl_params bench_wl_params(const bench_opts *o, int64_t n) {
+  return (wl_params){n, (int)o->depth, (int)o->frame_bytes, (int)o->slots, (int)o->heap_per_g,
+                     o->seed};
 }
 
-void bench_opts_resolve(bench_opts *o, const topo *t) {
-  topo_counts c;
-  if (!o->workers_all) return;
-  topo_get_counts(t, &c);
-  o->workers[0] = c.pus < 1 ? 1 : c.pus > REF_MAX_WORKERS ? REF_MAX_WORKERS : c.pus;
-  o->nworkers = 1;
-  o->workers_all = false;
+int bench_check_leftover(int argc, char **argv, char *err, size_t errlen) {
+  if (argc <= 1) return 0;
+  parser p = {.err = err, .errlen = errlen};
+  char names[512];
+  return fail(&p, "unknown flag \"%s\"; accepted: %s (Google Benchmark's: see --help)", argv[1],
+              flag_names(names, sizeof names));
 }
 
 /* ---------------------------------------------------------------------------
  * Help
  * ------------------------------------------------------------------------- */
 
+/* The switches' lines, printed from their tables. */
+static void usage_switches(FILE *f) {
+  char buf[512];
+  fprintf(f,
+          "  --workloads=LIST    comma-separated workloads, or micro for the micro benchmarks\n"
+          "                      (default " BENCH_DEFAULT_WORKLOADS ")\n"
+          "  --strategies=LIST   where x how stacks are scanned, or all for the %d:\n",
+          REF_NSCANS * REF_NPHASES);
+  for (int s = 0; s < REF_NSCANS; s++) {
+    fputs("                     ", f);
+    for (int k = 0; k < REF_NPHASES; k++)
+      fprintf(f, " %s%s", ref_strategy_name((ref_phase)k, (ref_scan)s),
+              s + 1 < REF_NSCANS || k + 1 < REF_NPHASES ? "," : "");
+    fputc('\n', f);
+  }
+  fprintf(f, "                      (default " BENCH_DEFAULT_STRATEGIES ")\n");
+  fprintf(f, "  --stackmaps=MODE    how frame metadata is found: %s (default %s)\n",
+          join_names(buf, sizeof buf, REF_NSTACKMAPS, stackmaps_name, NULL),
+          ref_stackmaps_name(REF_MAPS_PCTAB));
+  fprintf(f, "  --placement=P       how mark workers are bound to PUs (default %s):\n",
+          topo_placement_name(TOPO_PLACE_COMPACT));
+  for (int i = 0; i < TOPO_NPLACEMENTS; i++)
+    fprintf(f, "                      %s: %s\n", placement_name(i),
+            topo_placement_what((topo_placement)i));
+  fputs("                      more workers than PUs wrap around\n", f);
+}
+
 static const char usage_text[] =
-    "  --workloads=LIST    comma-separated workloads, or micro for the micro benchmarks\n"
-    "                      (default " BENCH_DEFAULT_WORKLOADS ")\n"
-    "  --strategies=LIST   where x how stacks are scanned, or all for the six:\n"
-    "                      conservative-serial, frames-serial, frames-parallel,\n"
-    "                      conservative-parallel, conservative-rootjobs, frames-rootjobs\n"
-    "                      (default " BENCH_DEFAULT_STRATEGIES ")\n"
-    "  --stackmaps=MODE    how frame metadata is found: direct, pctab, pctab-cached (default pctab)\n"
     "  --n=LIST            parked goroutines per benchmark, 1.." STR(BENCH_MAX_N)
     ", suffix k or M (default 1000)\n"
     "  --workers=LIST|all  mark workers W, 1.." STR(REF_MAX_WORKERS)
     " (default all: one run with W = the PU count)\n"
-    "  --placement=P       none (no binding), compact (fill a core's PUs, then the next core),\n"
-    "                      scatter (spread over packages, NUMA nodes, L3s, cores, then PUs);\n"
-    "                      more workers than PUs wrap around (default compact)\n"
-    "  --depth=N           frames per goroutine stack, 0..10000 (default: the workload's)\n"
-    "  --frame-bytes=SIZE  native bytes per frame, 0..1M (default: the workload's)\n"
-    "  --slots=N           GC slots per frame record, 0.." STR(REF_MAX_SLOTS)
+    "  --depth=N           frames per goroutine stack, 0.." STR(WL_MAX_DEPTH)
     " (default: the workload's)\n"
-    "  --heap-per-g=SIZE   heap bytes held per goroutine, 0..1G (default: the workload's)\n"
+    "  --frame-bytes=SIZE  native bytes per frame, 0.." STR(WL_MAX_FRAME_BYTES)
+    " (default: the workload's)\n"
+    "  --slots=N           GC slots per frame record, " STR(WL_MIN_SLOTS) ".." STR(WL_MAX_SLOTS)
+    " (default: the workload's)\n"
+    "  --heap-per-g=SIZE   heap bytes held per goroutine, 0.." STR(WL_MAX_HEAP_PER_G)
+    " (default: the workload's)\n"
     "  --topology=SYNTH    plan for an hwloc synthetic topology, e.g. \"pack:2 numa:2 core:4 pu:2\";\n"
     "                      prints the plan and exits without binding or running\n"
     "  --format=F          console (Google Benchmark's table) or go (Go benchmark lines for\n"
@@ -634,145 +562,6 @@ void bench_usage(FILE *f, const bench_workload_name *table, size_t ntable) {
   for (size_t i = 0; i < ntable; i++)
     fprintf(f, " %s%s", table[i].name, table[i].kind == BENCH_WL_MICRO ? " (micro)" : "");
   fputs("\n\nFlags:\n", f);
+  usage_switches(f);
   fputs(usage_text, f);
-}
-
-/* ---------------------------------------------------------------------------
- * The plan
- * ------------------------------------------------------------------------- */
-
-static int item_name(bench_item *it, const char *workload, topo_placement pl) {
-  int len = snprintf(it->name, sizeof it->name, "%s/%s/n:%lld/workers:%d/%s", workload,
-                     ref_strategy_name(it->strategy.phase, it->strategy.scan),
-                     (long long)it->n, it->workers, topo_placement_name(pl));
-  return len < 0 || (size_t)len >= sizeof it->name ? -1 : 0;
-}
-
-int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_t ntable,
-                    bench_plan *plan, char *err, size_t errlen) {
-  memset(plan, 0, sizeof *plan);
-  if (o->nworkers < 1 || o->nworkloads < 1 || o->nstrategies < 1 || o->nn < 1) {
-    snprintf(err, errlen, "empty plan (call bench_opts_resolve for --workers=all)");
-    return -1;
-  }
-  size_t n = (size_t)o->nworkloads * (size_t)o->nstrategies * (size_t)o->nn * (size_t)o->nworkers;
-  bench_item *items = calloc(n, sizeof *items), *it = items;
-  if (items == NULL) {
-    snprintf(err, errlen, "out of memory for a plan of %zu benchmarks", n);
-    return -1;
-  }
-  for (int w = 0; w < o->nworkloads; w++)
-    for (int s = 0; s < o->nstrategies; s++)
-      for (int k = 0; k < o->nn; k++)
-        for (int j = 0; j < o->nworkers; j++, it++) {
-          *it = (bench_item){.workload = o->workload[w], .strategy = o->strategy[s],
-                             .n = o->n[k], .workers = o->workers[j]};
-          if ((size_t)o->workload[w] >= ntable || item_name(it, table[o->workload[w]].name,
-                                                            o->placement) != 0) {
-            snprintf(err, errlen, "bad workload index or name too long in the plan");
-            free(items);
-            return -1;
-          }
-        }
-  *plan = (bench_plan){items, n, o->placement, o->stackmaps};
-  return 0;
-}
-
-void bench_plan_free(bench_plan *plan) {
-  free(plan->item);
-  memset(plan, 0, sizeof *plan);
-}
-
-/* "workers:W  PU L#a (P#x), ..." for one worker count. */
-static int print_placement(FILE *f, const topo *t, topo_placement pl, int w) {
-  topo_plan tp;
-  if (topo_plan_make(t, pl, w, &tp) != 0) return -1;
-  fprintf(f, "  workers:%-4d", w);
-  if (pl == TOPO_PLACE_NONE) fputs(" unbound", f);
-  for (int i = 0; i < tp.nworkers && pl != TOPO_PLACE_NONE; i++)
-    fprintf(f, "%s L#%d (P#%d)", i == 0 ? " PU" : ",", tp.slot[i].pu_logical, tp.slot[i].pu_os);
-  fputc('\n', f);
-  topo_plan_free(&tp);
-  return 0;
-}
-
-/* True when no item before index i has the same worker count. */
-static bool first_with_workers(const bench_plan *plan, size_t i) {
-  for (size_t k = 0; k < i; k++)
-    if (plan->item[k].workers == plan->item[i].workers) return false;
-  return true;
-}
-
-int bench_plan_print(FILE *f, const bench_plan *plan, const topo *t) {
-  char summary[256];
-  topo_summary(t, summary, sizeof summary);
-  fprintf(f, "topology: %s%s\n", summary, topo_is_synthetic(t) ? " (synthetic)" : "");
-  fprintf(f, "placement: %s\nstackmaps: %s\nbenchmarks: %zu\n", topo_placement_name(plan->placement),
-          ref_stackmaps_name(plan->stackmaps), plan->nitems);
-  for (size_t i = 0; i < plan->nitems; i++) fprintf(f, "  %s\n", plan->item[i].name);
-  fputs("workers bound to (worker 0 first):\n", f);
-  for (size_t i = 0; i < plan->nitems; i++)
-    if (first_with_workers(plan, i) && print_placement(f, t, plan->placement, plan->item[i].workers) != 0)
-      return -1;
-  return 0;
-}
-
-/* ---------------------------------------------------------------------------
- * Go benchmark format
- * ------------------------------------------------------------------------- */
-
-int bench_go_name(char *buf, size_t len, const char *name) {
-  const char *w = strstr(name, "/workers:");
-  if (w == NULL) return snprintf(buf, len, "Benchmark%s", name);
-  int procs = atoi(w + 9);
-  if (procs == 1) return snprintf(buf, len, "Benchmark%.*s", (int)(w - name), name);
-  return snprintf(buf, len, "Benchmark%.*s-%d", (int)(w - name), name, procs);
-}
-
-/* Go's testing.prettyPrint: four or five significant digits for small
- * values, none after the point from 999.95 on. */
-static int go_pretty(char *buf, size_t len, double x, const char *unit) {
-  static const struct { double min; int width, prec; } rules[] = {
-      {999.95, 10, 0}, {99.995, 12, 1}, {9.9995, 13, 2}, {0.99995, 14, 3},
-      {0.099995, 15, 4}, {0.0099995, 16, 5}, {0.00099995, 17, 6}, {0, 18, 7}};
-  double y = x < 0 ? -x : x;
-  int r = 0;
-  if (y != 0)
-    while (y < rules[r].min) r++;
-  return snprintf(buf, len, "%*.*f %s", rules[r].width, rules[r].prec, x, unit);
-}
-
-/* Line building with snprintf semantics: `used` grows by each piece's full
- * length even when buf is too small, so the caller learns the length needed;
- * once full, pieces go to (NULL, 0). */
-static char *tail(char *buf, size_t len, size_t used) { return used < len ? buf + used : NULL; }
-static size_t room(size_t len, size_t used) { return used < len ? len - used : 0; }
-static void grow(size_t *used, int n) { *used += n > 0 ? (size_t)n : 0; }
-
-int bench_go_line(char *buf, size_t len, const char *name, int64_t iterations, double ns_per_op,
-                  const bench_metric *extra, size_t nextra) {
-  size_t used = 0;
-  grow(&used, bench_go_name(tail(buf, len, used), room(len, used), name));
-  grow(&used, snprintf(tail(buf, len, used), room(len, used), "\t%8lld", (long long)iterations));
-  if (ns_per_op != 0) {
-    grow(&used, snprintf(tail(buf, len, used), room(len, used), "\t"));
-    grow(&used, go_pretty(tail(buf, len, used), room(len, used), ns_per_op, "ns/op"));
-  }
-  for (size_t i = 0; i < nextra; i++) {
-    grow(&used, snprintf(tail(buf, len, used), room(len, used), "\t"));
-    grow(&used, go_pretty(tail(buf, len, used), room(len, used), extra[i].value, extra[i].unit));
-  }
-  return (int)used;
-}
-
-void bench_go_header(FILE *f, const char *cpu) {
-#if defined(__x86_64__)
-  const char *arch = "amd64";
-#elif defined(__aarch64__)
-  const char *arch = "arm64";
-#else
-  const char *arch = "unknown";
-#endif
-  fprintf(f, "goos: linux\ngoarch: %s\npkg: stackscan\n", arch);
-  if (cpu != NULL && *cpu != '\0') fprintf(f, "cpu: %s\n", cpu);
 }

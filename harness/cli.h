@@ -1,20 +1,21 @@
 /*
- * cli.h: stackscan-bench's command line, its benchmark plan, and the Go
- * benchmark-line format.
+ * cli.h: stackscan-bench's command line: the flags parsed into bench_opts,
+ * and --help.
  *
  * Flow (main.c):
  *   bench_parse(&argc, argv, table, ntable, &o, err, sizeof err)  -> exit 2 on error
  *   o.help: bench_usage(stdout, ...), exit 0
  *   t = topo_load(o.topology)        -> on NULL: "stackscan-bench: --topology: <topo_error()>", exit 2
- *   bench_opts_resolve(&o, t, ...)                                 (fills --workers=all)
- *   bench_plan_make(&o, table, ntable, &plan, ...)
+ *   bench_opts_resolve(&o, t, ...)                   (plan.h; fills --workers=all)
+ *   bench_plan_make(&o, table, ntable, &plan, ...)   (plan.h)
  *   o.list || o.topology: bench_plan_print(stdout, ...), exit 0
  *   gb_initialize(&argc, argv); bench_check_leftover(argc, argv, ...) -> exit 2 on error
- *   register and run plan.item[*]
+ *   register and run plan.item[*]; --format=go prints gofmt.h's lines
  *
- * Errors are one line, "<flag>: <what is wrong>; accepted: <values>"; the
- * caller prints "stackscan-bench: <message>" on stderr and exits with
- * BENCH_EXIT_USAGE.
+ * Errors are one line, "<flag>: <what is wrong>; accepted: <values>", or for
+ * a shape flag out of the workloads' limits "<flag>: "<value>": <their
+ * message>"; the caller prints "stackscan-bench: <message>" on stderr and
+ * exits with BENCH_EXIT_USAGE.
  */
 #ifndef HARNESS_CLI_H
 #define HARNESS_CLI_H
@@ -26,14 +27,12 @@
 
 #include "ref.h"
 #include "topo.h"
+#include "workloads.h"
 
 #define BENCH_EXIT_USAGE 2
 #define BENCH_MAX_LIST 64           /* items per list flag */
 #define BENCH_MAX_STRATEGIES 6
 #define BENCH_MAX_N 10000000        /* --n upper bound (goroutines) */
-#define BENCH_MAX_DEPTH 10000       /* --depth: frames per goroutine */
-#define BENCH_MAX_FRAME_BYTES (1 << 20)        /* --frame-bytes: 1 MiB */
-#define BENCH_MAX_HEAP_PER_G ((int64_t)1 << 30) /* --heap-per-g: 1 GiB */
 #define BENCH_MAX_MEM ((uint64_t)1 << 50)       /* --max-mem: 1 PiB */
 #define BENCH_MIN_STACK ((uint64_t)16 << 10)    /* --stack-size: ref's minimum, 4 pages */
 #define BENCH_MAX_STACK ((uint64_t)1 << 30)     /* --stack-size: 1 GiB, Go's maximum */
@@ -69,11 +68,12 @@ typedef struct bench_opts {
   int nworkers;                   /* 0 while workers_all (until bench_opts_resolve) */
   bool workers_all;               /* --workers=all or no --workers: W = number of PUs */
   topo_placement placement;       /* default compact */
-  /* Workload shape; -1 = the workload's own default. */
-  int64_t depth;                  /* 0..BENCH_MAX_DEPTH frames per goroutine */
-  int64_t frame_bytes;            /* 0..BENCH_MAX_FRAME_BYTES native bytes per frame */
-  int64_t slots;                  /* 0..REF_MAX_SLOTS GC slots per frame record */
-  int64_t heap_per_g;             /* 0..BENCH_MAX_HEAP_PER_G heap bytes held per goroutine */
+  /* Workload shape; -1 = the workload's own default. Given values pass
+   * wl_params_check (workloads.h's WL_ limits). */
+  int64_t depth;                  /* frames per goroutine */
+  int64_t frame_bytes;            /* native bytes per frame */
+  int64_t slots;                  /* GC slots per frame record */
+  int64_t heap_per_g;             /* heap bytes held per goroutine */
   const char *topology;           /* --topology (points into argv); NULL: this machine */
   bench_format format;            /* default console */
   bool list, help, checkmark;
@@ -90,71 +90,17 @@ typedef struct bench_opts {
 int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t ntable,
                 bench_opts *o, char *err, size_t errlen);
 
+/* The workload parameters the flags give for n readers (the shape fields
+ * -1 where the workload's default applies). */
+wl_params bench_wl_params(const bench_opts *o, int64_t n);
+
 /* Rejects what is left after gb_initialize removed Google Benchmark's own
  * flags (a misspelled --benchmark_ flag, say). Returns 0 when only argv[0]
  * is left, else -1 with a message in err. */
 int bench_check_leftover(int argc, char **argv, char *err, size_t errlen);
 
-/* Fills in what depends on the topology: --workers=all becomes {PU count}
- * (capped at REF_MAX_WORKERS). */
-void bench_opts_resolve(bench_opts *o, const topo *t);
-
 /* Prints --help: every flag, its values and default, and the Google
  * Benchmark flags that pass through. */
 void bench_usage(FILE *f, const bench_workload_name *table, size_t ntable);
-
-/* ---------------------------------------------------------------------------
- * The plan: workloads x strategies x n x workers, placement fixed per run
- * ------------------------------------------------------------------------- */
-
-typedef struct bench_item {
-  int workload;                   /* index into the workload table */
-  bench_strategy strategy;
-  int64_t n;
-  int workers;
-  char name[160];                 /* Workload/strategy/n:N/workers:W/placement */
-} bench_item;
-
-typedef struct bench_plan {
-  bench_item *item;               /* nitems entries, workload-major order */
-  size_t nitems;
-  topo_placement placement;
-  ref_stackmaps stackmaps;
-} bench_plan;
-
-/* Builds the cross product (call bench_opts_resolve first). Returns 0, or -1
- * with a message in err. */
-int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_t ntable,
-                    bench_plan *plan, char *err, size_t errlen);
-void bench_plan_free(bench_plan *plan);
-
-/* Prints the plan (for --list and --topology): the topology summary, the
- * settings, every benchmark name, and for each worker count the PUs its
- * workers are bound to. Returns 0, or -1 if a placement cannot be made
- * (topo_error() says why). */
-int bench_plan_print(FILE *f, const bench_plan *plan, const topo *t);
-
-/* ---------------------------------------------------------------------------
- * Go benchmark format (for benchstat)
- * ------------------------------------------------------------------------- */
-
-/* "Workload/strategy/n:N/workers:W/placement" -> "BenchmarkWorkload/strategy/n:N-W"
- * (Go's GOMAXPROCS suffix; omitted for W == 1, as Go does). A name without
- * "/workers:" is kept whole. Returns the length needed (snprintf-style). */
-int bench_go_name(char *buf, size_t len, const char *name);
-
-typedef struct bench_metric {
-  double value;
-  const char *unit;               /* e.g. "ns/goroutine", "B/op" */
-} bench_metric;
-
-/* One Go result line, without newline, in testing.BenchmarkResult's format:
- * "<go name>\t<iterations %8d>\t<ns/op> ns/op[\t<value> <unit>]...", numbers
- * printed with Go's significant-digit rules. Returns the length needed. */
-int bench_go_line(char *buf, size_t len, const char *name, int64_t iterations, double ns_per_op,
-                  const bench_metric *extra, size_t nextra);
-
-/* The header lines benchstat reads as configuration (goos, goarch, pkg, cpu). */
-void bench_go_header(FILE *f, const char *cpu);
 
 #endif /* HARNESS_CLI_H */

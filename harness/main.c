@@ -58,7 +58,7 @@ static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc
     const bench_item *it = &plan->item[i];
     if ((size_t)it->workload >= ngc) continue; /* micro benchmarks are small */
     const wl_desc *d = wl_all[it->workload];
-    wl_params p = {it->n, (int)o->depth, (int)o->frame_bytes, (int)o->slots, (int)o->heap_per_g, 0};
+    wl_params p = bench_wl_params(o, it->n);
     wl_resolve(d, &p, &p);
     uint64_t need = wl_estimate_bytes(d, &p);
     uint64_t space = (uint64_t)it->n * (stack + 4096);
@@ -81,6 +81,40 @@ static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc
   }
 }
 
+/* The names of the cycle's counters, comma-separated, for the reports: they
+ * read the lists from here instead of keeping a copy. "counters" has every
+ * one, "exact_counters" those a comparison may demand equal (ref.h). */
+static void add_counter_names(void) {
+  static const struct {
+    const char *name;
+    bool exact;
+  } table[] = {
+#define COUNTER_ROW(name, exact, meaning) {#name, exact},
+      REF_GC_COUNTERS(COUNTER_ROW)
+#undef COUNTER_ROW
+  };
+  char all[512] = "", exact[512] = "";
+  for (size_t i = 0; i < REF_ARRAY_SIZE(table); i++) {
+    const char *sep = i ? "," : "";
+    snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", sep, table[i].name);
+    if (table[i].exact)
+      snprintf(exact + strlen(exact), sizeof exact - strlen(exact), "%s%s", *exact ? "," : "",
+               table[i].name);
+  }
+  gb_add_context("counters", all);
+  gb_add_context("exact_counters", exact);
+}
+
+/* Every strategy name, comma-separated, from ref's tables. */
+static void add_strategy_names(void) {
+  char buf[512] = "";
+  for (int s = 0; s < REF_NSCANS; s++)
+    for (int k = 0; k < REF_NPHASES; k++)
+      snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", *buf ? "," : "",
+               ref_strategy_name((ref_phase)k, (ref_scan)s));
+  gb_add_context("strategies", buf);
+}
+
 static void add_context(const bench_opts *o, const topo *t, const bench_plan *plan) {
   char buf[512];
   topo_summary(t, buf, sizeof buf);
@@ -97,6 +131,8 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   gb_add_context("compiler", __VERSION__);
   gb_add_context("cflags", STACKSCAN_CFLAGS);
   gb_add_context("git_rev", STACKSCAN_GIT_REV);
+  add_counter_names();
+  add_strategy_names();
 }
 
 static run_item *register_all(const run_env *env, const bench_workload_name *table) {

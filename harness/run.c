@@ -115,18 +115,18 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   cfg.poison = o->checkmark;
   cfg.seed = o->seed;
   if (o->stack_size) cfg.stack_size = (size_t)o->stack_size;
+  topo_binder_init(binder, ri->env->topo, tp); /* no failure yet, bound or not */
   if (ri->env->plan->placement != TOPO_PLACE_NONE) {
     if (topo_plan_make(ri->env->topo, ri->env->plan->placement, cfg.workers, tp) != 0) {
       snprintf(err, errlen, "placement: %s", topo_error());
       return -1;
     }
-    topo_binder_init(binder, ri->env->topo, tp);
     cfg.worker_start = topo_worker_start;
     cfg.worker_start_arg = binder;
   }
   if (ref_init(&cfg) != 0) {
-    snprintf(err, errlen, "ref_init: %s%s%s", ref_error(), binder->failed ? ": " : "",
-             binder->failed ? binder->err : "");
+    const char *why = topo_binder_failure(binder);
+    snprintf(err, errlen, "ref_init: %s%s%s", ref_error(), why ? ": " : "", why ? why : "");
     if (ri->env->plan->placement != TOPO_PLACE_NONE) topo_plan_free(tp);
     return -1;
   }
@@ -161,16 +161,11 @@ static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t 
   double n = (double)ri->item->n, cycles = a->cycles ? (double)a->cycles : 1;
   double gc_ns = a->gc_ns / cycles;
   gb_counter(st, "ns_per_goroutine", gc_ns / n, GB_COUNTER_DEFAULT);
-  gb_counter(st, "stack_bytes", (double)last->stack_bytes, GB_COUNTER_DEFAULT);
+#define SET_COUNTER(name, exact, meaning) gb_counter(st, #name, (double)last->name, GB_COUNTER_DEFAULT);
+  REF_GC_COUNTERS(SET_COUNTER)
+#undef SET_COUNTER
   gb_counter(st, "stack_bytes_per_second", gc_ns > 0 ? (double)last->stack_bytes / (gc_ns * 1e-9) : 0,
              GB_COUNTER_DEFAULT);
-  gb_counter(st, "words", (double)last->words, GB_COUNTER_DEFAULT);
-  gb_counter(st, "candidates", (double)last->candidates, GB_COUNTER_DEFAULT);
-  gb_counter(st, "frames", (double)last->frames, GB_COUNTER_DEFAULT);
-  gb_counter(st, "lookups", (double)last->lookups, GB_COUNTER_DEFAULT);
-  gb_counter(st, "cache_hits", (double)last->cache_hits, GB_COUNTER_DEFAULT);
-  gb_counter(st, "slots", (double)last->slots, GB_COUNTER_DEFAULT);
-  gb_counter(st, "objects_marked", (double)last->objects_marked, GB_COUNTER_DEFAULT);
   gb_counter(st, "roots_ns", a->roots_ns / cycles, GB_COUNTER_DEFAULT);
   gb_counter(st, "mark_ns", a->mark_ns / cycles, GB_COUNTER_DEFAULT);
   gb_counter(st, "sweep_ns", a->sweep_ns / cycles, GB_COUNTER_DEFAULT);
@@ -198,8 +193,7 @@ void run_gc_workload(gb_state *st, void *arg) {
     return;
   }
   const bench_opts *o = ri->env->opts;
-  wl_params p = {ri->item->n, (int)o->depth, (int)o->frame_bytes, (int)o->slots,
-                 (int)o->heap_per_g, o->seed};
+  wl_params p = bench_wl_params(o, ri->item->n);
   size_t rss0 = wl_rss_bytes();
   wl_instance *w = ri->wl->setup(&p, err, sizeof err);
   size_t rss1 = wl_rss_bytes();

@@ -7,6 +7,8 @@
 
 #include "cli.h"
 #include "gbench.h"
+#include "gofmt.h"
+#include "plan.h"
 #include "topo.h"
 #include "workloads.h"
 

@@ -148,14 +148,21 @@ int topo_summary(const topo *t, char *buf, size_t len) {
  * Placement orders
  * ------------------------------------------------------------------------- */
 
-static const char *const placement_names[] = {"none", "compact", "scatter"};
+#define PLACEMENT_NAME(e, name, what) name,
+#define PLACEMENT_WHAT(e, name, what) what,
+static const char *const placement_names[] = {TOPO_PLACEMENTS(PLACEMENT_NAME)};
+static const char *const placement_whats[] = {TOPO_PLACEMENTS(PLACEMENT_WHAT)};
 
 const char *topo_placement_name(topo_placement p) {
-  return (unsigned)p <= TOPO_PLACE_SCATTER ? placement_names[p] : NULL;
+  return (unsigned)p < TOPO_NPLACEMENTS ? placement_names[p] : NULL;
+}
+
+const char *topo_placement_what(topo_placement p) {
+  return (unsigned)p < TOPO_NPLACEMENTS ? placement_whats[p] : NULL;
 }
 
 int topo_placement_parse(const char *name, topo_placement *p) {
-  for (int i = 0; i <= TOPO_PLACE_SCATTER; i++) {
+  for (int i = 0; i < TOPO_NPLACEMENTS; i++) {
     if (strcmp(name, placement_names[i]) == 0) {
       *p = (topo_placement)i;
       return 0;
@@ -302,3 +309,5 @@ int topo_worker_start(int index, void *binder) {
   }
   return rc;
 }
+
+const char *topo_binder_failure(const topo_binder *b) { return b->failed >= 0 ? b->err : NULL; }

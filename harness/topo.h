@@ -52,16 +52,23 @@ int topo_summary(const topo *t, char *buf, size_t len);
  * Placement
  * ------------------------------------------------------------------------- */
 
-typedef enum topo_placement {
-  TOPO_PLACE_NONE,     /* no binding: the OS schedules workers */
-  TOPO_PLACE_COMPACT,  /* fill one core's PUs, then the next core, in topology order */
-  TOPO_PLACE_SCATTER   /* consecutive workers as far apart as the tree allows:
-                          round-robin over packages, then NUMA nodes, L3s, cores, PUs */
-} topo_placement;
+/* The placements, X(enumerator, name, what it does): the enum, the names
+ * and --help's lines are made from this table. */
+#define TOPO_PLACEMENTS(X)                                                        \
+  X(TOPO_PLACE_NONE, "none", "no binding: the OS schedules workers")             \
+  X(TOPO_PLACE_COMPACT, "compact", "fill one core's PUs, then the next core")    \
+  X(TOPO_PLACE_SCATTER, "scatter",                                                \
+    "round-robin over packages, NUMA nodes, L3s, cores, then PUs")
 
+#define TOPO__ENUMERATOR(e, name, what) e,
+#define TOPO__ONE(e, name, what) +1
+typedef enum topo_placement { TOPO_PLACEMENTS(TOPO__ENUMERATOR) } topo_placement;
+enum { TOPO_NPLACEMENTS = 0 TOPO_PLACEMENTS(TOPO__ONE) };
+
+/* The name and the description of placement p; NULL outside the table. */
 const char *topo_placement_name(topo_placement p);
+const char *topo_placement_what(topo_placement p);
 int topo_placement_parse(const char *name, topo_placement *p);
-#define TOPO_PLACEMENT_NAMES "none, compact, scatter"
 
 typedef struct topo_slot {
   int pu_os;            /* OS index of the PU (what binding uses); -1: unbound */
@@ -101,5 +108,9 @@ typedef struct topo_binder {
 } topo_binder;
 void topo_binder_init(topo_binder *b, const topo *t, const topo_plan *plan);
 int topo_worker_start(int index, void *binder);
+
+/* The first failing worker's message ("worker 3: binding to PU P#5 failed:
+ * ..."), or NULL while no worker failed. */
+const char *topo_binder_failure(const topo_binder *b);
 
 #endif /* HARNESS_TOPO_H */

@@ -18,13 +18,8 @@ static struct {
 } cm;
 
 static void cm_push(uintptr_t base) {
-  if (cm.n == cm.cap) {
-    size_t cap = cm.cap ? cm.cap * 2 : 4096;
-    uintptr_t *nv = realloc(cm.v, cap * sizeof *nv);
-    if (!nv) ref__throw("checkmark: out of memory for its mark stack");
-    cm.v = nv;
-    cm.cap = cap;
-  }
+  if (cm.n == cm.cap && !REF_GROW(cm.v, cm.cap, 4096))
+    ref__throw("checkmark: out of memory for its mark stack (%zu entries)", cm.cap);
   cm.v[cm.n++] = base;
 }
 

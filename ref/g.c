@@ -14,8 +14,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 
 #define STACKS_PER_CHUNK 32
@@ -80,14 +78,14 @@ static int stack_chunk_new(void) {
   void *p = ref__os_map(len, true, false);
   if (!p) return ref__seterr("mmap of %zu bytes of stacks: %s", len, strerror(errno));
   for (int i = 0; i < STACKS_PER_CHUNK; i++) {
-    if (mprotect((char *)p + i * slot, gs.guard, PROT_NONE) != 0) {
+    if (ref__os_guard((char *)p + i * slot, gs.guard) != 0) {
       ref__os_unmap(p, len);
       return ref__seterr("mprotect of a stack guard page: %s", strerror(errno));
     }
   }
   chunk *c = malloc(sizeof *c);
   if (!c) {
-    munmap(p, len);
+    ref__os_unmap(p, len);
     return ref__seterr("out of memory for stack chunk bookkeeping");
   }
   *c = (chunk){gs.stack_chunks, p, len};
@@ -134,13 +132,8 @@ static ref_g *g_struct_new(void) {
 }
 
 static int allg_add(ref_g *g) {
-  if (ref__allg.len == ref__allg.cap) {
-    size_t cap = ref__allg.cap ? ref__allg.cap * 2 : 1024;
-    ref_g **ng = realloc(ref__allg.g, cap * sizeof *ng);
-    if (!ng) return ref__seterr("out of memory growing the goroutine table to %zu", cap);
-    ref__allg.g = ng;
-    ref__allg.cap = cap;
-  }
+  if (ref__allg.len == ref__allg.cap && !REF_GROW(ref__allg.g, ref__allg.cap, 1024))
+    return ref__seterr("out of memory growing the goroutine table past %zu", ref__allg.cap);
   ref__allg.g[ref__allg.len++] = g;
   return 0;
 }
@@ -299,7 +292,7 @@ static void segv_uninstall(void) {
 
 int ref__g_init(const ref_config *cfg) {
   memset(&gs, 0, sizeof gs);
-  gs.page = (size_t)sysconf(_SC_PAGESIZE);
+  gs.page = ref__os_page_size();
   gs.guard = gs.page;
   gs.stack_size = ref_align_up(cfg->stack_size, gs.page); /* in range: ref_init checked it */
   gs.max_map_count = read_max_map_count();

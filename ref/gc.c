@@ -9,11 +9,17 @@
 #include <sched.h>
 #include <string.h>
 
+/* One cycle's state, shared by its parallel regions through their context
+ * pointer. Written by worker 0 and read after the region ends, except
+ * xroots_done, which helpers poll. */
+typedef struct gc_cycle_state {
+  _Atomic bool xroots_done;            /* worker 0 has enumerated the roots */
+  uint64_t t_roots0, t_roots1;         /* worker 0's root enumeration */
+  ref__sweep_result sweep[REF_MAX_WORKERS];
+} gc_cycle_state;
+
 static ref_gc_stats last;
 static uint64_t ncycles;
-static ref__sweep_result sweepres[REF_MAX_WORKERS];
-static _Atomic bool xroots_done;
-static uint64_t t_roots0, t_roots1; /* set by worker 0 */
 
 const ref_gc_stats *ref_gc_last(void) { return &last; }
 
@@ -22,9 +28,9 @@ const ref_gc_stats *ref_gc_last(void) { return &last; }
  * ------------------------------------------------------------------------- */
 
 /* Waits, as an idle worker, for worker 0 to finish root enumeration. */
-static void wait_roots(ref__worker *w) {
+static void wait_roots(ref__worker *w, gc_cycle_state *cs) {
   uint64_t t0 = ref__nanotime();
-  for (unsigned i = 0; !atomic_load(&xroots_done); i++) {
+  for (unsigned i = 0; !atomic_load(&cs->xroots_done); i++) {
     if (i < 1024) __builtin_ia32_pause();
     else sched_yield(); /* oversubscribed workers must let worker 0 run */
   }
@@ -36,37 +42,41 @@ static void wait_roots(ref__worker *w) {
  * adding to the mark phase. In the parallel phase they do not wait for it
  * to end: they take job buffers as worker 0 publishes them, and the
  * termination check cannot pass before worker 0 is idle too. */
-static void mark_region(ref__worker *w) {
+static void mark_region(ref__worker *w, void *ctx) {
+  gc_cycle_state *cs = ctx;
   uint64_t t0 = ref__nanotime();
   if (w->id == 0) {
-    t_roots0 = t0;
+    cs->t_roots0 = t0;
     ref__roots_prepare(w);
-    t_roots1 = ref__nanotime();
-    atomic_store(&xroots_done, true);
+    cs->t_roots1 = ref__nanotime();
+    atomic_store(&cs->xroots_done, true);
   } else if (ref__cfg.phase != REF_PHASE_PARALLEL) {
-    wait_roots(w);
+    wait_roots(w, cs);
   }
   ref__drain(w);
   ref_assert_internal(ref__gcw_empty(&w->gcw));
   uint64_t t = ref__nanotime() - t0;
   w->st.busy_ns = t > w->st.idle_ns ? t - w->st.idle_ns : 0;
+  w->st.stacks_scanned = w->n.stacks_scanned;
+  w->st.stack_bytes = w->n.stack_bytes;
   w->st.bufs_taken = w->gcw.bufs_taken;
   w->st.bufs_given = w->gcw.bufs_given;
 }
 
-static void sweep_region(ref__worker *w) {
-  ref__heap_sweep_part(w->id, ref__workers_count(), &sweepres[w->id]);
+static void sweep_region(ref__worker *w, void *ctx) {
+  gc_cycle_state *cs = ctx;
+  ref__heap_sweep_part(w->id, ref__workers_count(), &cs->sweep[w->id]);
 }
 
 /* Sweeps in parallel by span ranges, or alone when the heap is too small to
  * repay waking the other workers. Returns the parts swept. */
 #define SWEEP_SPANS_PER_WORKER 256
-static int sweep(int n) {
+static int sweep(gc_cycle_state *cs, int n) {
   if (n == 1 || ref__heap_nspans() < (size_t)n * SWEEP_SPANS_PER_WORKER) {
-    ref__heap_sweep_part(0, 1, &sweepres[0]);
+    ref__heap_sweep_part(0, 1, &cs->sweep[0]);
     return 1;
   }
-  ref__workers_run(sweep_region);
+  ref__workers_run(sweep_region, cs);
   return n;
 }
 
@@ -85,22 +95,15 @@ static void workers_reset(int n) {
   }
 }
 
-static void stats_sum(ref_gc_stats *st, int n) {
+#define ADD_COUNTER(name, exact, meaning) st->name += w->n.name;
+#define ADD_SWEEP_COUNTER(name, exact, meaning) st->name += cs->sweep[i].name;
+
+static void stats_sum(ref_gc_stats *st, const gc_cycle_state *cs, int n) {
   for (int i = 0; i < n; i++) {
     const ref__worker *w = ref__worker_get(i);
-    st->stacks_scanned += w->n.stacks_scanned;
-    st->stack_bytes += w->n.stack_bytes;
-    st->words += w->n.words;
-    st->candidates += w->n.candidates;
-    st->frames += w->n.frames;
-    st->lookups += w->n.lookups;
-    st->cache_hits += w->n.cache_hits;
-    st->slots += w->n.slots;
-    st->objects_marked += w->n.objects_marked;
-    st->bytes_marked += w->n.bytes_marked;
+    REF_MARK_COUNTERS(ADD_COUNTER)
+    REF_SWEEP_COUNTERS(ADD_SWEEP_COUNTER)
     st->worker[i] = w->st;
-    st->objects_freed += sweepres[i].objects_freed;
-    st->bytes_freed += sweepres[i].bytes_freed;
   }
   st->nworkers = n;
 }
@@ -108,6 +111,7 @@ static void stats_sum(ref_gc_stats *st, int n) {
 /* Runs on the scheduler stack with every goroutine stopped. */
 static void gc_cycle(void *unused) {
   (void)unused;
+  static gc_cycle_state cs; /* 6 KiB of sweep results: not on a goroutine's stack */
   int n = ref__workers_count();
   uint64_t t0 = ref__nanotime();
   /* Stop the world: with one M, every other goroutine is already stopped at
@@ -115,17 +119,16 @@ static void gc_cycle(void *unused) {
   ref__m *m = ref__m_get();
   ref_assert(!m->curg || m->curg->status == REF_G_RUNNING);
   ref_assert_expensive((ref__heap_check(), true));
+  memset(&cs, 0, sizeof cs);
   workers_reset(n);
   ref__mark_reset(n);
-  atomic_store(&xroots_done, false);
-  ref__workers_run(mark_region);
-  uint64_t t1 = t_roots0, t2 = t_roots1;
+  ref__workers_run(mark_region, &cs);
+  uint64_t t1 = cs.t_roots0, t2 = cs.t_roots1;
   uint64_t t3 = ref__nanotime();
   if (ref__cfg.checkmark) ref__checkmark_verify();
   uint64_t t4 = ref__nanotime();
-  memset(sweepres, 0, sizeof sweepres);
-  int parts = sweep(n);
-  ref__heap_sweep_finish(sweepres, parts);
+  int parts = sweep(&cs, n);
+  ref__heap_sweep_finish(cs.sweep, parts);
   ref__roots_done();
   uint64_t t5 = ref__nanotime();
   ref_assert_expensive((ref__heap_check(), true));
@@ -137,7 +140,7 @@ static void gc_cycle(void *unused) {
   last.mark_ns = t3 - t2;
   last.sweep_ns = t5 - t4;
   last.total_ns = (t5 - t0) - (t4 - t3); /* the checkmark is not part of the cycle */
-  stats_sum(&last, n);
+  stats_sum(&last, &cs, n);
 }
 
 void ref_gc(void) {

@@ -2,8 +2,10 @@
  * gc.h: collector internals -- mark workers, root jobs, the scanners.
  *
  * A cycle (gc.c) stops the world, enumerates roots (roots.c) according to
- * the phase switch, marks with W workers (workers.c drains; mark.c greys and
- * scans heap objects; scan_conservative.c and scan_frames.c scan stacks),
+ * the phase switch -- global ranges (globals.c), goroutine stacks
+ * (scan_stack.c) --, marks with W workers (workers.c drains; mark.c greys
+ * and scans heap objects; scan_stack.c reads a stack with
+ * scan_conservative.c or scan_frames.c),
  * optionally verifies with the checkmark marker (checkmark.c), and sweeps
  * in parallel.
  *
@@ -36,11 +38,10 @@ typedef struct ref__stackpart {
   uintptr_t lo, hi;
 } ref__stackpart;
 
-/* Per-cycle counters of one worker; summed into ref_gc_stats. */
+/* Per-cycle mark counters of one worker (REF_MARK_COUNTERS); summed into
+ * ref_gc_stats. */
 typedef struct ref__wcount {
-  uint64_t stacks_scanned, stack_bytes, words, candidates;
-  uint64_t frames, lookups, cache_hits, slots;
-  uint64_t objects_marked, bytes_marked;
+  REF_MARK_COUNTERS(REF__COUNTER_FIELD)
 } ref__wcount;
 
 /* One mark worker: the initiating thread is worker 0. */
@@ -59,7 +60,19 @@ typedef struct ref__worker {
 int ref__gc_init(const ref_config *cfg);
 void ref__gc_shutdown(void);
 
-/* ---- roots.c ---- */
+/* ---- globals.c: the registry of global roots ---- */
+typedef struct ref__rootrange {
+  uintptr_t lo, hi;
+} ref__rootrange;
+size_t ref__globals_count(void);
+const ref__rootrange *ref__globals(void);
+/* The registered ranges in blocks of REF_ROOT_BLOCK: how many, and scanning
+ * block i (counted across ranges in order) with worker w. */
+size_t ref__globals_nblocks(void);
+void ref__globals_scan_block(ref__worker *w, size_t i);
+void ref__globals_shutdown(void);
+
+/* ---- roots.c: a cycle's roots, handed out by the phase switch ---- */
 /* Root enumeration on the initiating thread, per the phase switch: serial
  * scans every root itself; parallel scans globals and queues one stack job
  * per G; rootjobs only sets up the indexed jobs. */
@@ -70,17 +83,43 @@ void ref__roots_work(ref__worker *w);
 /* Whether root jobs are left for ref__roots_work (termination counts them
  * as visible work). */
 bool ref__roots_remaining(void);
-/* Runs a tagged work item (REF_ITEM_PART). */
-void ref__item_run(ref__worker *w, uintptr_t item);
 /* Frees the cycle's stack parts. */
 void ref__roots_done(void);
 void ref__roots_shutdown(void);
-/* The registered global root ranges. */
-typedef struct ref__rootrange {
-  uintptr_t lo, hi;
-} ref__rootrange;
-size_t ref__globals_count(void);
-const ref__rootrange *ref__globals(void);
+
+/* ---- scan_conservative.c, scan_frames.c: how one range or chain is read ---- */
+void ref__scan_conservative(ref__worker *w, uintptr_t lo, uintptr_t hi);
+void ref__scan_frames(ref__worker *w, ref_g *g);
+void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi, uint64_t goid);
+/* Tests only: conservative records scanned over the range used before issue
+ * 23, which misses a record's own slots when a younger record lies above it,
+ * so that a test can show the checkmark verifier catches a scanner that
+ * skips them. */
+extern bool ref__debug_legacy_conservative_range;
+
+/* ---- scan_stack.c: the scan of goroutine stacks ---- */
+/* Whether g's stack is scanned this cycle, and from where. */
+static inline bool ref__g_scannable(const ref_g *g) {
+  return g->status != REF_G_DEAD && g->started;
+}
+/* Scans g's whole live stack [saved sp, top), by frames or conservatively
+ * per the scan switch: the dispatcher. */
+void ref__scanstack(ref__worker *w, ref_g *g);
+/* Scans the roots of gs[0, n) (start arguments, stacks) with the prefetch
+ * pipeline. may_split: queue pieces of deep conservative stacks as
+ * REF_ITEM_PART items for other workers. */
+void ref__scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split);
+/* Scans the frame records on the scheduler stack: roots in every scan mode. */
+void ref__scan_g0_records(ref__worker *w);
+/* Runs a tagged work item (REF_ITEM_PART). */
+void ref__item_run(ref__worker *w, uintptr_t item);
+void ref__stackparts_free(void);
+/* Counts one stack whose live part, hi - sp bytes, this worker scans (in
+ * full or, when split, the first piece of). */
+static inline void ref__count_stack(ref__worker *w, uintptr_t bytes) {
+  w->n.stacks_scanned++;
+  w->n.stack_bytes += bytes;
+}
 
 /* ---- mark.c ---- */
 /* Marks the object at base (slot idx of s); greys it if it has pointers. */
@@ -107,38 +146,16 @@ static inline void ref__scan_item(ref__worker *w, uintptr_t item) {
 /* Scans objects (and jobs) until no work is left anywhere. */
 void ref__drain(ref__worker *w);
 
-/* ---- scan_conservative.c / scan_frames.c ---- */
-void ref__scan_conservative(ref__worker *w, uintptr_t lo, uintptr_t hi);
-void ref__scan_frames(ref__worker *w, ref_g *g);
-void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi, uint64_t goid);
-/* Tests only: conservative records scanned over the range used before issue
- * 23, which misses a record's own slots when a younger record lies above it,
- * so that a test can show the checkmark verifier catches a scanner that
- * skips them. */
-extern bool ref__debug_legacy_conservative_range;
-/* Whether g's stack is scanned this cycle, and from where. */
-static inline bool ref__g_scannable(const ref_g *g) {
-  return g->status != REF_G_DEAD && g->started;
-}
-void ref__scanstack(ref__worker *w, ref_g *g);
-/* Counts one stack whose live part, hi - sp bytes, this worker scans (in
- * full or, when split, the first piece of). */
-static inline void ref__count_stack(ref__worker *w, uintptr_t bytes) {
-  w->n.stacks_scanned++;
-  w->n.stack_bytes += bytes;
-  w->st.stacks_scanned++;
-  w->st.stack_bytes += bytes;
-}
-
 /* ---- workers.c ---- */
 extern _Atomic int ref__xnwait; /* idle mark workers */
 int ref__workers_init(const ref_config *cfg);
 void ref__workers_shutdown(void);
 ref__worker *ref__worker_get(int i);
 int ref__workers_count(void);
-/* Runs fn(worker) on every worker, the caller as worker 0; returns when all
- * have finished. */
-void ref__workers_run(void (*fn)(ref__worker *));
+/* Runs fn(worker, ctx) on every worker, the caller as worker 0; returns
+ * when all have finished. ctx carries the region's state (libuv's
+ * req->data), so no region state travels through file-level globals. */
+void ref__workers_run(void (*fn)(ref__worker *, void *), void *ctx);
 /* Termination detection: a drained worker calls this; returns true when the
  * whole mark phase is done, false when it should look for work again. */
 bool ref__mark_idle(ref__worker *w);

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
 struct ref__heap ref__heap;
 
@@ -181,7 +180,7 @@ static uintptr_t pages_alloc(size_t npages) {
 static void pages_free(uintptr_t base, size_t npages) {
   size_t first = page_of(base), end = first + npages;
   if (npages >= RELEASE_PAGES) {
-    if (madvise((void *)base, npages << REF_PAGE_SHIFT, MADV_DONTNEED) != 0)
+    if (ref__os_decommit((void *)base, npages << REF_PAGE_SHIFT) != 0)
       ref__throw("heap: madvise(%p, %zu pages): errno %d", (void *)base, npages, errno);
     dirty_set_range(first, npages, false);
   } else {
@@ -225,13 +224,8 @@ static void span_meta_alloc(ref__span *s) {
 }
 
 static void table_append(ref__span *s) {
-  if (H.nspans == H.spans_cap) {
-    size_t cap = H.spans_cap ? 2 * H.spans_cap : 256;
-    ref__span **a = realloc(H.spans, cap * sizeof(ref__span *));
-    if (a == NULL) ref__throw("heap: out of memory for the span table (%zu spans)", cap);
-    H.spans = a;
-    H.spans_cap = cap;
-  }
+  if (H.nspans == H.spans_cap && !REF_GROW(H.spans, H.spans_cap, 256))
+    ref__throw("heap: out of memory for the span table (%zu spans)", H.spans_cap);
   s->tabidx = (uint32_t)H.nspans;
   H.spans[H.nspans++] = s;
 }
@@ -599,7 +593,7 @@ int ref__heap_init(size_t heap_max) {
   return 0;
 
 fail_meta:
-  munmap(H.arena_map, H.arena_map_len);
+  ref__os_unmap(H.arena_map, H.arena_map_len);
 fail_arena:
   memset(&H, 0, sizeof H);
   return ref__seterr("heap: cannot reserve %zu MiB of address space: errno %d",
@@ -623,8 +617,8 @@ void ref__heap_shutdown(void) {
   free(H.spans);
   for (size_t n = 0; n < FREE_EXACT; n++) free_runs_release(H.free_exact[n]);
   free_runs_release(H.free_large);
-  munmap(H.meta_map, H.meta_len);
-  munmap(H.arena_map, H.arena_map_len);
+  ref__os_unmap(H.meta_map, H.meta_len);
+  ref__os_unmap(H.arena_map, H.arena_map_len);
   memset(&H, 0, sizeof H);
   memset(&ref__heap, 0, sizeof ref__heap);
 }

@@ -85,16 +85,44 @@ int ref__seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define ref_assert_expensive(e) ((void)0)
 #endif
 
-/* ---- time ---- */
+/* ---- time (os.c) ---- */
 
 /* Monotonic nanoseconds. */
 uint64_t ref__nanotime(void);
+
+/* ---- configuration (config.c) ---- */
+
+/* Checks every field of a configuration ref_init would take: 0, or -1 with
+ * the one-line reason in ref_error(). */
+int ref__config_check(const ref_config *cfg);
+/* Whether environment variable name is set to something other than "" or
+ * "0". */
+bool ref__env_on(const char *name);
 
 /* ---- small helpers ---- */
 
 #define REF_WORD ((size_t)sizeof(void *))
 #define ref_align_up(x, a) (((x) + ((a)-1)) & ~((uintptr_t)(a)-1))
 #define ref_align_down(x, a) ((x) & ~((uintptr_t)(a)-1))
+
+/* Doubles the capacity of the array arr holding cap elements (the first
+ * growth allocates first elements): REF_GROW(arr, cap, first) is true when
+ * arr and cap now have room for one more, false when out of memory, with
+ * both left as they were. Call when the array is full. */
+#define REF_GROW(arr, cap, first)                                                 \
+  ({                                                                              \
+    void *ref_grown_ = ref__grow_slow((arr), &(cap), sizeof *(arr), (first));     \
+    if (ref_grown_) (arr) = ref_grown_;                                           \
+    ref_grown_ != NULL;                                                           \
+  })
+
+static inline void *ref__grow_slow(void *arr, size_t *cap, size_t elem, size_t first) {
+  size_t n = *cap ? *cap * 2 : first;
+  if (n < *cap || n > SIZE_MAX / elem) return NULL;
+  void *p = realloc(arr, n * elem);
+  if (p) *cap = n;
+  return p;
+}
 
 /* xorshift64* step: the runtime's own deterministic PRNG. */
 static inline uint64_t ref__rand64(uint64_t *state) {
@@ -106,7 +134,12 @@ static inline uint64_t ref__rand64(uint64_t *state) {
   return x * 0x2545F4914F6CDD1DULL;
 }
 
-/* The runtime's configuration (set by ref_init, strategy by ref_set_strategy). */
+/* The runtime's configuration (set by ref_init, strategy by ref_set_strategy).
+ * One rule for reading it: a subsystem's init function takes what it needs
+ * as arguments (so tests can start a subsystem alone) and keeps its own copy;
+ * code that runs after init reads the switches (phase, scan, stackmaps,
+ * split_bytes, checkmark, poison) from here, because ref_set_strategy
+ * changes them between cycles. */
 extern ref_config ref__cfg;
 
 #endif /* REF_INTERNAL_H */

@@ -1,10 +1,12 @@
 /*
  * os.c: memory primitives over mmap, with the sanitizer bookkeeping they
- * need.
+ * need, and the monotonic clock.
  */
 #include "os.h"
 
 #include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #if REF_ASAN
 #include <sanitizer/asan_interface.h>
@@ -29,4 +31,20 @@ void *ref__os_map(size_t len, bool lazy, bool huge) {
 
 void ref__os_unmap(void *p, size_t len) {
   if (p) munmap(p, len);
+}
+
+int ref__os_guard(void *p, size_t len) { return mprotect(p, len, PROT_NONE); }
+
+int ref__os_decommit(void *p, size_t len) { return madvise(p, len, MADV_DONTNEED); }
+
+size_t ref__os_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+
+size_t ref__os_physical_memory(void) {
+  return (size_t)sysconf(_SC_PHYS_PAGES) * ref__os_page_size();
+}
+
+uint64_t ref__nanotime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

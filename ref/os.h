@@ -1,6 +1,7 @@
 /*
  * os.h: the operating-system primitives ref uses for memory, in one place
- * (mimalloc's prim.h idea). Linux only today.
+ * (mimalloc's prim.h idea): every mmap, munmap, mprotect and madvise in ref
+ * is in os.c. Linux only today.
  */
 #ifndef REF_OS_H
 #define REF_OS_H
@@ -14,6 +15,17 @@
  * never unwound, say) may have left it poisoned. */
 void *ref__os_map(size_t len, bool lazy, bool huge);
 void ref__os_unmap(void *p, size_t len);
+
+/* Makes [p, p+len) inaccessible (a guard page). 0, or -1 with errno set. */
+int ref__os_guard(void *p, size_t len);
+
+/* Returns the pages of [p, p+len) to the OS; they read as zero when touched
+ * again. 0, or -1 with errno set. */
+int ref__os_decommit(void *p, size_t len);
+
+/* The OS page size, and the machine's physical memory in bytes. */
+size_t ref__os_page_size(void);
+size_t ref__os_physical_memory(void);
 
 /* Clears ASan's shadow of [p, p+len); nothing in other builds. */
 void ref__os_unpoison(void *p, size_t len);

@@ -1,5 +1,5 @@
 /*
- * roots.c: the roots of a cycle and the phase switch.
+ * roots.c: the roots of a cycle and how the phase switch hands them out.
  *
  * Roots are the registered global ranges (scanned conservatively in blocks
  * of REF_ROOT_BLOCK), every G's start argument until it starts, every
@@ -16,250 +16,21 @@
  *             that every worker claims with an atomic counter before
  *             draining the heap (Go 1.5+'s markroot).
  *
- * In the parallel and rootjobs phases a conservative stack with more than
- * split_bytes to scan is split: the worker scans the first piece and queues
- * the rest, so one deep goroutine cannot serialize the phase.
+ * The registry of global ranges is globals.c; the scan of a run of stacks,
+ * with its prefetch pipeline, is scan_stack.c.
  */
 #include "gc.h"
 
 #include <string.h>
 
-/* Stack scans are bound by cold misses: a parked stack's live top is a few
- * lines on its own 4 KiB page (guard pages keep stacks off huge pages), so
- * every goroutine costs a TLB miss, on this VM a nested page walk, as well
- * as its lines. A prefetch that misses the TLB holds up retirement until
- * its walk is done, so the scan loops fetch each goroutine in two steps:
- * one line WALK_AHEAD goroutines ahead starts the page walk, and the rest of
- * the live top, up to PREFETCH_LINES lines, follows LINES_AHEAD goroutines
- * ahead, after the current stack's scan, when it hits the TLB. Measured on
- * the 2-core VM, 100k GoroutineIdle, one worker: no stack prefetch 24 ms
- * (frames-serial) and 34 ms (conservative-serial); every line 4 ahead in one
- * step 10.2 and 12.2 ms; in two steps, 8 and 3 ahead, 8.5 and 9.7-10.5 ms.
- * -D overrides are for such sweeps. */
-#ifndef WALK_AHEAD
-#define WALK_AHEAD 8
-#endif
-#ifndef LINES_AHEAD
-#define LINES_AHEAD 3
-#endif
-#ifndef PREFETCH_LINES
-#define PREFETCH_LINES 8
-#endif
 #define CLAIM_BATCH 128  /* rootjobs: jobs claimed per atomic add */
-#define PARTS_PER_CHUNK 256
 
+/* This cycle's root jobs. */
 static struct {
-  ref__rootrange *ranges;
-  size_t nranges, cap;
-  size_t nblocks;        /* this cycle: global blocks (first jobs in rootjobs) */
-  size_t njobs;          /* this cycle: nblocks + allg.len */
+  size_t nblocks;        /* global blocks (first jobs in rootjobs) */
+  size_t njobs;          /* nblocks + allg.len */
   _Atomic size_t xnext;  /* rootjobs: next unclaimed job */
-  /* stack parts, carved per worker from chunks that never move */
-  struct partchunk {
-    struct partchunk *next;
-    size_t used;
-    ref__stackpart part[PARTS_PER_CHUNK];
-  } *chunks[REF_MAX_WORKERS];
 } rs;
-
-/* ---------------------------------------------------------------------------
- * Global roots
- * ------------------------------------------------------------------------- */
-
-void ref_add_root(void *p, size_t len) {
-  ref_assert(((uintptr_t)p & (REF_WORD - 1)) == 0);
-  if ((uintptr_t)p + len < (uintptr_t)p)
-    ref__throw("ref_add_root: [%p, +%zu) wraps around the address space", p, len);
-  if (rs.nranges == rs.cap) {
-    size_t cap = rs.cap ? rs.cap * 2 : 16;
-    ref__rootrange *nr = realloc(rs.ranges, cap * sizeof *nr);
-    if (!nr) ref__throw("out of memory registering a root range");
-    rs.ranges = nr;
-    rs.cap = cap;
-  }
-  rs.ranges[rs.nranges++] = (ref__rootrange){(uintptr_t)p, (uintptr_t)p + len};
-}
-
-void ref_remove_root(void *p) {
-  for (size_t i = 0; i < rs.nranges; i++) {
-    if (rs.ranges[i].lo == (uintptr_t)p) {
-      rs.ranges[i] = rs.ranges[--rs.nranges];
-      return;
-    }
-  }
-}
-
-size_t ref__globals_count(void) { return rs.nranges; }
-const ref__rootrange *ref__globals(void) { return rs.ranges; }
-
-static size_t range_blocks(const ref__rootrange *r) {
-  return (r->hi - r->lo + REF_ROOT_BLOCK - 1) / REF_ROOT_BLOCK;
-}
-
-/* Scans global block i (counting blocks across ranges in order). */
-static void scan_block(ref__worker *w, size_t i) {
-  for (size_t r = 0; r < rs.nranges; r++) {
-    size_t nb = range_blocks(&rs.ranges[r]);
-    if (i < nb) {
-      uintptr_t lo = rs.ranges[r].lo + i * REF_ROOT_BLOCK;
-      uintptr_t hi = lo + REF_ROOT_BLOCK < rs.ranges[r].hi ? lo + REF_ROOT_BLOCK : rs.ranges[r].hi;
-      ref__scan_conservative(w, lo, hi);
-      ref__ptrbuf_flush(w);
-      return;
-    }
-    i -= nb;
-  }
-}
-
-/* ---------------------------------------------------------------------------
- * Stacks
- * ------------------------------------------------------------------------- */
-
-static ref__stackpart *part_new(ref__worker *w) {
-  struct partchunk *c = rs.chunks[w->id];
-  if (!c || c->used == PARTS_PER_CHUNK) {
-    struct partchunk *nc = malloc(sizeof *nc);
-    if (!nc) ref__throw("out of memory for stack scan parts");
-    nc->next = c;
-    nc->used = 0;
-    rs.chunks[w->id] = c = nc;
-  }
-  return &c->part[c->used++];
-}
-
-/* Scans g's roots: its start argument if it has not started, else its
- * stack. may_split: queue pieces of a deep conservative stack for others.
- * The pieces are whole words from the (word-aligned) saved sp, whatever
- * split_bytes is, so that no word falls between two of them; none reaches
- * past the top. */
-static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
-  if (g->status == REF_G_DEAD) return;
-  if (!g->started) {
-    uintptr_t a = (uintptr_t)g->arg;
-    if (a - ref__heap.arena_lo < ref__heap.arena_hi - ref__heap.arena_lo) ref__mark_ptr(w, a);
-    return;
-  }
-  uintptr_t sp = (uintptr_t)g->sp, hi = g->stack.hi;
-  uintptr_t step = ref__cfg.split_bytes < REF_WORD ? REF_WORD
-                                                   : ref_align_down(ref__cfg.split_bytes, REF_WORD);
-  if (!may_split || ref__cfg.scan != REF_SCAN_CONSERVATIVE || hi - sp <= step) {
-    ref__scanstack(w, g);
-    return;
-  }
-  ref_assert_internal(sp % REF_WORD == 0);
-  for (uintptr_t lo = sp + step, end; lo < hi; lo = end) {
-    end = hi - lo > step ? lo + step : hi;
-    ref__stackpart *p = part_new(w);
-    *p = (ref__stackpart){g, lo, end};
-    ref__gcw_put(&w->gcw, (uintptr_t)p | REF_ITEM_PART);
-  }
-  ref__count_stack(w, hi - sp);
-  ref__scan_conservative(w, sp, sp + step);
-  ref__ptrbuf_flush(w);
-}
-
-/* Fetches lines [first, last) of the live top of a goroutine's stack:
- * [sp, hi) for a conservative scan, [top record, hi) for frames, at most
- * PREFETCH_LINES lines. */
-ref_prefetch_fn void prefetch_g(ref_g *g, bool frames, int first, int last) {
-  uintptr_t from = frames ? (uintptr_t)g->frames : (uintptr_t)g->sp;
-  if (from == 0) return;
-  uintptr_t a = ref_align_down(from, 64) + 64 * (uintptr_t)first, hi = g->stack.hi;
-  for (int i = first; i < last && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
-}
-
-/* The stack scans' software pipeline of prefetches over gs[0, n): G structs
- * G_AHEAD goroutines ahead, then the two steps above. pipeline_start fetches
- * the first goroutines; pipeline_walk runs before goroutine i is scanned,
- * pipeline_lines after. pipeline_walk also fetches the first line of the
- * LINES_AHEAD goroutine again, before the scan, though its walk started it:
- * fetching all its lines after the scan instead made conservative-serial
- * 10.1 ms against 9.4 (100k GoroutineIdle, one worker, 4 A/B rounds).
- * scan_gs and touch_stacks share the pipeline, so the floor keeps the
- * scan's prefetching. */
-#define G_AHEAD (WALK_AHEAD + 8)
-
-ref_prefetch_fn void pipeline_start(ref_g *const *gs, size_t n, bool frames) {
-  for (size_t i = 0; i < n && i < G_AHEAD; i++) __builtin_prefetch(gs[i]);
-  for (size_t i = 0; i < n && i < WALK_AHEAD; i++)
-    prefetch_g(gs[i], frames, 0, i < LINES_AHEAD ? PREFETCH_LINES : 1);
-}
-
-ref_prefetch_fn void pipeline_walk(ref_g *const *gs, size_t i, size_t n, bool frames) {
-  if (i + G_AHEAD < n) __builtin_prefetch(gs[i + G_AHEAD]);
-  if (i + WALK_AHEAD < n) prefetch_g(gs[i + WALK_AHEAD], frames, 0, 1);
-  if (i + LINES_AHEAD < n) prefetch_g(gs[i + LINES_AHEAD], frames, 0, 1);
-}
-
-ref_prefetch_fn void pipeline_lines(ref_g *const *gs, size_t i, size_t n, bool frames) {
-  if (i + LINES_AHEAD < n) prefetch_g(gs[i + LINES_AHEAD], frames, 1, PREFETCH_LINES);
-}
-
-/* Scans the roots of gs[0, n), with the pipeline above.
- *
- * A conservative scan also scans one of its own grey items after each
- * stack. The scan of a cold parked stack mostly waits for the stack's lines
- * and its page walk, and an object scanned then runs in that wait: at 100k
- * GoroutineIdle with one worker, conservative-serial went from 14.1 to
- * 11.3 ms, the 1.6 ms mark phase all but gone into roots at no cost. When
- * the stacks are in cache nothing is hidden, and the serial phase, which
- * helpers wait out, gets longer: 1000 Idle with 2 workers, 54 -> 58 us. A
- * frames scan waits less; the same step made it 0.3-0.5 ms slower at 100k,
- * so it does not take it. */
-static void scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split) {
-  const bool frames = ref__cfg.scan == REF_SCAN_FRAMES, fill = !frames;
-  pipeline_start(gs, n, frames);
-  for (size_t i = 0; i < n; i++) {
-    pipeline_walk(gs, i, n, frames);
-    scan_g(w, gs[i], may_split);
-    pipeline_lines(gs, i, n, frames);
-    uintptr_t item;
-    if (fill && (item = ref__gcw_tryget_fast(&w->gcw)) != 0) ref__scan_item(w, item);
-  }
-}
-
-/* Reads what a conservative scan reads, [saved sp, top) of every started
- * live G, in allg order with the scans' prefetch pipeline, and does nothing
- * with it but sum it: the memory floor under a stack scan (see
- * ref_debug_touch_stacks). Poisoned words are read as the scan reads them. */
-REF_NO_SANITIZE_ADDRESS
-static void touch_stacks(void *arg) {
-  uint64_t *res = arg; /* sum, bytes */
-  ref_g *const *gs = ref__allg.g;
-  size_t n = ref__allg.len;
-  uint64_t sum = 0, bytes = 0;
-  pipeline_start(gs, n, false);
-  for (size_t i = 0; i < n; i++) {
-    pipeline_walk(gs, i, n, false);
-    const ref_g *g = gs[i];
-    if (ref__g_scannable(g)) {
-      const uintptr_t *p = g->sp, *end = (const uintptr_t *)g->stack.hi;
-      bytes += (uintptr_t)end - (uintptr_t)p;
-      for (; p < end; p++) sum += *p;
-    }
-    pipeline_lines(gs, i, n, false);
-  }
-  res[0] = sum;
-  res[1] = bytes;
-}
-
-uint64_t ref_debug_touch_stacks(uint64_t *bytes) {
-  uint64_t res[2];
-  ref__systemstack(touch_stacks, res);
-  if (bytes) *bytes = res[1];
-  return res[0];
-}
-
-void ref__item_run(ref__worker *w, uintptr_t item) {
-  ref_assert_internal((item & REF_ITEM_TAGS) == REF_ITEM_PART);
-  ref__stackpart *p = (ref__stackpart *)(item & ~REF_ITEM_TAGS);
-  ref__scan_conservative(w, p->lo, p->hi);
-  ref__ptrbuf_flush(w);
-}
-
-/* ---------------------------------------------------------------------------
- * Enumeration and jobs
- * ------------------------------------------------------------------------- */
 
 /* The parallel phase's jobs: one per G, dead ones included (scan_g skips
  * them: reading each G's status here would be a cold miss per G), in work
@@ -298,30 +69,22 @@ static void run_stack_jobs(ref__worker *w) {
     for (size_t i = 0; i < n; i++) gs[i] = (ref_g *)b->obj[i];
     b->nobj = 0;
     ref__wbuf_putempty(b);
-    scan_gs(w, gs, n, true);
+    ref__scan_gs(w, gs, n, true);
   }
 }
 
-/* The scheduler stack's records: precise roots in every scan mode. */
-static void scan_g0_records(ref__worker *w) {
-  ref__m *m = ref__m_get();
-  if (m->g0_frames) ref__scan_chain(w, m->g0_frames, (uintptr_t)m->g0_frames, m->g0_hi, 0);
-  ref__ptrbuf_flush(w);
-}
-
 void ref__roots_prepare(ref__worker *w0) {
-  scan_g0_records(w0);
-  rs.nblocks = 0;
-  for (size_t r = 0; r < rs.nranges; r++) rs.nblocks += range_blocks(&rs.ranges[r]);
+  ref__scan_g0_records(w0);
+  rs.nblocks = ref__globals_nblocks();
   rs.njobs = rs.nblocks + ref__allg.len;
   atomic_store(&rs.xnext, 0);
   switch (ref__cfg.phase) {
   case REF_PHASE_SERIAL:
-    for (size_t b = 0; b < rs.nblocks; b++) scan_block(w0, b);
-    scan_gs(w0, ref__allg.g, ref__allg.len, false);
+    for (size_t b = 0; b < rs.nblocks; b++) ref__globals_scan_block(w0, b);
+    ref__scan_gs(w0, ref__allg.g, ref__allg.len, false);
     break;
   case REF_PHASE_PARALLEL:
-    for (size_t b = 0; b < rs.nblocks; b++) scan_block(w0, b);
+    for (size_t b = 0; b < rs.nblocks; b++) ref__globals_scan_block(w0, b);
     queue_stack_jobs(w0);
     break;
   case REF_PHASE_ROOTJOBS:
@@ -346,8 +109,8 @@ static void claim_indexed_jobs(ref__worker *w) {
     size_t i = atomic_fetch_add_explicit(&rs.xnext, CLAIM_BATCH, memory_order_relaxed);
     if (i >= rs.njobs) return;
     size_t end = i + CLAIM_BATCH < rs.njobs ? i + CLAIM_BATCH : rs.njobs;
-    for (; i < end && i < rs.nblocks; i++) scan_block(w, i);
-    if (i < end) scan_gs(w, ref__allg.g + (i - rs.nblocks), end - i, true);
+    for (; i < end && i < rs.nblocks; i++) ref__globals_scan_block(w, i);
+    if (i < end) ref__scan_gs(w, ref__allg.g + (i - rs.nblocks), end - i, true);
   }
 }
 
@@ -364,18 +127,10 @@ void ref__roots_work(ref__worker *w) {
   }
 }
 
-void ref__roots_done(void) {
-  for (int i = 0; i < REF_MAX_WORKERS; i++) {
-    for (struct partchunk *c = rs.chunks[i], *n; c; c = n) {
-      n = c->next;
-      free(c);
-    }
-    rs.chunks[i] = NULL;
-  }
-}
+void ref__roots_done(void) { ref__stackparts_free(); }
 
 void ref__roots_shutdown(void) {
   ref__roots_done();
-  free(rs.ranges);
+  ref__globals_shutdown();
   memset(&rs, 0, sizeof rs);
 }

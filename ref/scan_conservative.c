@@ -50,11 +50,3 @@ void ref__scan_conservative(ref__worker *w, uintptr_t lo, uintptr_t hi) {
   w->n.candidates += cand;
 }
 #undef FILTER
-
-void ref__scanstack(ref__worker *w, ref_g *g) {
-  ref_assert_internal((uintptr_t)g->sp >= g->stack.lo && (uintptr_t)g->sp < g->stack.hi);
-  ref__count_stack(w, g->stack.hi - (uintptr_t)g->sp);
-  if (ref__cfg.scan == REF_SCAN_FRAMES) ref__scan_frames(w, g);
-  else ref__scan_conservative(w, (uintptr_t)g->sp, g->stack.hi);
-  ref__ptrbuf_flush(w);
-}

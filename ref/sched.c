@@ -178,13 +178,8 @@ static void timer_swap(ref__m *m, size_t i, size_t j) {
 }
 
 static void timer_push(ref__m *m, ref_g *g) {
-  if (m->ntimers == m->timers_cap) {
-    size_t cap = m->timers_cap ? m->timers_cap * 2 : 64;
-    ref_g **nt = realloc(m->timers, cap * sizeof *nt);
-    if (!nt) ref__throw("out of memory growing the timer heap to %zu", cap);
-    m->timers = nt;
-    m->timers_cap = cap;
-  }
+  if (m->ntimers == m->timers_cap && !REF_GROW(m->timers, m->timers_cap, 64))
+    ref__throw("out of memory growing the timer heap past %zu", m->timers_cap);
   size_t i = m->ntimers++;
   m->timers[i] = g;
   g->timer_index = (uint32_t)i;

@@ -8,7 +8,6 @@
 
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
 
 /* ---------------------------------------------------------------------------
  * Lock-free stack
@@ -170,7 +169,7 @@ void ref__wbuf_shutdown(void) {
   while (chunks != NULL) {
     wbuf_chunk *c = chunks;
     chunks = c->next;
-    munmap(c, WBUF_CHUNK_SIZE);
+    ref__os_unmap(c, WBUF_CHUNK_SIZE);
   }
   nbufs_carved = 0;
   atomic_store(&xnfull, 0);

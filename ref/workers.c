@@ -29,10 +29,13 @@ _Atomic int ref__xnwait;
 static struct {
   int n;
   ref__worker *w;
+  ref_worker_start_fn start;     /* the config's start callback and its argument */
+  void *start_arg;
   pthread_mutex_t mu;
   pthread_cond_t start_cv, done_cv;
   _Atomic uint64_t xgen;         /* bumped per region (under mu); fn is set before */
-  void (*_Atomic xfn)(ref__worker *);
+  void (*_Atomic xfn)(ref__worker *, void *);
+  void *_Atomic xctx;             /* fn's context, set with fn */
   _Atomic int xpending;          /* helpers still running the region */
   int started;                   /* guarded by mu */
   int start_err;
@@ -66,7 +69,7 @@ static bool wait_region(uint64_t seen) {
 static void *worker_main(void *arg) {
   ref__worker *w = arg;
   int err = 0;
-  if (ref__cfg.worker_start) err = ref__cfg.worker_start(w->id, ref__cfg.worker_start_arg);
+  if (wp.start) err = wp.start(w->id, wp.start_arg);
   pthread_mutex_lock(&wp.mu);
   if (err && !wp.start_err) wp.start_err = err;
   wp.started++;
@@ -75,20 +78,21 @@ static void *worker_main(void *arg) {
   pthread_mutex_unlock(&wp.mu);
   while (wait_region(seen)) {
     seen = atomic_load(&wp.xgen);
-    atomic_load(&wp.xfn)(w);
+    atomic_load(&wp.xfn)(w, atomic_load(&wp.xctx));
     atomic_fetch_sub(&wp.xpending, 1);
   }
   return NULL;
 }
 
-void ref__workers_run(void (*fn)(ref__worker *)) {
+void ref__workers_run(void (*fn)(ref__worker *, void *), void *ctx) {
   atomic_store(&wp.xfn, fn);
+  atomic_store(&wp.xctx, ctx);
   atomic_store(&wp.xpending, wp.n - 1);
   pthread_mutex_lock(&wp.mu);
   atomic_fetch_add(&wp.xgen, 1);
   pthread_cond_broadcast(&wp.start_cv);
   pthread_mutex_unlock(&wp.mu);
-  fn(&wp.w[0]);
+  fn(&wp.w[0], ctx);
   for (unsigned i = 0; atomic_load(&wp.xpending) > 0; i++) { /* the others are finishing too */
     if (i < 1024) __builtin_ia32_pause();
     else sched_yield(); /* oversubscribed: let them run */
@@ -138,6 +142,8 @@ bool ref__mark_idle(ref__worker *w) {
 int ref__workers_init(const ref_config *cfg) {
   memset(&wp, 0, sizeof wp);
   wp.n = cfg->workers;
+  wp.start = cfg->worker_start;
+  wp.start_arg = cfg->worker_start_arg;
   wp.w = aligned_alloc(64, sizeof(ref__worker) * (size_t)wp.n);
   if (!wp.w) return ref__seterr("out of memory for %d mark workers", wp.n);
   memset(wp.w, 0, sizeof(ref__worker) * (size_t)wp.n);
@@ -145,7 +151,7 @@ int ref__workers_init(const ref_config *cfg) {
   pthread_cond_init(&wp.start_cv, NULL);
   pthread_cond_init(&wp.done_cv, NULL);
   for (int i = 0; i < wp.n; i++) wp.w[i].id = i;
-  if (cfg->worker_start && cfg->worker_start(0, cfg->worker_start_arg) != 0)
+  if (wp.start && wp.start(0, wp.start_arg) != 0)
     return ref__seterr("worker 0 start callback failed");
   int created = 1;
   for (; created < wp.n; created++) {

@@ -218,19 +218,29 @@ static void reader_main(void *arg) {
  * Setup, wake, finish
  * ------------------------------------------------------------------------- */
 
-static int check_params(const wl_params *p, char *err, size_t errlen) {
-  const char *bad = NULL;
-  if (p->n < 1) bad = "n must be at least 1";
-  else if (p->depth < 0 || p->depth > WL_MAX_DEPTH) bad = "depth must be in 0..4096";
-  else if (p->frame_bytes < 0 || p->frame_bytes > WL_MAX_FRAME_BYTES)
-    bad = "frame-bytes must be in 0..16384";
-  else if (p->slots < 1 || p->slots > WL_MAX_SLOTS) bad = "slots must be in 1..64";
-  else if (p->heap_per_g < 0 || p->heap_per_g > WL_MAX_HEAP_PER_G)
-    bad = "heap-per-g must be in 0..1048576";
-  if (bad) {
-    snprintf(err, errlen, "%s", bad);
+/* One shape field: negative (the default) or in lo..hi. */
+static int check_field(const char *name, int v, int lo, int hi, char *err, size_t errlen) {
+  if (v < 0 || (v >= lo && v <= hi)) return 0;
+  snprintf(err, errlen, "%s must be in %d..%d", name, lo, hi);
+  return -1;
+}
+
+int wl_params_check(const wl_params *p, char *err, size_t errlen) {
+  if (p->n < 1) {
+    snprintf(err, errlen, "n must be at least 1");
     return -1;
   }
+  if (check_field("depth", p->depth, 0, WL_MAX_DEPTH, err, errlen) != 0 ||
+      check_field("frame-bytes", p->frame_bytes, 0, WL_MAX_FRAME_BYTES, err, errlen) != 0 ||
+      check_field("slots", p->slots, WL_MIN_SLOTS, WL_MAX_SLOTS, err, errlen) != 0 ||
+      check_field("heap-per-g", p->heap_per_g, 0, WL_MAX_HEAP_PER_G, err, errlen) != 0)
+    return -1;
+  return 0;
+}
+
+/* p has the workload's defaults applied (no negative field). */
+static int check_params(const wl_params *p, char *err, size_t errlen) {
+  if (wl_params_check(p, err, errlen) != 0) return -1;
   /* A frame costs its record, its data and about 96 bytes of native frame. */
   size_t per = 32 + 8 * (size_t)p->slots + (size_t)p->frame_bytes + 96;
   size_t need = per * (size_t)p->depth + 4096;

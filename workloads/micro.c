@@ -171,4 +171,4 @@ const wl_micro wl_micros[] = {
     {"ConservativeScan", "conservative scan of a 64 KiB stack-like buffer in cache", micro_scan},
     {"StreamRead", "summing the same 64 KiB buffer: the physical limit", micro_stream},
 };
-const size_t wl_nmicros = sizeof wl_micros / sizeof wl_micros[0];
+const size_t wl_nmicros = REF_ARRAY_SIZE(wl_micros);

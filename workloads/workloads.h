@@ -16,21 +16,33 @@
 
 #include "ref.h"
 
+/* The limits of a reader's shape: the one place they are written. The
+ * bench's flags are judged by wl_params_check, and its --help prints these
+ * with the preprocessor's # operator, so each stays a plain decimal literal. */
 #define WL_MAX_DEPTH 4096
-#define WL_MAX_FRAME_BYTES (16 << 10)
-#define WL_MAX_SLOTS 64
-#define WL_MAX_HEAP_PER_G (1 << 20)
+#define WL_MAX_FRAME_BYTES 16384   /* 16 KiB */
+#define WL_MIN_SLOTS 1
+#define WL_MAX_SLOTS 64            /* the widest reader frame, descend64 */
+#define WL_MAX_HEAP_PER_G 1048576  /* 1 MiB */
 
 /* The shape of every reader's stack and heap. Negative: the workload's own
  * default (Deep's depth 64, say). */
 typedef struct wl_params {
-  int64_t n;           /* reader goroutines */
-  int depth;           /* extra recursion frames before parking */
-  int frame_bytes;     /* non-pointer bytes per extra frame */
-  int slots;           /* pointer slots per extra frame (1..64) */
-  int heap_per_g;      /* bytes of objects reachable from each reader's frames */
+  int64_t n;           /* reader goroutines, >= 1 */
+  int depth;           /* extra recursion frames before parking, 0..WL_MAX_DEPTH */
+  int frame_bytes;     /* non-pointer bytes per extra frame, 0..WL_MAX_FRAME_BYTES */
+  int slots;           /* pointer slots per extra frame, WL_MIN_SLOTS..WL_MAX_SLOTS */
+  int heap_per_g;      /* bytes of objects reachable from each reader's frames,
+                          0..WL_MAX_HEAP_PER_G */
   uint64_t seed;
 } wl_params;
+
+/* Checks p against the limits above; a negative shape field (the workload's
+ * default) passes. Returns 0, or -1 with a one-line message in err naming
+ * the field as the bench's flag does, e.g. "depth must be in 0..4096".
+ * setup() checks too, after wl_resolve, and also that the frames fit the
+ * runtime's stacks. */
+int wl_params_check(const wl_params *p, char *err, size_t errlen);
 
 typedef struct wl_instance wl_instance;
 

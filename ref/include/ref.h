@@ -30,15 +30,38 @@
 extern "C" {
 #endif
 
+/* The number of elements of array a (an array, not a pointer). */
+#define REF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 /* ---------------------------------------------------------------------------
  * Configuration and errors
  * ------------------------------------------------------------------------- */
 
-typedef enum ref_phase { REF_PHASE_SERIAL, REF_PHASE_PARALLEL, REF_PHASE_ROOTJOBS } ref_phase;
-typedef enum ref_scan { REF_SCAN_CONSERVATIVE, REF_SCAN_FRAMES } ref_scan;
-typedef enum ref_stackmaps {
-  REF_MAPS_DIRECT, REF_MAPS_PCTAB, REF_MAPS_PCTAB_CACHED
-} ref_stackmaps;
+/* The three switches, one table each, X(enumerator, name): the enums, the
+ * names that ref_*_name print and ref_*_parse read, and every list the bench
+ * and its reports show are made from these. A strategy is "<scan>-<phase>". */
+#define REF_PHASES(X)                                                             \
+  X(REF_PHASE_SERIAL, "serial")                                                   \
+  X(REF_PHASE_PARALLEL, "parallel")                                               \
+  X(REF_PHASE_ROOTJOBS, "rootjobs")
+#define REF_SCANS(X)                                                              \
+  X(REF_SCAN_CONSERVATIVE, "conservative")                                        \
+  X(REF_SCAN_FRAMES, "frames")
+#define REF_STACKMAPS(X)                                                          \
+  X(REF_MAPS_DIRECT, "direct")                                                    \
+  X(REF_MAPS_PCTAB, "pctab")                                                      \
+  X(REF_MAPS_PCTAB_CACHED, "pctab-cached")
+
+#define REF__ENUMERATOR(e, name) e,
+#define REF__ONE(e, name) +1
+typedef enum ref_phase { REF_PHASES(REF__ENUMERATOR) } ref_phase;
+typedef enum ref_scan { REF_SCANS(REF__ENUMERATOR) } ref_scan;
+typedef enum ref_stackmaps { REF_STACKMAPS(REF__ENUMERATOR) } ref_stackmaps;
+enum {
+  REF_NPHASES = 0 REF_PHASES(REF__ONE),
+  REF_NSCANS = 0 REF_SCANS(REF__ONE),
+  REF_NSTACKMAPS = 0 REF_STACKMAPS(REF__ONE)
+};
 
 /* Called on every mark worker thread (index 0 is the initiating thread,
  * called from ref_init) before it does any work; the harness binds threads
@@ -103,7 +126,8 @@ const char *ref_error(void);
 int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps);
 const ref_config *ref_get_config(void);
 
-/* Strategy names, e.g. "frames-parallel"; parse returns -1 on unknown names. */
+/* Strategy names, e.g. "frames-parallel" (NULL for values outside the
+ * tables); parse returns -1 on unknown names. */
 const char *ref_strategy_name(ref_phase phase, ref_scan scan);
 int ref_strategy_parse(const char *name, ref_phase *phase, ref_scan *scan);
 const char *ref_stackmaps_name(ref_stackmaps maps);
@@ -330,7 +354,7 @@ void ref__frame_pop(ref_frame *rec);
   _Static_assert((nslots_) >= 1 && (nslots_) <= REF_MAX_SLOTS, "1..64 slots");    \
   static const uint64_t id##_live[] = {__VA_ARGS__};                              \
   static ref_funcinfo id = {fname, (nslots_),                                     \
-                            sizeof(id##_live) / sizeof(id##_live[0]), id##_live,  \
+                            REF_ARRAY_SIZE(id##_live), id##_live,              \
                             0, 0, 0};                                             \
   __attribute__((constructor)) static void id##_register(void) {                  \
     ref_func_register(&id);                                                       \
@@ -363,7 +387,35 @@ static inline void ref__frame_cleanup(void *rec) { ref__frame_pop((ref_frame *)r
  * from the scheduler stack. */
 void ref_gc(void);
 
-/* Per-worker counters of one cycle. */
+/* The work counters of a cycle, one table for every layer (LLVM's .def
+ * idea): X(name, exact, meaning). They are the fields of ref_gc_stats,
+ * summed over the workers by the collector, reported by the bench as
+ * counters and listed in its JSON context, which the reports read. exact:
+ * the count depends only on the heap, the goroutines and the strategy, not
+ * on timing or on W, so a comparison may demand equality; cache_hits is
+ * not, since each worker has its own pc-value cache and which worker scans
+ * which stack is timing. The mark counters are counted by each mark worker
+ * as it works; the sweep counters by the sweep. */
+#define REF_MARK_COUNTERS(X)                                                      \
+  X(stacks_scanned, 1, "goroutine stacks scanned")                                \
+  X(stack_bytes, 1, "live stack bytes, [saved sp, top), of the stacks scanned")   \
+  X(words, 1, "words read by conservative scans (stacks, frames, globals)")      \
+  X(candidates, 1, "words a conservative scan found inside the heap's range")    \
+  X(frames, 1, "frame records walked")                                            \
+  X(lookups, 1, "frame metadata lookups (findfunc + pc-value decode)")            \
+  X(cache_hits, 0, "lookups answered by the worker's pc-value cache")             \
+  X(slots, 1, "live pointer slots read from frame records")                       \
+  X(objects_marked, 1, "objects marked")                                          \
+  X(bytes_marked, 1, "bytes of the objects marked")
+#define REF_SWEEP_COUNTERS(X)                                                     \
+  X(objects_freed, 1, "objects freed by the sweep")                               \
+  X(bytes_freed, 1, "bytes freed by the sweep")
+#define REF_GC_COUNTERS(X) REF_MARK_COUNTERS(X) REF_SWEEP_COUNTERS(X)
+
+#define REF__COUNTER_FIELD(name, exact, meaning) uint64_t name;
+
+/* Per-worker figures of one cycle: its share of the stack scans and its
+ * times, and its work-buffer traffic. */
 typedef struct ref_worker_stats {
   uint64_t stacks_scanned, stack_bytes, busy_ns, idle_ns;
   uint64_t bufs_taken, bufs_given;   /* work buffers from / to the global lists */
@@ -371,19 +423,16 @@ typedef struct ref_worker_stats {
 
 #define REF_MAX_WORKERS 256
 
-/* Stats of one cycle. The counts are deterministic for a given heap and
- * strategy (they do not depend on timing or on W), except the per-worker
- * split and the buffer traffic. */
+/* Stats of one cycle. The counters (REF_GC_COUNTERS) marked exact are
+ * deterministic for a given heap and strategy (they do not depend on timing
+ * or on W); the per-worker split and the buffer traffic are not. */
 typedef struct ref_gc_stats {
   uint64_t cycle;
   /* phase times, ns. roots is the initiating thread's enumeration (the
    * serial phase's stack scans; in scan=conservative it also scans grey
    * objects between stacks), mark the rest of marking on all workers. */
   uint64_t stw_ns, roots_ns, mark_ns, sweep_ns, total_ns;
-  /* counts */
-  uint64_t stacks_scanned, stack_bytes, words, candidates;
-  uint64_t frames, lookups, cache_hits, slots;
-  uint64_t objects_marked, bytes_marked, objects_freed, bytes_freed;
+  REF_GC_COUNTERS(REF__COUNTER_FIELD)
   int nworkers;
   ref_worker_stats worker[REF_MAX_WORKERS];
 } ref_gc_stats;

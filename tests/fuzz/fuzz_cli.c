@@ -11,8 +11,9 @@
  * and the results are checked (__builtin_trap on a violation):
  *   - failure: the message is non-empty, one line, NUL-terminated inside
  *     the buffer; B's is A's message truncated;
- *   - success: every documented bound of bench_opts holds, the lists hold
- *     no duplicates, and argv keeps exactly the Google Benchmark flags, in
+ *   - success: every documented bound of bench_opts holds (the shape
+ *     flags pass the workloads' own wl_params_check), the lists hold no
+ *     duplicates, and argv keeps exactly the Google Benchmark flags, in
  *     order, NULL-terminated when it shrank; A and B agree.
  */
 #include "cli.h"
@@ -97,7 +98,17 @@ static void check_message(const char *err, size_t len) {
 static bool in_range(int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi; }
 
 /* A shape field: -1 (the workload's default) or lo..hi. */
-static bool shape_ok(int64_t v, int64_t hi) { return v == -1 || in_range(v, 0, hi); }
+static bool shape_ok(int64_t v, int64_t lo, int64_t hi) { return v == -1 || in_range(v, lo, hi); }
+
+static void check_shape(const bench_opts *o) {
+  char err[128];
+  wl_params p = bench_wl_params(o, 1);
+  check(wl_params_check(&p, err, sizeof err) == 0);
+  check(shape_ok(o->depth, 0, WL_MAX_DEPTH));
+  check(shape_ok(o->frame_bytes, 0, WL_MAX_FRAME_BYTES));
+  check(shape_ok(o->slots, WL_MIN_SLOTS, WL_MAX_SLOTS));
+  check(shape_ok(o->heap_per_g, 0, WL_MAX_HEAP_PER_G));
+}
 
 static void check_workloads(const bench_opts *o, size_t ntable) {
   check(in_range(o->nworkloads, 1, BENCH_MAX_LIST));
@@ -146,10 +157,7 @@ static void check_opts(const bench_opts *o, size_t ntable, const args *a) {
   check_lists(o);
   check(ref_stackmaps_name(o->stackmaps) != NULL);
   check(topo_placement_name(o->placement) != NULL);
-  check(shape_ok(o->depth, BENCH_MAX_DEPTH));
-  check(shape_ok(o->frame_bytes, BENCH_MAX_FRAME_BYTES));
-  check(shape_ok(o->slots, REF_MAX_SLOTS));
-  check(shape_ok(o->heap_per_g, BENCH_MAX_HEAP_PER_G));
+  check_shape(o);
   check(o->format == BENCH_FORMAT_CONSOLE || o->format == BENCH_FORMAT_GO);
   check(o->max_mem <= BENCH_MAX_MEM);
   check(o->topology == NULL || points_into_args(o->topology, a));

@@ -1,6 +1,6 @@
 /*
- * test_cli.c: stackscan-bench's flag parser, the plan and its printout, and
- * the Go benchmark-line formatter.
+ * test_cli.c: stackscan-bench's flag parser (Google Benchmark's flags
+ * included) and --help.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,45 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-
-static const bench_workload_name table[] = {
-    {"GoroutineSelect", BENCH_WL_GO},   {"GoroutineBlocking", BENCH_WL_GO},
-    {"GoroutineForRange", BENCH_WL_GO}, {"GoroutineIdle", BENCH_WL_GO},
-    {"MicroScan", BENCH_WL_MICRO},      {"MicroAlloc", BENCH_WL_MICRO},
-};
-#define NTABLE (sizeof table / sizeof table[0])
-
-/* argv storage for one parse: the strings are copied so the parser may
- * reorder the pointers. */
-typedef struct args {
-  char store[24][128];
-  char *argv[25];
-  int argc;
-  bench_opts o;
-  char err[1024];
-  int rc;
-} args;
-
-/* Parses "prog" followed by the NULL-terminated arguments. */
-static args *parse(const char *first, ...) {
-  static args a;
-  memset(&a, 0, sizeof a);
-  va_list ap;
-  va_start(ap, first);
-  strcpy(a.store[0], "stackscan-bench");
-  a.argv[a.argc] = a.store[a.argc];
-  a.argc++;
-  for (const char *s = first; s != NULL; s = va_arg(ap, const char *)) {
-    assert_true(a.argc < 24);
-    snprintf(a.store[a.argc], sizeof a.store[0], "%s", s);
-    a.argv[a.argc] = a.store[a.argc];
-    a.argc++;
-  }
-  va_end(ap);
-  a.rc = bench_parse(&a.argc, a.argv, table, NTABLE, &a.o, a.err, sizeof a.err);
-  return &a;
-}
+#include "cliargs.h"
+#include "workloads.h"
 
 /* ---------------------------------------------------------------------------
  * Rejected input: every case gives -1 and a message naming the flag
@@ -90,11 +53,15 @@ static const bad_case bad[] = {
     {"--placement=spread", NULL, "--placement: unknown placement \"spread\"; accepted: none, compact, scatter"},
     {"--stackmaps=fast", NULL, "--stackmaps: unknown stackmaps \"fast\"; accepted: direct, pctab, pctab-cached"},
     {"--format=json", NULL, "--format: unknown format \"json\"; accepted: go, console"},
-    {"--depth=10001", NULL, "--depth: \"10001\" is too large; accepted: integers 0..10000"},
-    {"--frame-bytes=2M", NULL, "--frame-bytes: \"2M\" is too large"},
+    {"--depth=10001", NULL, "--depth: \"10001\": depth must be in 0..4096"},
+    {"--depth=99999999999", NULL, "--depth: \"99999999999\" is too large; accepted: integers 0..4096"},
+    {"--frame-bytes=2M", NULL, "--frame-bytes: \"2M\": frame-bytes must be in 0..16384"},
     {"--frame-bytes=abc", NULL, "--frame-bytes: \"abc\" is not a number"},
-    {"--slots=65", NULL, "--slots: \"65\" is too large; accepted: integers 0..64"},
-    {"--heap-per-g=2G", NULL, "--heap-per-g: \"2G\" is too large"},
+    {"--slots=65", NULL, "--slots: \"65\": slots must be in 1..64"},
+    {"--slots=0", NULL, "--slots: \"0\": slots must be in 1..64"},
+    {"--slots=x", NULL, "--slots: \"x\" is not a number; accepted: integers 1..64"},
+    {"--heap-per-g=2G", NULL, "--heap-per-g: \"2G\" is too large; accepted: sizes 0..1048576"},
+    {"--heap-per-g=2M", NULL, "--heap-per-g: \"2M\": heap-per-g must be in 0..1048576"},
     {"--seed=x", NULL, "--seed: \"x\" is not a number"},
     {"--max-mem=0", NULL, "--max-mem: \"0\" is too small"},
     {"--max-mem=16Q", NULL, "--max-mem: \"16Q\" is not a number"},
@@ -162,6 +129,55 @@ static void test_defaults_need_the_go_workloads(void **state) {
   argc = 2;
   assert_int_equal(bench_parse(&argc, argv2, table, 4, &o, err, sizeof err), -1);
   assert_non_null(strstr(err, "no micro benchmarks"));
+}
+
+/* --help's text (free it). */
+static char *usage_text(void) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_non_null(f);
+  bench_usage(f, table, NTABLE);
+  fclose(f);
+  return text;
+}
+
+/* The shape flags take exactly what the workloads take (workloads.h's
+ * limits, judged by wl_params_check), and --help prints those limits. */
+static void test_shape_limits_are_the_workloads(void **state) {
+  (void)state;
+  static const struct {
+    const char *flag;
+    int lo, hi;
+    size_t off;
+  } shape[] = {{"depth", 0, WL_MAX_DEPTH, offsetof(bench_opts, depth)},
+               {"frame-bytes", 0, WL_MAX_FRAME_BYTES, offsetof(bench_opts, frame_bytes)},
+               {"slots", WL_MIN_SLOTS, WL_MAX_SLOTS, offsetof(bench_opts, slots)},
+               {"heap-per-g", 0, WL_MAX_HEAP_PER_G, offsetof(bench_opts, heap_per_g)}};
+  char *help = usage_text();
+  for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) {
+    int lo = shape[i].lo, hi = shape[i].hi;
+    const int values[] = {lo - 1, lo, hi, hi + 1};
+    for (size_t k = lo > 0 ? 0 : 1; k < 4; k++) {
+      char arg[64], flag[32];
+      snprintf(arg, sizeof arg, "--%s=%d", shape[i].flag, values[k]);
+      snprintf(flag, sizeof flag, "--%s: ", shape[i].flag);
+      args *a = parse(arg, NULL);
+      bool in = values[k] >= lo && values[k] <= hi;
+      if (in && a->rc != 0) fail_msg("rejected %s: %s", arg, a->err);
+      if (!in && a->rc == 0) fail_msg("accepted %s", arg);
+      if (in) assert_int_equal(*(const int64_t *)((const char *)&a->o + shape[i].off), values[k]);
+      else if (strncmp(a->err, flag, strlen(flag)) != 0) fail_msg("%s: \"%s\"", arg, a->err);
+    }
+    char range[64];
+    snprintf(range, sizeof range, "--%s=", shape[i].flag);
+    const char *line = strstr(help, range);
+    assert_non_null(line);
+    snprintf(range, sizeof range, " %d..%d ", lo, hi);
+    const char *eol = strchr(line, '\n'), *at = strstr(line, range);
+    if (at == NULL || at > eol) fail_msg("--help's --%s line lacks%s", shape[i].flag, range);
+  }
+  free(help);
 }
 
 /* ---------------------------------------------------------------------------
@@ -270,16 +286,17 @@ static void test_leftover(void **state) {
   assert_int_equal(bench_check_leftover(1, argv, err, sizeof err), 0);
   assert_int_equal(bench_check_leftover(2, argv, err, sizeof err), -1);
   assert_non_null(strstr(err, "unknown flag \"--benchmark_fitler=x\""));
+  /* The message stays one line whatever the flag holds. */
+  char a2[] = "--benchmark_x\ny";
+  argv[1] = a2;
+  assert_int_equal(bench_check_leftover(2, argv, err, sizeof err), -1);
+  assert_non_null(strstr(err, "unknown flag \"--benchmark_x?y\""));
+  assert_null(strchr(err, '\n'));
 }
 
 static void test_usage_mentions_every_flag(void **state) {
   (void)state;
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
-  assert_non_null(f);
-  bench_usage(f, table, NTABLE);
-  fclose(f);
+  char *text = usage_text();
   static const char *const want[] = {
       "--workloads", "--strategies", "--stackmaps", "--n=", "--workers", "--placement",
       "--depth", "--frame-bytes", "--slots", "--heap-per-g", "--topology", "--format",
@@ -291,126 +308,17 @@ static void test_usage_mentions_every_flag(void **state) {
   free(text);
 }
 
-/* ---------------------------------------------------------------------------
- * The plan
- * ------------------------------------------------------------------------- */
-
-static void test_plan_cross_product(void **state) {
-  (void)state;
-  args *a = parse("--workloads=GoroutineSelect,GoroutineIdle",
-                  "--strategies=frames-parallel,conservative-serial", "--n=1000", "--workers=1,2",
-                  NULL);
-  assert_int_equal(a->rc, 0);
-  bench_plan plan;
-  char err[256];
-  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
-  assert_int_equal(plan.nitems, 2 * 2 * 1 * 2);
-  static const char *const want[] = {
-      "GoroutineSelect/frames-parallel/n:1000/workers:1/compact",
-      "GoroutineSelect/frames-parallel/n:1000/workers:2/compact",
-      "GoroutineSelect/conservative-serial/n:1000/workers:1/compact",
-      "GoroutineSelect/conservative-serial/n:1000/workers:2/compact",
-      "GoroutineIdle/frames-parallel/n:1000/workers:1/compact",
-      "GoroutineIdle/frames-parallel/n:1000/workers:2/compact",
-      "GoroutineIdle/conservative-serial/n:1000/workers:1/compact",
-      "GoroutineIdle/conservative-serial/n:1000/workers:2/compact"};
-  for (size_t i = 0; i < plan.nitems; i++) assert_string_equal(plan.item[i].name, want[i]);
-  assert_int_equal(plan.item[7].workload, 3);
-  assert_int_equal(plan.item[7].workers, 2);
-  assert_int_equal(plan.item[7].strategy.scan, REF_SCAN_CONSERVATIVE);
-  bench_plan_free(&plan);
-}
-
-/* --workers=all becomes the PU count; the printout shows where workers go. */
-static void test_plan_print_synthetic(void **state) {
-  (void)state;
-  args *a = parse("--workloads=GoroutineSelect", "--strategies=frames-parallel",
-                  "--placement=scatter", "--topology=pack:2 numa:2 core:4 pu:2", NULL);
-  assert_int_equal(a->rc, 0);
-  bench_plan plan;
-  char err[256];
-  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), -1);
-  assert_non_null(strstr(err, "bench_opts_resolve"));
-  topo *t = topo_load(a->o.topology);
-  assert_non_null(t);
-  bench_opts_resolve(&a->o, t);
-  assert_int_equal(a->o.nworkers, 1);
-  assert_int_equal(a->o.workers[0], 32);
-  a->o.workers[1] = 4;
-  a->o.nworkers = 2;
-  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
-
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
-  assert_int_equal(bench_plan_print(f, &plan, t), 0);
-  fclose(f);
-  assert_non_null(strstr(text, "topology: 2 packages, 4 NUMA nodes, 16 cores, 32 PUs (synthetic)"));
-  assert_non_null(strstr(text, "placement: scatter"));
-  assert_non_null(strstr(text, "  GoroutineSelect/frames-parallel/n:1000/workers:32/scatter\n"));
-  assert_non_null(strstr(text, "  GoroutineSelect/frames-parallel/n:1000/workers:4/scatter\n"));
-  /* Scatter's first four PUs: one per NUMA node (see test_topo.c). */
-  assert_non_null(strstr(text, "workers:4    PU L#0 (P#0), L#16 (P#16), L#8 (P#8), L#24 (P#24)\n"));
-  assert_non_null(strstr(text, "workers:32   PU L#0 (P#0), L#16 (P#16),"));
-  free(text);
-  bench_plan_free(&plan);
-  topo_free(t);
-}
-
-/* ---------------------------------------------------------------------------
- * Go format
- * ------------------------------------------------------------------------- */
-
-static void test_go_line(void **state) {
-  (void)state;
-  char buf[256];
-  const bench_metric extra[] = {{123, "ns/goroutine"}, {0.5, "allocs/op"}, {12345.6, "B/op"}};
-  int n = bench_go_line(buf, sizeof buf, "GoroutineSelect/frames-parallel/n:1000/workers:2/compact",
-                        50, 108027405, extra, 3);
-  /* Go's widths: %8d iterations; >= 999.95 -> %10.0f; >= 99.995 -> %12.1f;
-   * >= 0.099995 -> %15.4f. */
-  const char *want = "BenchmarkGoroutineSelect/frames-parallel/n:1000-2\t      50\t 108027405 ns/op"
-                     "\t       123.0 ns/goroutine\t         0.5000 allocs/op\t     12346 B/op";
-  assert_string_equal(buf, want);
-  assert_int_equal(n, (int)strlen(want));
-
-  /* Truncation reports the full length, like snprintf. */
-  char small[12];
-  assert_int_equal(bench_go_line(small, sizeof small, "GoroutineSelect/frames-parallel/n:1000/workers:2/compact",
-                                 50, 108027405, extra, 3), n);
-  assert_string_equal(small, "BenchmarkGo");
-}
-
-static void test_go_name(void **state) {
-  (void)state;
-  char buf[128];
-  /* W == 1: Go prints no GOMAXPROCS suffix. */
-  bench_go_name(buf, sizeof buf, "GoroutineIdle/frames-serial/n:1000/workers:1/none");
-  assert_string_equal(buf, "BenchmarkGoroutineIdle/frames-serial/n:1000");
-  /* Google Benchmark's own suffixes go too. */
-  bench_go_name(buf, sizeof buf, "X/conservative-serial/n:10/workers:4/scatter/iterations:3/manual_time");
-  assert_string_equal(buf, "BenchmarkX/conservative-serial/n:10-4");
-  bench_go_name(buf, sizeof buf, "MicroScan/direct");
-  assert_string_equal(buf, "BenchmarkMicroScan/direct");
-  /* Zero ns/op is left out, as Go does. */
-  bench_go_line(buf, sizeof buf, "M/workers:3/compact", 1, 0, NULL, 0);
-  assert_string_equal(buf, "BenchmarkM-3\t       1");
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bad_flags_are_rejected),
       cmocka_unit_test(test_filters_accepted),
       cmocka_unit_test(test_defaults_need_the_go_workloads),
+      cmocka_unit_test(test_shape_limits_are_the_workloads),
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_every_flag),
       cmocka_unit_test(test_unreadable_topology),
       cmocka_unit_test(test_leftover),
       cmocka_unit_test(test_usage_mentions_every_flag),
-      cmocka_unit_test(test_plan_cross_product),
-      cmocka_unit_test(test_plan_print_synthetic),
-      cmocka_unit_test(test_go_line),
-      cmocka_unit_test(test_go_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

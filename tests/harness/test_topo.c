@@ -243,6 +243,25 @@ static void test_bind_synthetic_refused(void **state) {
   topo_free(t);
 }
 
+/* A binder reports a failure only once a worker failed, worker 0 included
+ * (failed is that worker's index, -1 while none failed). */
+static void test_binder_failure(void **state) {
+  (void)state;
+  topo *t = topo_load(BIG);
+  assert_non_null(t);
+  topo_plan plan;
+  assert_int_equal(topo_plan_make(t, TOPO_PLACE_COMPACT, 2, &plan), 0);
+  topo_binder b;
+  topo_binder_init(&b, t, &plan);
+  assert_null(topo_binder_failure(&b));
+  assert_int_equal(topo_worker_start(0, &b), -1); /* a synthetic topology refuses binding */
+  const char *why = topo_binder_failure(&b);
+  assert_non_null(why);
+  assert_non_null(strstr(why, "worker 0: cannot bind to PU P#"));
+  topo_plan_free(&plan);
+  topo_free(t);
+}
+
 static void test_real_summary(void **state) {
   (void)state;
   topo *t = topo_load(NULL);
@@ -270,6 +289,7 @@ int main(void) {
       cmocka_unit_test(test_placement_names),
       cmocka_unit_test(test_bind_real_machine),
       cmocka_unit_test(test_bind_synthetic_refused),
+      cmocka_unit_test(test_binder_failure),
       cmocka_unit_test(test_real_summary),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,10 +67,32 @@ static void test_bad_params(void **state) {
   ref_shutdown();
 }
 
+/* wl_params_check takes the limits and the defaults (-1), and names the
+ * first field out of them; it needs no runtime. */
+static void test_params_check(void **state) {
+  (void)state;
+  char err[128];
+  wl_params p = {1, WL_MAX_DEPTH, WL_MAX_FRAME_BYTES, WL_MAX_SLOTS, WL_MAX_HEAP_PER_G, 0};
+  assert_int_equal(wl_params_check(&p, err, sizeof err), 0);
+  assert_int_equal(wl_params_check(&P, err, sizeof err), 0);
+  p.slots = WL_MIN_SLOTS - 1;
+  assert_int_equal(wl_params_check(&p, err, sizeof err), -1);
+  assert_string_equal(err, "slots must be in 1..64");
+  p = P;
+  p.frame_bytes = WL_MAX_FRAME_BYTES + 1;
+  assert_int_equal(wl_params_check(&p, err, sizeof err), -1);
+  assert_string_equal(err, "frame-bytes must be in 0..16384");
+  p = P;
+  p.n = 0;
+  assert_int_equal(wl_params_check(&p, err, sizeof err), -1);
+  assert_string_equal(err, "n must be at least 1");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_workload_every_strategy),
       cmocka_unit_test(test_bad_params),
+      cmocka_unit_test(test_params_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,25 +1,19 @@
 /*
- * ref.c: runtime lifetime (init/shutdown), configuration, strategy names,
+ * config.c: the configuration (defaults, validation, the switches' names)
  * and the two error channels (ref__throw for broken invariants, ref__seterr
- * for recoverable failures reported through ref_error()).
+ * for recoverable failures reported through ref_error()). Start-up and
+ * shutdown are runtime.c.
  */
 #include "internal.h"
-#include "g.h"
-#include "gc.h"
-#include "heap.h"
-#include "funcdata.h"
+#include "os.h"
 
 #include <stdarg.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-ref_config ref__cfg;
 
 static char errbuf[256];
 
 /* ---------------------------------------------------------------------------
- * Errors and time
+ * Errors
  * ------------------------------------------------------------------------- */
 
 void ref__throw(const char *fmt, ...) {
@@ -43,11 +37,6 @@ int ref__seterr(const char *fmt, ...) {
 
 const char *ref_error(void) { return errbuf; }
 
-uint64_t ref__nanotime(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---------------------------------------------------------------------------
  * Configuration and strategy names
@@ -55,7 +44,7 @@ uint64_t ref__nanotime(void) {
 
 /* mem_max's default: 3/4 of physical memory. */
 static size_t mem_default(void) {
-  return (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE) / 4 * 3;
+  return ref__os_physical_memory() / 4 * 3;
 }
 
 void ref_config_default(ref_config *cfg) {
@@ -75,24 +64,32 @@ void ref_config_default(ref_config *cfg) {
   cfg->seed = 1;
 }
 
-static const char *const phase_names[] = {"serial", "parallel", "rootjobs"};
-static const char *const scan_names[] = {"conservative", "frames"};
-static const char *const maps_names[] = {"direct", "pctab", "pctab-cached"};
+#define NAME_OF(e, name) name,
+static const char *const phase_names[] = {REF_PHASES(NAME_OF)};
+static const char *const scan_names[] = {REF_SCANS(NAME_OF)};
+static const char *const maps_names[] = {REF_STACKMAPS(NAME_OF)};
+#undef NAME_OF
+
+/* "<scan>-<phase>" for every pair, joined once before main from the two
+ * tables above (ref_strategy_name returns pointers into it). */
+static char strategy_names[REF_NSCANS][REF_NPHASES][32];
+
+__attribute__((constructor)) static void strategy_names_init(void) {
+  for (int s = 0; s < REF_NSCANS; s++)
+    for (int p = 0; p < REF_NPHASES; p++)
+      snprintf(strategy_names[s][p], sizeof strategy_names[s][p], "%s-%s", scan_names[s],
+               phase_names[p]);
+}
 
 const char *ref_strategy_name(ref_phase phase, ref_scan scan) {
-  static const char *const names[2][3] = {
-      {"conservative-serial", "conservative-parallel", "conservative-rootjobs"},
-      {"frames-serial", "frames-parallel", "frames-rootjobs"}};
-  if ((unsigned)phase > REF_PHASE_ROOTJOBS || (unsigned)scan > REF_SCAN_FRAMES) return NULL;
-  return names[scan][phase];
+  if ((unsigned)phase >= REF_NPHASES || (unsigned)scan >= REF_NSCANS) return NULL;
+  return strategy_names[scan][phase];
 }
 
 int ref_strategy_parse(const char *name, ref_phase *phase, ref_scan *scan) {
-  for (int s = 0; s < 2; s++) {
-    size_t len = strlen(scan_names[s]);
-    if (strncmp(name, scan_names[s], len) != 0 || name[len] != '-') continue;
-    for (int p = 0; p < 3; p++) {
-      if (strcmp(name + len + 1, phase_names[p]) == 0) {
+  for (int s = 0; s < REF_NSCANS; s++) {
+    for (int p = 0; p < REF_NPHASES; p++) {
+      if (strcmp(name, strategy_names[s][p]) == 0) {
         *phase = (ref_phase)p;
         *scan = (ref_scan)s;
         return 0;
@@ -103,11 +100,11 @@ int ref_strategy_parse(const char *name, ref_phase *phase, ref_scan *scan) {
 }
 
 const char *ref_stackmaps_name(ref_stackmaps maps) {
-  return (unsigned)maps <= REF_MAPS_PCTAB_CACHED ? maps_names[maps] : NULL;
+  return (unsigned)maps < REF_NSTACKMAPS ? maps_names[maps] : NULL;
 }
 
 int ref_stackmaps_parse(const char *name, ref_stackmaps *maps) {
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < REF_NSTACKMAPS; i++) {
     if (strcmp(name, maps_names[i]) == 0) {
       *maps = (ref_stackmaps)i;
       return 0;
@@ -133,22 +130,18 @@ int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
 
 const ref_config *ref_get_config(void) { return &ref__cfg; }
 
-/* ---------------------------------------------------------------------------
- * Lifetime
- * ------------------------------------------------------------------------- */
-
-static bool env_on(const char *name) {
+bool ref__env_on(const char *name) {
   const char *v = getenv(name);
   return v && *v && strcmp(v, "0") != 0;
 }
 
-static int check_config(const ref_config *cfg) {
+int ref__config_check(const ref_config *cfg) {
   if (cfg->workers < 1 || cfg->workers > REF_MAX_WORKERS)
     return ref__seterr("workers must be in 1..%d, not %d", REF_MAX_WORKERS, cfg->workers);
   if (check_strategy(cfg->phase, cfg->scan, cfg->stackmaps) != 0) return -1;
   if (cfg->split_bytes % REF_WORD != 0)
     return ref__seterr("split_bytes %zu is not a multiple of %zu", cfg->split_bytes, REF_WORD);
-  size_t min_stack = 4 * (size_t)sysconf(_SC_PAGESIZE);
+  size_t min_stack = 4 * ref__os_page_size();
   if (cfg->stack_size < min_stack || cfg->stack_size > REF_MAX_STACK_SIZE)
     return ref__seterr("stack_size %zu out of range [%zu, %zu] (4 pages to 1 GiB)",
                        cfg->stack_size, min_stack, REF_MAX_STACK_SIZE);
@@ -161,46 +154,4 @@ static int check_config(const ref_config *cfg) {
     return ref__seterr("heap_max %zu bytes exceeds mem_max %zu bytes%s", cfg->heap_max, mem,
                        cfg->mem_max ? "" : " (3/4 of physical memory)");
   return 0;
-}
-
-static bool initialized;
-
-int ref_init(const ref_config *cfg) {
-  ref_config def;
-  if (!cfg) {
-    ref_config_default(&def);
-    cfg = &def;
-  }
-  if (initialized) return ref__seterr("ref_init: the runtime is already running");
-  if (check_config(cfg) != 0) return -1;
-  ref__cfg = *cfg;
-  if (ref__cfg.split_bytes == 0) ref__cfg.split_bytes = 16 << 10;
-  if (env_on("STACKSCAN_CHECKMARK")) ref__cfg.checkmark = true;
-  if (env_on("STACKSCAN_POISON") || ref__cfg.checkmark) ref__cfg.poison = true;
-  if (ref__g_init(&ref__cfg) != 0) return -1;
-  if (ref__sched_init(&ref__cfg) != 0) goto fail_g;
-  if (ref__funcdata_init(ref__cfg.seed) != 0) goto fail_sched;
-  if (ref__heap_init(ref__cfg.heap_max) != 0) goto fail_funcdata;
-  if (ref__gc_init(&ref__cfg) != 0) goto fail_heap;
-  initialized = true;
-  return 0;
-fail_heap:
-  ref__heap_shutdown();
-fail_funcdata:
-  ref__funcdata_shutdown();
-fail_sched:
-  ref__sched_shutdown();
-fail_g:
-  ref__g_shutdown();
-  return -1;
-}
-
-void ref_shutdown(void) {
-  if (!initialized) return;
-  ref__gc_shutdown();
-  ref__heap_shutdown();
-  ref__funcdata_shutdown();
-  ref__sched_shutdown();
-  ref__g_shutdown();
-  initialized = false;
 }

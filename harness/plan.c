@@ -1,0 +1,94 @@
+/*
+ * plan.c: the benchmark plan -- the cross product of the parsed flags, its
+ * benchmark names, and the --list printout with each worker count's PUs.
+ * See plan.h for the contracts.
+ */
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void bench_opts_resolve(bench_opts *o, const topo *t) {
+  topo_counts c;
+  if (!o->workers_all) return;
+  topo_get_counts(t, &c);
+  o->workers[0] = c.pus < 1 ? 1 : c.pus > REF_MAX_WORKERS ? REF_MAX_WORKERS : c.pus;
+  o->nworkers = 1;
+  o->workers_all = false;
+}
+
+static int item_name(bench_item *it, const char *workload, topo_placement pl) {
+  int len = snprintf(it->name, sizeof it->name, "%s/%s/n:%lld/workers:%d/%s", workload,
+                     ref_strategy_name(it->strategy.phase, it->strategy.scan),
+                     (long long)it->n, it->workers, topo_placement_name(pl));
+  return len < 0 || (size_t)len >= sizeof it->name ? -1 : 0;
+}
+
+int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_t ntable,
+                    bench_plan *plan, char *err, size_t errlen) {
+  memset(plan, 0, sizeof *plan);
+  if (o->nworkers < 1 || o->nworkloads < 1 || o->nstrategies < 1 || o->nn < 1) {
+    snprintf(err, errlen, "empty plan (call bench_opts_resolve for --workers=all)");
+    return -1;
+  }
+  size_t n = (size_t)o->nworkloads * (size_t)o->nstrategies * (size_t)o->nn * (size_t)o->nworkers;
+  bench_item *items = calloc(n, sizeof *items), *it = items;
+  if (items == NULL) {
+    snprintf(err, errlen, "out of memory for a plan of %zu benchmarks", n);
+    return -1;
+  }
+  for (int w = 0; w < o->nworkloads; w++)
+    for (int s = 0; s < o->nstrategies; s++)
+      for (int k = 0; k < o->nn; k++)
+        for (int j = 0; j < o->nworkers; j++, it++) {
+          *it = (bench_item){.workload = o->workload[w], .strategy = o->strategy[s],
+                             .n = o->n[k], .workers = o->workers[j]};
+          if ((size_t)o->workload[w] >= ntable || item_name(it, table[o->workload[w]].name,
+                                                            o->placement) != 0) {
+            snprintf(err, errlen, "bad workload index or name too long in the plan");
+            free(items);
+            return -1;
+          }
+        }
+  *plan = (bench_plan){items, n, o->placement, o->stackmaps};
+  return 0;
+}
+
+void bench_plan_free(bench_plan *plan) {
+  free(plan->item);
+  memset(plan, 0, sizeof *plan);
+}
+
+/* "workers:W  PU L#a (P#x), ..." for one worker count. */
+static int print_placement(FILE *f, const topo *t, topo_placement pl, int w) {
+  topo_plan tp;
+  if (topo_plan_make(t, pl, w, &tp) != 0) return -1;
+  fprintf(f, "  workers:%-4d", w);
+  if (pl == TOPO_PLACE_NONE) fputs(" unbound", f);
+  for (int i = 0; i < tp.nworkers && pl != TOPO_PLACE_NONE; i++)
+    fprintf(f, "%s L#%d (P#%d)", i == 0 ? " PU" : ",", tp.slot[i].pu_logical, tp.slot[i].pu_os);
+  fputc('\n', f);
+  topo_plan_free(&tp);
+  return 0;
+}
+
+/* True when no item before index i has the same worker count. */
+static bool first_with_workers(const bench_plan *plan, size_t i) {
+  for (size_t k = 0; k < i; k++)
+    if (plan->item[k].workers == plan->item[i].workers) return false;
+  return true;
+}
+
+int bench_plan_print(FILE *f, const bench_plan *plan, const topo *t) {
+  char summary[256];
+  topo_summary(t, summary, sizeof summary);
+  fprintf(f, "topology: %s%s\n", summary, topo_is_synthetic(t) ? " (synthetic)" : "");
+  fprintf(f, "placement: %s\nstackmaps: %s\nbenchmarks: %zu\n", topo_placement_name(plan->placement),
+          ref_stackmaps_name(plan->stackmaps), plan->nitems);
+  for (size_t i = 0; i < plan->nitems; i++) fprintf(f, "  %s\n", plan->item[i].name);
+  fputs("workers bound to (worker 0 first):\n", f);
+  for (size_t i = 0; i < plan->nitems; i++)
+    if (first_with_workers(plan, i) && print_placement(f, t, plan->placement, plan->item[i].workers) != 0)
+      return -1;
+  return 0;
+}

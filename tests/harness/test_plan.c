@@ -1,0 +1,86 @@
+/*
+ * test_plan.c: the benchmark plan built from parsed flags, and its printout
+ * for --list and --topology.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cliargs.h"
+#include "plan.h"
+
+static void test_plan_cross_product(void **state) {
+  (void)state;
+  args *a = parse("--workloads=GoroutineSelect,GoroutineIdle",
+                  "--strategies=frames-parallel,conservative-serial", "--n=1000", "--workers=1,2",
+                  NULL);
+  assert_int_equal(a->rc, 0);
+  bench_plan plan;
+  char err[256];
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
+  assert_int_equal(plan.nitems, 2 * 2 * 1 * 2);
+  static const char *const want[] = {
+      "GoroutineSelect/frames-parallel/n:1000/workers:1/compact",
+      "GoroutineSelect/frames-parallel/n:1000/workers:2/compact",
+      "GoroutineSelect/conservative-serial/n:1000/workers:1/compact",
+      "GoroutineSelect/conservative-serial/n:1000/workers:2/compact",
+      "GoroutineIdle/frames-parallel/n:1000/workers:1/compact",
+      "GoroutineIdle/frames-parallel/n:1000/workers:2/compact",
+      "GoroutineIdle/conservative-serial/n:1000/workers:1/compact",
+      "GoroutineIdle/conservative-serial/n:1000/workers:2/compact"};
+  for (size_t i = 0; i < plan.nitems; i++) assert_string_equal(plan.item[i].name, want[i]);
+  assert_int_equal(plan.item[7].workload, 3);
+  assert_int_equal(plan.item[7].workers, 2);
+  assert_int_equal(plan.item[7].strategy.scan, REF_SCAN_CONSERVATIVE);
+  bench_plan_free(&plan);
+}
+
+/* --workers=all becomes the PU count; the printout shows where workers go. */
+static void test_plan_print_synthetic(void **state) {
+  (void)state;
+  args *a = parse("--workloads=GoroutineSelect", "--strategies=frames-parallel",
+                  "--placement=scatter", "--topology=pack:2 numa:2 core:4 pu:2", NULL);
+  assert_int_equal(a->rc, 0);
+  bench_plan plan;
+  char err[256];
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), -1);
+  assert_non_null(strstr(err, "bench_opts_resolve"));
+  topo *t = topo_load(a->o.topology);
+  assert_non_null(t);
+  bench_opts_resolve(&a->o, t);
+  assert_int_equal(a->o.nworkers, 1);
+  assert_int_equal(a->o.workers[0], 32);
+  a->o.workers[1] = 4;
+  a->o.nworkers = 2;
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
+
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_int_equal(bench_plan_print(f, &plan, t), 0);
+  fclose(f);
+  assert_non_null(strstr(text, "topology: 2 packages, 4 NUMA nodes, 16 cores, 32 PUs (synthetic)"));
+  assert_non_null(strstr(text, "placement: scatter"));
+  assert_non_null(strstr(text, "  GoroutineSelect/frames-parallel/n:1000/workers:32/scatter\n"));
+  assert_non_null(strstr(text, "  GoroutineSelect/frames-parallel/n:1000/workers:4/scatter\n"));
+  /* Scatter's first four PUs: one per NUMA node (see test_topo.c). */
+  assert_non_null(strstr(text, "workers:4    PU L#0 (P#0), L#16 (P#16), L#8 (P#8), L#24 (P#24)\n"));
+  assert_non_null(strstr(text, "workers:32   PU L#0 (P#0), L#16 (P#16),"));
+  free(text);
+  bench_plan_free(&plan);
+  topo_free(t);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_plan_cross_product),
+      cmocka_unit_test(test_plan_print_synthetic),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
