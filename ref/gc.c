@@ -11,6 +11,8 @@
 
 static ref_gc_stats last;
 static uint64_t ncycles;
+static uint64_t nreason[REF_GC_LIMIT + 1]; /* cycles by what started them */
+static bool running; /* a cycle is under way: none may start inside it */
 static ref__sweep_result sweepres[REF_MAX_WORKERS];
 static _Atomic bool xroots_done;
 static uint64_t t_roots0, t_roots1; /* set by worker 0 */
@@ -101,13 +103,26 @@ static void stats_sum(ref_gc_stats *st, int n) {
     st->worker[i] = w->st;
     st->objects_freed += sweepres[i].objects_freed;
     st->bytes_freed += sweepres[i].bytes_freed;
+    st->bytes_live += sweepres[i].bytes_live;
   }
   st->nworkers = n;
 }
 
-/* Runs on the scheduler stack with every goroutine stopped. */
-static void gc_cycle(void *unused) {
-  (void)unused;
+/* Records what started the cycle and its count among them. */
+static void stats_reason(ref_gc_stats *st, ref_gc_reason why) {
+  nreason[why]++;
+  st->reason = why;
+  st->cycles_user = nreason[REF_GC_USER];
+  st->cycles_heap = nreason[REF_GC_HEAP];
+  st->cycles_limit = nreason[REF_GC_LIMIT];
+}
+
+/* Runs on the scheduler stack with every goroutine stopped; arg points at
+ * the ref_gc_reason. */
+static void gc_cycle(void *arg) {
+  ref_gc_reason why = *(const ref_gc_reason *)arg;
+  if (running) ref__throw("a collection (reason %d) was started inside a collection", why);
+  running = true;
   int n = ref__workers_count();
   uint64_t t0 = ref__nanotime();
   /* Stop the world: with one M, every other goroutine is already stopped at
@@ -138,9 +153,14 @@ static void gc_cycle(void *unused) {
   last.sweep_ns = t5 - t4;
   last.total_ns = (t5 - t0) - (t4 - t3); /* the checkmark is not part of the cycle */
   stats_sum(&last, n);
+  stats_reason(&last, why);
+  ref__pacer_cycle_end(&last);
+  running = false;
 }
 
-void ref_gc(void) { ref__systemstack(gc_cycle, NULL); }
+void ref__gc_start(ref_gc_reason why) { ref__systemstack(gc_cycle, &why); }
+
+void ref_gc(void) { ref__gc_start(REF_GC_USER); }
 
 uint64_t ref_debug_scan_conservative(const void *buf, size_t len) {
   ref__worker *w = ref__worker_get(0);
@@ -162,6 +182,9 @@ uint64_t ref_debug_scan_conservative(const void *buf, size_t len) {
 int ref__gc_init(const ref_config *cfg) {
   memset(&last, 0, sizeof last);
   ncycles = 0;
+  memset(nreason, 0, sizeof nreason);
+  running = false;
+  if (ref__pacer_init() != 0) return -1;
   return ref__workers_init(cfg);
 }
 
