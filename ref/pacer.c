@@ -16,6 +16,7 @@
 #include "gc.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #define MIN_HEAP ((uint64_t)4 << 20) /* Go's defaultHeapMinimum */
@@ -59,10 +60,11 @@ static int env_gogc(int *pct) {
     *pct = -1;
     return 0;
   }
-  char *end;
+  const char *digit = *v == '-' ? v + 1 : v; /* strtol would also take spaces and '+' */
+  char *end = (char *)v;
   errno = 0;
-  long x = strtol(v, &end, 10);
-  if (errno || *end || end == v || x < INT32_MIN || x > INT32_MAX)
+  long x = *digit >= '0' && *digit <= '9' ? strtol(v, &end, 10) : 0;
+  if (end == v || *end || errno || x < INT_MIN || x > INT_MAX)
     return ref__seterr("STACKSCAN_GOGC='%s': expected a percentage or off", v);
   *pct = (int)x;
   return 0;
