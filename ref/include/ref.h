@@ -63,19 +63,20 @@ typedef struct ref_config {
    * ref_init), is Go 1.18's:
    *
    *   heap_goal = bytes_live + (bytes_live + stack_bytes + globals_bytes)
-   *               * gc_percent / 100
+   *               * gc_percent / 100,  at least 4 MiB * gc_percent / 100
    *
    * with the last cycle's ref_gc_stats fields of those names: the bytes in
-   * objects after its sweep (Go's heapMarked), the live
-   * stack bytes it scanned ([saved sp, top) of every started goroutine, the
-   * same in every strategy: a deterministic stand-in for Go's scannable
-   * stack bytes), and the bytes of registered root ranges at its end. The
-   * goal is at least the minimum heap, 4 MiB * gc_percent / 100 (Go's).
-   * The allocation that finds ref_heap_stats.bytes_counted over heap_goal
-   * runs the cycle first, on the scheduler stack, before it allocates (the
-   * world is stopped: the allocating goroutine is scanned like a parked
-   * one). Env STACKSCAN_GOGC=N or =off overrides gc_percent, as GOGC does;
-   * ref_init fails on any other value. */
+   * objects after its sweep (Go's heapMarked); the stack bytes it scanned,
+   * [saved sp, top) of every started goroutine, the same in every strategy
+   * (a deterministic stand-in for Go's scannable stack bytes); and the bytes
+   * of the registered root ranges at its end (integer arithmetic, in that
+   * order). The allocation that finds ref_heap_stats.bytes_counted over
+   * heap_goal runs the cycle before it allocates, on the scheduler stack,
+   * with the world stopped: the
+   * allocating goroutine is scanned like a parked one, and on the scheduler
+   * stack only its frame records are roots, as for ref_gc there. Env
+   * STACKSCAN_GOGC=N or =off overrides gc_percent, as GOGC does; ref_init
+   * fails on any other value. */
   int gc_percent;
 } ref_config;
 
@@ -346,9 +347,9 @@ typedef struct ref_gc_stats {
   int nworkers;
   ref_worker_stats worker[REF_MAX_WORKERS];
   /* The GOGC trigger. cycles_* count the cycles since ref_init, this one
-   * included, by what started them (their sum is `cycle`). bytes_live and
-   * globals_bytes are, with stack_bytes, the inputs of the goal this cycle set (ref_config's
-   * gc_percent has the formula; the goal itself is ref_heap_stats's). */
+   * included, by what started them (their sum is `cycle`). bytes_live,
+   * stack_bytes and globals_bytes are the inputs of the goal this cycle set
+   * (ref_config.gc_percent gives the formula, ref_heap_stats the goal). */
   ref_gc_reason reason;
   uint64_t cycles_user, cycles_heap, cycles_limit;
   uint64_t bytes_live;      /* bytes in objects after the sweep (Go's heapMarked) */
