@@ -62,6 +62,7 @@ void ref_config_default(ref_config *cfg) {
   cfg->split_bytes = 16 << 10;
   cfg->poison = REF_ASSERT_LEVEL >= 2;
   cfg->seed = 1;
+  cfg->gc_percent = 100;
 }
 
 #define NAME_OF(e, name) name,

@@ -20,6 +20,8 @@ typedef struct gc_cycle_state {
 
 static ref_gc_stats last;
 static uint64_t ncycles;
+static uint64_t nreason[REF_GC_LIMIT + 1]; /* cycles by what started them */
+static bool running; /* a cycle is under way: none may start inside it */
 
 const ref_gc_stats *ref_gc_last(void) { return &last; }
 
@@ -108,9 +110,21 @@ static void stats_sum(ref_gc_stats *st, const gc_cycle_state *cs, int n) {
   st->nworkers = n;
 }
 
-/* Runs on the scheduler stack with every goroutine stopped. */
-static void gc_cycle(void *unused) {
-  (void)unused;
+/* Records what started the cycle and its count among them. */
+static void stats_reason(ref_gc_stats *st, ref_gc_reason why) {
+  nreason[why]++;
+  st->reason = why;
+  st->cycles_user = nreason[REF_GC_USER];
+  st->cycles_heap = nreason[REF_GC_HEAP];
+  st->cycles_limit = nreason[REF_GC_LIMIT];
+}
+
+/* Runs on the scheduler stack with every goroutine stopped; arg points at
+ * the ref_gc_reason. */
+static void gc_cycle(void *arg) {
+  ref_gc_reason why = *(const ref_gc_reason *)arg;
+  if (running) ref__throw("a collection (reason %d) was started inside a collection", why);
+  running = true;
   static gc_cycle_state cs; /* 6 KiB of sweep results: not on a goroutine's stack */
   int n = ref__workers_count();
   uint64_t t0 = ref__nanotime();
@@ -141,13 +155,18 @@ static void gc_cycle(void *unused) {
   last.sweep_ns = t5 - t4;
   last.total_ns = (t5 - t0) - (t4 - t3); /* the checkmark is not part of the cycle */
   stats_sum(&last, &cs, n);
+  stats_reason(&last, why);
+  ref__pacer_cycle_end(&last);
+  running = false;
 }
 
-void ref_gc(void) {
+void ref__gc_start(ref_gc_reason why) {
   if (ref_unlikely(!ref__m_get()))
     ref__throw("ref_gc called with no runtime (before ref_init or after ref_shutdown)");
-  ref__systemstack(gc_cycle, NULL);
+  ref__systemstack(gc_cycle, &why);
 }
+
+void ref_gc(void) { ref__gc_start(REF_GC_USER); }
 
 uint64_t ref_debug_scan_conservative(const void *buf, size_t len) {
   ref__worker *w = ref__worker_get(0);
@@ -169,6 +188,9 @@ uint64_t ref_debug_scan_conservative(const void *buf, size_t len) {
 int ref__gc_init(const ref_config *cfg) {
   memset(&last, 0, sizeof last);
   ncycles = 0;
+  memset(nreason, 0, sizeof nreason);
+  running = false;
+  if (ref__pacer_init() != 0) return -1;
   return ref__workers_init(cfg);
 }
 

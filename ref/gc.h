@@ -59,6 +59,17 @@ typedef struct ref__worker {
 /* ---- gc.c ---- */
 int ref__gc_init(const ref_config *cfg);
 void ref__gc_shutdown(void);
+/* Runs one cycle started by `why` on the scheduler stack (ref_gc is the
+ * REF_GC_USER one); throws if a cycle is already running. */
+void ref__gc_start(ref_gc_reason why);
+
+/* ---- pacer.c ---- */
+/* Reads STACKSCAN_GOGC into ref__cfg.gc_percent and sets the first goal,
+ * the minimum heap. Returns 0, or -1 with ref__seterr on a bad value. */
+int ref__pacer_init(void);
+/* At the end of a cycle, after the sweep: fills st's globals_bytes and sets
+ * the heap's next goal from st's bytes_live, stack_bytes and globals_bytes. */
+void ref__pacer_cycle_end(ref_gc_stats *st);
 
 /* ---- globals.c: the registry of global roots ---- */
 typedef struct ref__rootrange {

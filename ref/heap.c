@@ -10,6 +10,7 @@
  * second reservation. Span structs and their bitmaps live in malloc memory.
  */
 #include "heap.h"
+#include "gc.h" /* ref__gc_start: allocation is a safepoint */
 #include "os.h"
 
 #include <errno.h>
@@ -67,6 +68,9 @@ static struct {
    * loaded into caches, large objects); stats subtract what caches still hold. */
   uint64_t swept_objects, swept_bytes;
   uint64_t alloc_objects, alloc_bytes;
+  /* The GOGC goal (pacer.c) and what is left of it after the sweep:
+   * budget = goal - swept_bytes, so the trigger compares one counter. */
+  uint64_t goal, budget;
 } H;
 
 /* Bits set in x (the baseline x86-64 ISA has no popcnt instruction). */
@@ -424,15 +428,22 @@ static inline void *heap_alloc(const ref_type *t, size_t n) {
 
 void *ref__heap_alloc(const ref_type *t, size_t n) { return heap_alloc(t, n); }
 
-/* Public allocation: on the limit, collect once and retry, unless no
- * collection can make the object fit. */
+/* Public allocation, a safepoint: over the GOGC goal, collect first (alloc
+ * bytes change only on a refill, so this fires once per crossing); on the
+ * limit, collect once and retry. */
 void *ref_alloc_array(const ref_type *elem, size_t n) {
+  if (ref_unlikely(H.alloc_bytes > H.budget)) ref__gc_start(REF_GC_HEAP);
   void *p = heap_alloc(elem, n);
   if (ref_likely(p != NULL)) return p;
   size_t size;
   if (!request_ok(elem, n, &size) || size > ref__heap.heap_max) return NULL; /* error set */
-  ref_gc();
+  ref__gc_start(REF_GC_LIMIT);
   return heap_alloc(elem, n); /* NULL: the limit error is set */
+}
+
+void ref__heap_set_goal(uint64_t goal) {
+  H.goal = goal;
+  H.budget = goal > H.swept_bytes ? goal - H.swept_bytes : 0;
 }
 
 void *ref_alloc(const ref_type *t) { return ref_alloc_array(t, 1); }
@@ -554,6 +565,8 @@ void ref_heap_stats_get(ref_heap_stats *st) {
   st->objects_live = (size_t)objects;
   st->bytes_live = (size_t)bytes;
   st->bytes_mapped = H.bytes_mapped;
+  st->bytes_counted = (size_t)(H.swept_bytes + H.alloc_bytes);
+  st->heap_goal = H.goal > SIZE_MAX ? SIZE_MAX : (size_t)H.goal;
 }
 
 /* ---------------------------------------------------------------------------
@@ -589,6 +602,7 @@ int ref__heap_init(size_t heap_max) {
   ref__heap.pagemap = (ref__span **)H.meta_map;
   H.freemap = ref__heap.pagemap + H.npages;
   H.dirty = (uint64_t *)(H.freemap + H.npages);
+  ref__heap_set_goal(UINT64_MAX); /* no trigger until the pacer sets a goal */
   H.inited = true;
   return 0;
 

@@ -203,6 +203,11 @@ void ref__heap_shutdown(void);
  * returns NULL with "heap limit N MiB exceeded" in ref_error(). */
 void *ref__heap_alloc(const ref_type *t, size_t n);
 
+/* Sets the GOGC goal (pacer.c, after a sweep or at init): ref_alloc collects
+ * before allocating once the bytes counted since the sweep (live + every
+ * slot handed to a cache + large objects) exceed it. UINT64_MAX: never. */
+void ref__heap_set_goal(uint64_t goal);
+
 /* The in-use spans, a stable array from the start of marking to the end of
  * ref__heap_sweep_finish() (no allocation in between). */
 size_t ref__heap_nspans(void);

@@ -104,6 +104,27 @@ typedef struct ref_config {
   uint64_t seed;            /* select's pollorder, reproducible per seed */
   ref_worker_start_fn worker_start;
   void *worker_start_arg;
+  /* GOGC: a cycle starts by itself when the heap has grown gc_percent
+   * percent over what the last cycle left (default 100; negative: never).
+   * The goal, set at the end of every cycle (and to the minimum at
+   * ref_init), is Go 1.18's:
+   *
+   *   heap_goal = bytes_live + (bytes_live + stack_bytes + globals_bytes)
+   *               * gc_percent / 100,  at least 4 MiB * gc_percent / 100
+   *
+   * with the last cycle's ref_gc_stats fields of those names: the bytes in
+   * objects after its sweep (Go's heapMarked); the stack bytes it scanned,
+   * [saved sp, top) of every started goroutine, the same in every strategy
+   * (a deterministic stand-in for Go's scannable stack bytes); and the bytes
+   * of the registered root ranges at its end (integer arithmetic, in that
+   * order). The allocation that finds ref_heap_stats.bytes_counted over
+   * heap_goal runs the cycle before it allocates, on the scheduler stack,
+   * with the world stopped: the
+   * allocating goroutine is scanned like a parked one, and on the scheduler
+   * stack only its frame records are roots, as for ref_gc there. Env
+   * STACKSCAN_GOGC=N or =off overrides gc_percent, as GOGC does; ref_init
+   * fails on any other value. */
+  int gc_percent;
 } ref_config;
 
 /* Fills *cfg with the defaults. */
@@ -149,7 +170,9 @@ typedef struct ref_type {
 } ref_type;
 
 /* Allocates a zeroed object of type t (or an array of n of them). Allocation
- * is a safepoint: it may collect. Returns NULL when the heap limit is
+ * is a safepoint: it may collect, from a goroutine or from the scheduler
+ * stack, when the heap is over its GOGC goal (ref_config.gc_percent) or
+ * when the heap limit is reached. Returns NULL when the heap limit is
  * exceeded even after a collection, with "heap limit N MiB exceeded" in
  * ref_error(), or at once when t->size * n overflows ("allocation size out
  * of range") or exceeds the limit, or t has pointers and a size that is not
@@ -168,6 +191,15 @@ typedef struct ref_heap_stats {
   size_t bytes_live;        /* bytes in allocated objects */
   size_t objects_live;
   size_t bytes_mapped;      /* bytes of arena in use by spans */
+  /* The GOGC trigger (ref_config.gc_percent): what it counts and its goal.
+   * bytes_counted is bytes_live plus the free slots the allocation caches
+   * hold (a cache counts a run of up to 64 slots as allocated when it takes
+   * them, as Go's heapLive counts cached spans), so it can run ahead of
+   * bytes_live by a few spans. The allocation that finds bytes_counted >
+   * heap_goal collects first; between cycles bytes_counted exceeds the
+   * goal by at most one cache refill or one large object. */
+  size_t bytes_counted;
+  size_t heap_goal;         /* SIZE_MAX when gc_percent < 0 */
 } ref_heap_stats;
 void ref_heap_stats_get(ref_heap_stats *st);
 
@@ -384,7 +416,8 @@ static inline void ref__frame_cleanup(void *rec) { ref__frame_pop((ref_frame *)r
 
 /* One full stop-the-world cycle (like Go's runtime.GC): roots, mark, sweep.
  * Callable from a goroutine (which is then scanned like any parked one) or
- * from the scheduler stack. */
+ * from the scheduler stack. Cycles never nest: one that starts while another
+ * runs aborts. */
 void ref_gc(void);
 
 /* The work counters of a cycle, one table for every layer (LLVM's .def
@@ -409,7 +442,8 @@ void ref_gc(void);
   X(bytes_marked, 1, "bytes of the objects marked")
 #define REF_SWEEP_COUNTERS(X)                                                     \
   X(objects_freed, 1, "objects freed by the sweep")                               \
-  X(bytes_freed, 1, "bytes freed by the sweep")
+  X(bytes_freed, 1, "bytes freed by the sweep")                                   \
+  X(bytes_live, 1, "bytes in objects after the sweep (Go's heapMarked)")
 #define REF_GC_COUNTERS(X) REF_MARK_COUNTERS(X) REF_SWEEP_COUNTERS(X)
 
 #define REF__COUNTER_FIELD(name, exact, meaning) uint64_t name;
@@ -423,6 +457,13 @@ typedef struct ref_worker_stats {
 
 #define REF_MAX_WORKERS 256
 
+/* What started a cycle. */
+typedef enum ref_gc_reason {
+  REF_GC_USER,   /* ref_gc() */
+  REF_GC_HEAP,   /* the GOGC trigger: an allocation found the heap over its goal */
+  REF_GC_LIMIT,  /* an allocation failed at heap_max and collected before retrying */
+} ref_gc_reason;
+
 /* Stats of one cycle. The counters (REF_GC_COUNTERS) marked exact are
  * deterministic for a given heap and strategy (they do not depend on timing
  * or on W); the per-worker split and the buffer traffic are not. */
@@ -435,6 +476,13 @@ typedef struct ref_gc_stats {
   REF_GC_COUNTERS(REF__COUNTER_FIELD)
   int nworkers;
   ref_worker_stats worker[REF_MAX_WORKERS];
+  /* The GOGC trigger. cycles_* count the cycles since ref_init, this one
+   * included, by what started them (their sum is `cycle`). bytes_live,
+   * stack_bytes and globals_bytes are the inputs of the goal this cycle set
+   * (ref_config.gc_percent gives the formula, ref_heap_stats the goal). */
+  ref_gc_reason reason;
+  uint64_t cycles_user, cycles_heap, cycles_limit;
+  uint64_t globals_bytes;   /* bytes of registered root ranges at the cycle's end */
 } ref_gc_stats;
 
 /* The stats of the last completed cycle. */
