@@ -38,7 +38,7 @@ typedef struct alloc_cache {
   ref__span *span;
   uint32_t word;
   bool needzero;            /* span->needzero */
-} __attribute__((aligned(64))) alloc_cache;
+} __attribute__((aligned(REF_CACHE_LINE))) alloc_cache;
 
 static struct {
   bool inited;
@@ -177,11 +177,19 @@ static uintptr_t pages_alloc(size_t npages) {
   return base;
 }
 
+/* Whether a freed run goes back to the OS: a long one whose ends are OS
+ * pages, since madvise takes whole pages, and arm64 kernels may have 16K or
+ * 64K ones, larger than REF_PAGE_SIZE. Others stay dirty until reused. */
+static bool releasable(uintptr_t base, size_t npages) {
+  uintptr_t mask = ref__os_page_size() - 1;
+  return npages >= RELEASE_PAGES && ((base | (uintptr_t)npages << REF_PAGE_SHIFT) & mask) == 0;
+}
+
 /* Returns [base, base + npages pages) to the free runs, merging with free
  * neighbours. Long ranges go back to the OS and become clean (zero). */
 static void pages_free(uintptr_t base, size_t npages) {
   size_t first = page_of(base), end = first + npages;
-  if (npages >= RELEASE_PAGES) {
+  if (releasable(base, npages)) {
     if (madvise((void *)base, npages << REF_PAGE_SHIFT, MADV_DONTNEED) != 0)
       ref__throw("heap: madvise(%p, %zu pages): errno %d", (void *)base, npages, errno);
     dirty_set_range(first, npages, false);
@@ -437,7 +445,7 @@ static void poison_slots(const ref__span *s, uint32_t w, uint64_t freed) {
  * will be given back to the OS is not poisoned (its pages read as zero). */
 static void span_sweep(ref__span *s, ref__sweep_result *out) {
   uint32_t nwords = span_nwords(s);
-  bool released = s->sizeclass == 0 && s->npages >= RELEASE_PAGES && !ref__is_marked(s, 0);
+  bool released = s->sizeclass == 0 && releasable(s->base, s->npages) && !ref__is_marked(s, 0);
   bool poison = ref__cfg.poison && !released;
   uint64_t live = 0, freed = 0;
   for (uint32_t w = 0; w < nwords; w++) {

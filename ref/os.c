@@ -5,6 +5,7 @@
 #include "os.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #if REF_ASAN
 #include <sanitizer/asan_interface.h>
@@ -16,6 +17,16 @@ void ref__os_unpoison(void *p, size_t len) {
 #else
   (void)p, (void)len;
 #endif
+}
+
+size_t ref__os_page_size(void) {
+  static _Atomic size_t page; /* 0 until the first call; every caller stores the same value */
+  size_t p = atomic_load_explicit(&page, memory_order_relaxed);
+  if (!p) {
+    p = (size_t)sysconf(_SC_PAGESIZE);
+    atomic_store_explicit(&page, p, memory_order_relaxed);
+  }
+  return p;
 }
 
 void *ref__os_map(size_t len, bool lazy, bool huge) {

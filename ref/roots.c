@@ -155,8 +155,9 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
 ref_prefetch_fn void prefetch_g(ref_g *g, bool frames, int first, int last) {
   uintptr_t from = frames ? (uintptr_t)g->frames : (uintptr_t)g->sp;
   if (from == 0) return;
-  uintptr_t a = ref_align_down(from, 64) + 64 * (uintptr_t)first, hi = g->stack.hi;
-  for (int i = first; i < last && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
+  uintptr_t a = ref_align_down(from, REF_CACHE_LINE) + REF_CACHE_LINE * (uintptr_t)first;
+  uintptr_t hi = g->stack.hi;
+  for (int i = first; i < last && a < hi; i++, a += REF_CACHE_LINE) __builtin_prefetch((void *)a);
 }
 
 /* The stack scans' software pipeline of prefetches over gs[0, n): G structs

@@ -54,7 +54,7 @@ static bool wait_region(uint64_t seen) {
   uint64_t t0 = ref__nanotime();
   for (unsigned i = 0; atomic_load(&wp.xgen) == seen; i++) {
     if ((i & 255) == 0 && ref__nanotime() - t0 > SPIN_NS) break;
-    __builtin_ia32_pause();
+    ref_cpu_relax();
   }
   pthread_mutex_lock(&wp.mu);
   while (atomic_load(&wp.xgen) == seen && !wp.quit) pthread_cond_wait(&wp.start_cv, &wp.mu);
@@ -90,7 +90,7 @@ void ref__workers_run(void (*fn)(ref__worker *)) {
   pthread_mutex_unlock(&wp.mu);
   fn(&wp.w[0]);
   for (unsigned i = 0; atomic_load(&wp.xpending) > 0; i++) { /* the others are finishing too */
-    if (i < 1024) __builtin_ia32_pause();
+    if (i < 1024) ref_cpu_relax();
     else sched_yield(); /* oversubscribed: let them run */
   }
 }
@@ -124,7 +124,7 @@ bool ref__mark_idle(ref__worker *w) {
       w->st.idle_ns += ref__nanotime() - t0;
       return false;
     }
-    if (spins < 64) __builtin_ia32_pause();
+    if (spins < 64) ref_cpu_relax();
     else sched_yield(); /* oversubscribed workers must let the busy ones run */
   }
   w->st.idle_ns += ref__nanotime() - t0;
@@ -138,7 +138,7 @@ bool ref__mark_idle(ref__worker *w) {
 int ref__workers_init(const ref_config *cfg) {
   memset(&wp, 0, sizeof wp);
   wp.n = cfg->workers;
-  wp.w = aligned_alloc(64, sizeof(ref__worker) * (size_t)wp.n);
+  wp.w = aligned_alloc(REF_CACHE_LINE, sizeof(ref__worker) * (size_t)wp.n);
   if (!wp.w) return ref__seterr("out of memory for %d mark workers", wp.n);
   memset(wp.w, 0, sizeof(ref__worker) * (size_t)wp.n);
   pthread_mutex_init(&wp.mu, NULL);
