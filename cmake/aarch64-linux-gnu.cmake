@@ -28,3 +28,6 @@ set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgco
 # and libraries are found: the host's own, where multiarch put them.
 find_program(STACKSCAN_QEMU_AARCH64 qemu-aarch64 REQUIRED)
 set(CMAKE_CROSSCOMPILING_EMULATOR ${STACKSCAN_QEMU_AARCH64} -L /)
+# The same with 64 KiB pages (-p: the page size the guest is told), as some
+# arm64 kernels have; tests/CMakeLists.txt runs a few tests this way too.
+set(STACKSCAN_EMULATOR_64K_PAGES ${STACKSCAN_QEMU_AARCH64} -L / -p 65536)

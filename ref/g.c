@@ -67,6 +67,10 @@ static long read_max_map_count(void) {
   return v;
 }
 
+/* The smallest stack, before rounding up to the OS page: 16 KiB, four 4K
+ * pages (with 16K or 64K pages, one page is then the minimum). */
+#define STACK_MIN ((size_t)16 << 10)
+
 /* Reserves a chunk of stacks; each slot is guard + stack. */
 static int stack_chunk_new(void) {
   size_t slot = gs.guard + gs.stack_size;
@@ -297,8 +301,8 @@ int ref__g_init(const ref_config *cfg) {
   gs.page = ref__os_page_size();
   gs.guard = gs.page;
   gs.stack_size = ref_align_up(cfg->stack_size, gs.page);
-  if (gs.stack_size < 4 * gs.page)
-    return ref__seterr("stack size %zu too small (minimum %zu)", cfg->stack_size, 4 * gs.page);
+  if (gs.stack_size < STACK_MIN)
+    return ref__seterr("stack size %zu too small (minimum %zu)", cfg->stack_size, STACK_MIN);
   gs.max_map_count = read_max_map_count();
   return segv_install();
 }

@@ -20,7 +20,8 @@ struct ref__heap ref__heap;
 
 /* Free runs shorter than this have a list per length; longer ones share one. */
 #define FREE_EXACT 128
-/* A freed span of at least this many pages goes back to the OS (madvise). */
+/* A freed span of at least this many pages goes back to the OS (madvise),
+ * if ref__heap_releasable finds its ends on OS pages. */
 #define RELEASE_PAGES 16
 #define HEAP_MAX_LIMIT ((size_t)1 << 40)
 
@@ -177,10 +178,7 @@ static uintptr_t pages_alloc(size_t npages) {
   return base;
 }
 
-/* Whether a freed run goes back to the OS: a long one whose ends are OS
- * pages, since madvise takes whole pages, and arm64 kernels may have 16K or
- * 64K ones, larger than REF_PAGE_SIZE. Others stay dirty until reused. */
-static bool releasable(uintptr_t base, size_t npages) {
+bool ref__heap_releasable(uintptr_t base, size_t npages) {
   uintptr_t mask = ref__os_page_size() - 1;
   return npages >= RELEASE_PAGES && ((base | (uintptr_t)npages << REF_PAGE_SHIFT) & mask) == 0;
 }
@@ -189,7 +187,7 @@ static bool releasable(uintptr_t base, size_t npages) {
  * neighbours. Long ranges go back to the OS and become clean (zero). */
 static void pages_free(uintptr_t base, size_t npages) {
   size_t first = page_of(base), end = first + npages;
-  if (releasable(base, npages)) {
+  if (ref__heap_releasable(base, npages)) {
     if (madvise((void *)base, npages << REF_PAGE_SHIFT, MADV_DONTNEED) != 0)
       ref__throw("heap: madvise(%p, %zu pages): errno %d", (void *)base, npages, errno);
     dirty_set_range(first, npages, false);
@@ -445,7 +443,8 @@ static void poison_slots(const ref__span *s, uint32_t w, uint64_t freed) {
  * will be given back to the OS is not poisoned (its pages read as zero). */
 static void span_sweep(ref__span *s, ref__sweep_result *out) {
   uint32_t nwords = span_nwords(s);
-  bool released = s->sizeclass == 0 && releasable(s->base, s->npages) && !ref__is_marked(s, 0);
+  bool released =
+      s->sizeclass == 0 && ref__heap_releasable(s->base, s->npages) && !ref__is_marked(s, 0);
   bool poison = ref__cfg.poison && !released;
   uint64_t live = 0, freed = 0;
   for (uint32_t w = 0; w < nwords; w++) {

@@ -39,7 +39,8 @@ typedef enum ref_stackmaps {
 typedef int (*ref_worker_start_fn)(int index, void *arg);
 
 typedef struct ref_config {
-  size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB) */
+  size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB), at
+                               least 16 KiB; rounded up to the OS page */
   size_t heap_max;          /* heap limit in bytes (default 4 GiB) */
   size_t mem_max;           /* up-front limit on stacks + heap reservations the
                                runtime will commit to; 0 = 3/4 of physical memory */
