@@ -19,15 +19,7 @@ void ref__os_unpoison(void *p, size_t len) {
 #endif
 }
 
-size_t ref__os_page_size(void) {
-  static _Atomic size_t page; /* 0 until the first call; every caller stores the same value */
-  size_t p = atomic_load_explicit(&page, memory_order_relaxed);
-  if (!p) {
-    p = (size_t)sysconf(_SC_PAGESIZE);
-    atomic_store_explicit(&page, p, memory_order_relaxed);
-  }
-  return p;
-}
+size_t ref__os_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); } /* glibc: from auxv */
 
 void *ref__os_map(size_t len, bool lazy, bool huge) {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | (lazy ? MAP_NORESERVE : 0);

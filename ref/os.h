@@ -16,7 +16,7 @@ void *ref__os_map(size_t len, bool lazy, bool huge);
 void ref__os_unmap(void *p, size_t len);
 
 /* The OS page size, the unit of mmap, mprotect and madvise: 4K on x86-64;
- * 4K, 16K or 64K on arm64, so it is read from the kernel (once). */
+ * 4K, 16K or 64K on arm64, so it is asked for at run time. */
 size_t ref__os_page_size(void);
 
 /* Clears ASan's shadow of [p, p+len); nothing in other builds. */
