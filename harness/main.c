@@ -44,7 +44,8 @@ static uint64_t stack_size(const bench_opts *o) {
   return o->stack_size ? o->stack_size : cfg.stack_size;
 }
 
-/* x86-64 gives a process 128 TiB of address space; stacks may have half. */
+/* x86-64 gives a process 128 TiB of address space (AArch64 Linux with
+ * 48-bit addresses 256 TiB); stacks may have half of the smaller. */
 #define STACK_SPACE_MAX ((uint64_t)64 << 40)
 
 /* Refuses a sweep with a run that would not fit in --max-mem (default: 3/4
@@ -53,7 +54,7 @@ static uint64_t stack_size(const bench_opts *o) {
 static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc) {
   uint64_t limit = o->max_mem;
   if (!limit) limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4 * 3;
-  uint64_t stack = stack_size(o);
+  uint64_t stack = stack_size(o), page = (uint64_t)sysconf(_SC_PAGESIZE);
   for (size_t i = 0; i < plan->nitems; i++) {
     const bench_item *it = &plan->item[i];
     if ((size_t)it->workload >= ngc) continue; /* micro benchmarks are small */
@@ -61,7 +62,7 @@ static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc
     wl_params p = bench_wl_params(o, it->n);
     wl_resolve(d, &p, &p);
     uint64_t need = wl_estimate_bytes(d, &p);
-    uint64_t space = (uint64_t)it->n * (stack + 4096);
+    uint64_t space = (uint64_t)it->n * (stack + page); /* and a guard page */
     if (space > STACK_SPACE_MAX) {
       char msg[240];
       snprintf(msg, sizeof msg, "%s with --n=%lld and %llu KiB stacks reserves %llu GiB of address "
@@ -80,6 +81,13 @@ static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc
     }
   }
 }
+
+/* The machine class names a baseline in ci/baselines/: the ISA and the PUs. */
+#if defined(__aarch64__)
+#define MACHINE_ARCH "aarch64"
+#else
+#define MACHINE_ARCH "x86_64"
+#endif
 
 /* The names of the cycle's counters, comma-separated, for the reports: they
  * read the lists from here instead of keeping a copy. "counters" has every
@@ -121,7 +129,7 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   gb_add_context("hwloc_topology", buf);
   topo_counts c;
   topo_get_counts(t, &c);
-  snprintf(buf, sizeof buf, "x86_64-%dpu", c.pus);
+  snprintf(buf, sizeof buf, "%s-%dpu", MACHINE_ARCH, c.pus);
   gb_add_context("machine", buf);
   snprintf(buf, sizeof buf, "stack_size=%llu stackmaps=%s placement=%s checkmark=%d seed=%llu",
            (unsigned long long)stack_size(o), ref_stackmaps_name(plan->stackmaps),

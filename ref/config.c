@@ -142,10 +142,9 @@ int ref__config_check(const ref_config *cfg) {
   if (check_strategy(cfg->phase, cfg->scan, cfg->stackmaps) != 0) return -1;
   if (cfg->split_bytes % REF_WORD != 0)
     return ref__seterr("split_bytes %zu is not a multiple of %zu", cfg->split_bytes, REF_WORD);
-  size_t min_stack = 4 * ref__os_page_size();
-  if (cfg->stack_size < min_stack || cfg->stack_size > REF_MAX_STACK_SIZE)
-    return ref__seterr("stack_size %zu out of range [%zu, %zu] (4 pages to 1 GiB)",
-                       cfg->stack_size, min_stack, REF_MAX_STACK_SIZE);
+  if (cfg->stack_size < REF_MIN_STACK_SIZE || cfg->stack_size > REF_MAX_STACK_SIZE)
+    return ref__seterr("stack_size %zu out of range [%zu, %zu] (16 KiB to 1 GiB)",
+                       cfg->stack_size, REF_MIN_STACK_SIZE, REF_MAX_STACK_SIZE);
   if (cfg->heap_max < REF_MIN_HEAP || cfg->heap_max > REF_MAX_HEAP)
     return ref__seterr("heap_max %zu out of range [%zu, %zu] (1 MiB to 1 TiB)", cfg->heap_max,
                        REF_MIN_HEAP, REF_MAX_HEAP);

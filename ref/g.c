@@ -177,21 +177,19 @@ void ref__g_release(ref_g *g) {
 }
 
 /* Builds the context ref__switch resumes for a new G: it "returns" into
- * ref__trampoline, which calls entry(g) with rsp 16-byte aligned. The layout
- * is the saved-context table in switch_x86_64_sysv.S. */
+ * ref__trampoline, which calls entry(g) with sp 16-byte aligned. The layout
+ * is the saved-context table in this ABI's switch_*.S; arch.h names the
+ * slots set here. Every other register starts 0, the frame pointer among
+ * them, which ends frame-pointer unwinds. */
 void ref__context_init(ref_g *g, void (*entry)(ref_g *)) {
   stack_unpoison(g->stack.lo, g->stack.hi - g->stack.lo);
   uintptr_t top = ref_align_down(g->stack.hi, 16) - 16;
-  uint64_t *sp = (uint64_t *)top - 8;
-  sp[0] = 0x1F80 | ((uint64_t)0x037F << 32); /* default MXCSR | x87 control word */
-  sp[1] = 0;                                  /* r15 */
-  sp[2] = 0;                                  /* r14 */
-  sp[3] = (uint64_t)(uintptr_t)entry;         /* r13: entry */
-  sp[4] = (uint64_t)(uintptr_t)g;             /* r12: its argument */
-  sp[5] = 0;                                  /* rbx */
-  sp[6] = 0;                                  /* rbp: ends frame-pointer unwinds */
-  sp[7] = (uint64_t)(uintptr_t)ref__trampoline;
-  ((uint64_t *)top)[0] = 0;                   /* a zero "return address" above */
+  uint64_t *sp = (uint64_t *)top - REF__CTX_WORDS;
+  memset(sp, 0, REF__CTX_WORDS * sizeof *sp + 16); /* and a zero frame above */
+  sp[REF__CTX_FPCTL] = REF__CTX_FPCTL_DEFAULT;
+  sp[REF__CTX_ENTRY] = (uint64_t)(uintptr_t)entry;
+  sp[REF__CTX_ARG] = (uint64_t)(uintptr_t)g;
+  sp[REF__CTX_PC] = (uint64_t)(uintptr_t)ref__trampoline;
   g->sp = sp;
 }
 

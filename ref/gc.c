@@ -33,7 +33,7 @@ const ref_gc_stats *ref_gc_last(void) { return &last; }
 static void wait_roots(ref__worker *w, gc_cycle_state *cs) {
   uint64_t t0 = ref__nanotime();
   for (unsigned i = 0; !atomic_load(&cs->xroots_done); i++) {
-    if (i < 1024) __builtin_ia32_pause();
+    if (i < 1024) ref_cpu_relax();
     else sched_yield(); /* oversubscribed workers must let worker 0 run */
   }
   w->st.idle_ns += ref__nanotime() - t0;

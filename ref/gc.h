@@ -54,7 +54,7 @@ typedef struct ref__worker {
   uintptr_t ptrbuf[REF_PTRBUF];
   ref__pccache pccache;
   pthread_t thread;
-} __attribute__((aligned(64))) ref__worker;
+} __attribute__((aligned(REF_CACHE_LINE))) ref__worker;
 
 /* ---- gc.c ---- */
 int ref__gc_init(const ref_config *cfg);

@@ -20,7 +20,8 @@ struct ref__heap ref__heap;
 
 /* Free runs shorter than this have a list per length; longer ones share one. */
 #define FREE_EXACT 128
-/* A freed span of at least this many pages goes back to the OS (madvise). */
+/* A freed span of at least this many pages goes back to the OS (madvise),
+ * if ref__heap_releasable finds its ends on OS pages. */
 #define RELEASE_PAGES 16
 
 /* The allocation cache of one (class, noscan): the span being carved and the
@@ -37,7 +38,7 @@ typedef struct alloc_cache {
   ref__span *span;
   uint32_t word;
   bool needzero;            /* span->needzero */
-} __attribute__((aligned(64))) alloc_cache;
+} __attribute__((aligned(REF_CACHE_LINE))) alloc_cache;
 
 static struct {
   bool inited;
@@ -179,11 +180,16 @@ static uintptr_t pages_alloc(size_t npages) {
   return base;
 }
 
+bool ref__heap_releasable(uintptr_t base, size_t npages) {
+  uintptr_t mask = ref__os_page_size() - 1;
+  return npages >= RELEASE_PAGES && ((base | (uintptr_t)npages << REF_PAGE_SHIFT) & mask) == 0;
+}
+
 /* Returns [base, base + npages pages) to the free runs, merging with free
  * neighbours. Long ranges go back to the OS and become clean (zero). */
 static void pages_free(uintptr_t base, size_t npages) {
   size_t first = page_of(base), end = first + npages;
-  if (npages >= RELEASE_PAGES) {
+  if (ref__heap_releasable(base, npages)) {
     if (ref__os_decommit((void *)base, npages << REF_PAGE_SHIFT) != 0)
       ref__throw("heap: madvise(%p, %zu pages): errno %d", (void *)base, npages, errno);
     dirty_set_range(first, npages, false);
@@ -471,7 +477,8 @@ static void poison_slots(const ref__span *s, uint32_t w, uint64_t freed) {
  * will be given back to the OS is not poisoned (its pages read as zero). */
 static void span_sweep(ref__span *s, ref__sweep_result *out) {
   uint32_t nwords = span_nwords(s);
-  bool released = s->sizeclass == 0 && s->npages >= RELEASE_PAGES && !ref__is_marked(s, 0);
+  bool released =
+      s->sizeclass == 0 && ref__heap_releasable(s->base, s->npages) && !ref__is_marked(s, 0);
   bool poison = ref__cfg.poison && !released;
   uint64_t live = 0, freed = 0;
   for (uint32_t w = 0; w < nwords; w++) {

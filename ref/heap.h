@@ -223,6 +223,12 @@ typedef struct ref__sweep_result {
   uint64_t spans_swept, spans_emptied;
 } ref__sweep_result;
 
+/* Whether a freed run of pages goes back to the OS (madvise; it then reads
+ * as zero): a long one whose ends are OS pages, since madvise takes whole
+ * pages, and arm64 kernels may have 16K or 64K ones, larger than
+ * REF_PAGE_SIZE. Other runs stay dirty until reused. */
+bool ref__heap_releasable(uintptr_t base, size_t npages);
+
 /* Sweeps spans [part*N/nparts, (part+1)*N/nparts) of the span table (N =
  * ref__heap_nspans()): freed = allocated & ~marked, poisons freed slots with
  * 0xfe when ref__cfg.poison, alloc bits := mark bits, mark bits cleared.

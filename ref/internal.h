@@ -1,6 +1,6 @@
 /*
  * ref internals shared by every subsystem: naming, assertions, fatal errors,
- * sanitizer detection, time. Subsystem internals live in their own headers
+ * sanitizer detection, time; arch.h, included here, what differs by ISA. Subsystem internals live in their own headers
  * (g.h, heap.h, funcdata.h, workbuf.h, gc.h).
  *
  * Names come in three tiers: ref_ public (include/ref.h), ref__ internal but
@@ -9,6 +9,7 @@
 #ifndef REF_INTERNAL_H
 #define REF_INTERNAL_H
 
+#include "arch.h"
 #include "ref.h"
 
 #include <stdatomic.h>

@@ -37,7 +37,7 @@ int ref__os_guard(void *p, size_t len) { return mprotect(p, len, PROT_NONE); }
 
 int ref__os_decommit(void *p, size_t len) { return madvise(p, len, MADV_DONTNEED); }
 
-size_t ref__os_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+size_t ref__os_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); } /* glibc: from auxv */
 
 size_t ref__os_physical_memory(void) {
   return (size_t)sysconf(_SC_PHYS_PAGES) * ref__os_page_size();

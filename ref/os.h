@@ -23,7 +23,9 @@ int ref__os_guard(void *p, size_t len);
  * again. 0, or -1 with errno set. */
 int ref__os_decommit(void *p, size_t len);
 
-/* The OS page size, and the machine's physical memory in bytes. */
+/* The OS page size, the unit of mmap, mprotect and madvise: 4K on x86-64;
+ * 4K, 16K or 64K on arm64, so it is asked for at run time. And the
+ * machine's physical memory in bytes. */
 size_t ref__os_page_size(void);
 size_t ref__os_physical_memory(void);
 

@@ -12,12 +12,13 @@
 /* ---------------------------------------------------------------------------
  * Lock-free stack
  *
- * A stack word packs a node pointer and a count into 64 bits. x86-64 user
- * addresses are below 2^47 and nodes are 8-byte aligned, so a pointer needs
- * 47 - 3 = 44 bits, leaving 20 bits of count (Go keeps 19: it allows 48-bit
- * addresses). The count is the node's push count, so a pop's CAS from
- * (N, c) fails if N was popped and pushed again in between (the ABA case),
- * unless it was pushed exactly a multiple of 2^20 times meanwhile.
+ * A stack word packs a node pointer and a count into 64 bits. User
+ * addresses are below 2^REF_USER_VA_BITS (arch.h: 47 on x86-64, 48 on
+ * arm64) and nodes are 8-byte aligned, so a pointer needs 44 or 45 bits,
+ * leaving 20 or 19 bits of count (Go keeps 19). The count is the node's push
+ * count, so a pop's CAS from (N, c) fails if N was popped and pushed again
+ * in between (the ABA case), unless it was pushed exactly a multiple of
+ * 2^LF_CNT_BITS times meanwhile.
  *
  * Pop reads the next link of a node that another thread may pop and push
  * again concurrently: the link is atomic (no data race), and a stale value is
@@ -25,7 +26,7 @@
  * which holds since buffers are never unmapped before ref__wbuf_shutdown.
  * ------------------------------------------------------------------------- */
 
-#define LF_ADDR_BITS 47
+#define LF_ADDR_BITS REF_USER_VA_BITS
 #define LF_CNT_BITS (64 - LF_ADDR_BITS + 3)
 #define LF_CNT_MASK ((UINT64_C(1) << LF_CNT_BITS) - 1)
 
@@ -83,11 +84,11 @@ typedef struct wbuf_chunk {
 } wbuf_chunk;
 
 /* Each on its own cache line: workers hammer them from every core. */
-static _Alignas(64) ref__lfstack full_list;
-static _Alignas(64) ref__lfstack empty_list;
-static _Alignas(64) ref__lfstack jobs_list;
-static _Alignas(64) _Atomic size_t xnfull;
-static _Alignas(64) _Atomic size_t xnjobs;
+static _Alignas(REF_CACHE_LINE) ref__lfstack full_list;
+static _Alignas(REF_CACHE_LINE) ref__lfstack empty_list;
+static _Alignas(REF_CACHE_LINE) ref__lfstack jobs_list;
+static _Alignas(REF_CACHE_LINE) _Atomic size_t xnfull;
+static _Alignas(REF_CACHE_LINE) _Atomic size_t xnjobs;
 
 static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
 static wbuf_chunk *chunks;    /* guarded by chunk_lock */

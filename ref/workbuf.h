@@ -34,7 +34,7 @@
  * ------------------------------------------------------------------------- */
 
 /* A stack node, embedded at the start of whatever is stacked. Must be 8-byte
- * aligned and lie below 2^47 (x86-64 user space); push checks both. A node is
+ * aligned and lie below 2^REF_USER_VA_BITS (user space); push checks both. A node is
  * on at most one stack at a time, and while it is on one only the stack
  * touches it. */
 typedef struct ref__lfnode {

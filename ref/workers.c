@@ -57,7 +57,7 @@ static bool wait_region(uint64_t seen) {
   uint64_t t0 = ref__nanotime();
   for (unsigned i = 0; atomic_load(&wp.xgen) == seen; i++) {
     if ((i & 255) == 0 && ref__nanotime() - t0 > SPIN_NS) break;
-    __builtin_ia32_pause();
+    ref_cpu_relax();
   }
   pthread_mutex_lock(&wp.mu);
   while (atomic_load(&wp.xgen) == seen && !wp.quit) pthread_cond_wait(&wp.start_cv, &wp.mu);
@@ -94,7 +94,7 @@ void ref__workers_run(void (*fn)(ref__worker *, void *), void *ctx) {
   pthread_mutex_unlock(&wp.mu);
   fn(&wp.w[0], ctx);
   for (unsigned i = 0; atomic_load(&wp.xpending) > 0; i++) { /* the others are finishing too */
-    if (i < 1024) __builtin_ia32_pause();
+    if (i < 1024) ref_cpu_relax();
     else sched_yield(); /* oversubscribed: let them run */
   }
 }
@@ -128,7 +128,7 @@ bool ref__mark_idle(ref__worker *w) {
       w->st.idle_ns += ref__nanotime() - t0;
       return false;
     }
-    if (spins < 64) __builtin_ia32_pause();
+    if (spins < 64) ref_cpu_relax();
     else sched_yield(); /* oversubscribed workers must let the busy ones run */
   }
   w->st.idle_ns += ref__nanotime() - t0;
@@ -144,7 +144,7 @@ int ref__workers_init(const ref_config *cfg) {
   wp.n = cfg->workers;
   wp.start = cfg->worker_start;
   wp.start_arg = cfg->worker_start_arg;
-  wp.w = aligned_alloc(64, sizeof(ref__worker) * (size_t)wp.n);
+  wp.w = aligned_alloc(REF_CACHE_LINE, sizeof(ref__worker) * (size_t)wp.n);
   if (!wp.w) return ref__seterr("out of memory for %d mark workers", wp.n);
   memset(wp.w, 0, sizeof(ref__worker) * (size_t)wp.n);
   pthread_mutex_init(&wp.mu, NULL);

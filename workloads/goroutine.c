@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum wl_kind { K_SELECT, K_BLOCKING, K_FORRANGE, K_IDLE };
 
@@ -355,12 +356,14 @@ void wl_resolve(const wl_desc *d, const wl_params *in, wl_params *out) {
 }
 
 uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p) {
-  /* A parked reader touches its top stack page and whatever its frames
-   * reach beyond it, plus its G, channel, reader object and nodes. */
+  /* A parked reader touches its top stack page (4K, or 16K/64K on some
+   * arm64 kernels) and whatever its frames reach beyond it, plus its G,
+   * channel, reader object and nodes. */
   uint64_t frame = 32 + 8 * (uint64_t)p->slots + (uint64_t)p->frame_bytes + 96;
   uint64_t depth = (uint64_t)p->depth;
   if (strcmp(d->name, "GoroutineSkewed") == 0) depth += 256 / 100 + 1; /* 1% at depth 256 */
-  uint64_t stack = align_up(1024 + depth * frame, 4096);
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t stack = align_up(1024 + depth * frame, page);
   uint64_t heap = 64 + 128 + (uint64_t)p->heap_per_g * 2 + (uint64_t)p->heap_per_g / 8;
   return (uint64_t)p->n * (stack + 256 + heap);
 }

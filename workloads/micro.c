@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void) {
   struct timespec ts;
@@ -35,7 +36,7 @@ size_t wl_rss_bytes(void) {
   if (!f) return 0;
   if (fscanf(f, "%lu %lu", &size, &rss) != 2) rss = 0;
   fclose(f);
-  return rss * 4096;
+  return rss * (size_t)sysconf(_SC_PAGESIZE); /* statm counts pages: 4K, or 16K/64K on arm64 */
 }
 
 /* ---- goroutine switch: two goroutines yielding to each other ---- */

@@ -69,14 +69,15 @@ enum {
 typedef int (*ref_worker_start_fn)(int index, void *arg);
 
 /* Limits ref_init checks the config against, besides those in its comments. */
+#define REF_MIN_STACK_SIZE ((size_t)16 << 10) /* four 4K pages; one 16K or 64K page */
 #define REF_MAX_STACK_SIZE ((size_t)1 << 30)
 #define REF_MIN_HEAP ((size_t)1 << 20)
 #define REF_MAX_HEAP ((size_t)1 << 40)
 
 typedef struct ref_config {
   size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB;
-                               256 KiB in ASan and TSan builds),
-                               rounded up to a page; 4 pages .. REF_MAX_STACK_SIZE */
+                               256 KiB in ASan and TSan builds), rounded up to
+                               the OS page; REF_MIN_STACK_SIZE .. REF_MAX_STACK_SIZE */
   size_t heap_max;          /* heap limit in bytes (default 4 GiB, or mem_max's
                                default when that is less);
                                REF_MIN_HEAP .. REF_MAX_HEAP */

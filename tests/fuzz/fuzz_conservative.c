@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -53,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NLIVE 400
 #define NGARBAGE 48
 #define MAX_BYTES ((size_t)64 << 10) /* longer inputs are cut */
-#define PAGE ((size_t)4096)
+#define PAGE ((size_t)sysconf(_SC_PAGESIZE)) /* 4K; 16K or 64K on some arm64 kernels */
 
 #define check(e) ((e) ? (void)0 : violated(#e, __LINE__))
 __attribute__((noreturn)) static void violated(const char *what, int line) {

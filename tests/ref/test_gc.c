@@ -721,10 +721,12 @@ static size_t model_reach(void) {
   return nreach;
 }
 
-/* Large spans of >= 16 pages are given back to the OS instead of poisoned. */
+/* Large spans that ref__heap_releasable accepts are given back to the OS
+ * instead of poisoned. */
 static bool released_large(const mobj *o) {
   size_t bytes = (o->size + 7) & ~(size_t)7;
-  return bytes > REF_MAX_SMALL_SIZE && (bytes + REF_PAGE_SIZE - 1) / REF_PAGE_SIZE >= 16;
+  return bytes > REF_MAX_SMALL_SIZE &&
+         ref__heap_releasable(o->base, (bytes + REF_PAGE_SIZE - 1) / REF_PAGE_SIZE);
 }
 
 static void model_verify(void) {

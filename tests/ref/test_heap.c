@@ -262,7 +262,7 @@ static obj *build_heap(uint64_t seed, size_t n) {
     ref__span *s = ref__span_of((uintptr_t)o[i].p);
     o[i].size = ref__object_size(s);
     o[i].fill = (uint8_t)(1 + i % 200);
-    o[i].released = s->sizeclass == 0 && s->npages >= 16;
+    o[i].released = s->sizeclass == 0 && ref__heap_releasable(s->base, s->npages);
     memset(o[i].p, o[i].fill, o[i].size);
     bool never = (s->sizeclass == 44) || o[i].size >= (150 << 10);
     o[i].marked = !never && ref__rand64(&rng) % 3 != 0;

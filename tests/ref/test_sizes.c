@@ -64,8 +64,7 @@ static void test_set_strategy_validates(void **state) {
  * overflowed the stack-chunk length. */
 static void test_config_sizes(void **state) {
   (void)state;
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  size_t bad_stacks[] = {0, 4 * page - 1, REF_MAX_STACK_SIZE + 1, (size_t)1 << 40,
+  size_t bad_stacks[] = {0, REF_MIN_STACK_SIZE - 1, REF_MAX_STACK_SIZE + 1, (size_t)1 << 40,
                          (size_t)1 << 59, SIZE_MAX};
   for (size_t k = 0; k < sizeof bad_stacks / sizeof bad_stacks[0]; k++) {
     ref_config cfg;
@@ -73,8 +72,8 @@ static void test_config_sizes(void **state) {
     cfg.stack_size = bad_stacks[k];
     assert_int_equal(ref_init(&cfg), -1);
     char want[128];
-    snprintf(want, sizeof want, "stack_size %zu out of range [%zu, %zu] (4 pages to 1 GiB)",
-             bad_stacks[k], 4 * page, REF_MAX_STACK_SIZE);
+    snprintf(want, sizeof want, "stack_size %zu out of range [%zu, %zu] (16 KiB to 1 GiB)",
+             bad_stacks[k], REF_MIN_STACK_SIZE, REF_MAX_STACK_SIZE);
     assert_string_equal(ref_error(), want);
   }
   size_t bad_heaps[] = {0, REF_MIN_HEAP - 1, REF_MAX_HEAP + 1, SIZE_MAX};
@@ -89,7 +88,7 @@ static void test_config_sizes(void **state) {
   }
   ref_config cfg; /* the limits themselves are fine */
   tu_config(&cfg, REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
-  cfg.stack_size = 4 * page;
+  cfg.stack_size = REF_MIN_STACK_SIZE;
   cfg.heap_max = REF_MIN_HEAP;
   tu_start(&cfg);
   ref_shutdown();
