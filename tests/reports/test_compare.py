@@ -155,6 +155,18 @@ class CompareTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"COUNTER CHANGED: .*: lookups [\d/]+ -> absent")
 
+    def test_work_counters_without_context_keys(self):
+        # Results from before the bench named its counters: the work counters
+        # are found in the entries themselves.
+        base = self.doc("base.json", reps=3, seed=1, names_in_context=False)
+
+        def bump(b):
+            if b.get("run_name") == SELECT_FP and "objects_marked" in b:
+                b["objects_marked"] += 1
+        r = self.compare(base, self.edit(base, "new.json", bump))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"COUNTER CHANGED: {SELECT_FP}: objects_marked", r.stdout)
+
     def test_timing_counters_are_not_compared_exactly(self):
         base = self.doc("base.json", reps=9, seed=1)
 
@@ -238,11 +250,41 @@ class CompareTest(unittest.TestCase):
                                    f"differ from {fewer}: has extra {SELECT_FP}\n")
 
 
+class NamesTest(unittest.TestCase):
+    """results.Names: strategy and counter names come from the results."""
+
+    def names(self, doc):
+        results = bd.results_module()
+        benches = results.benches_of(doc, "x.json")
+        return results.Names.of([doc["context"]], list(benches.values()))
+
+    def test_from_context(self):
+        doc = bd.make_doc(reps=2, ns=(1000,), strategies=("frames-serial", "conservative-serial"))
+        doc["context"]["counters"] = "words,frames,gizmos,roots_ns,total_ns"
+        n = self.names(doc)
+        self.assertEqual(n.strategies, ["conservative-serial", "frames-serial"])  # bench order
+        self.assertEqual(n.exact, ["words", "frames", "gizmos"])
+        self.assertEqual(n.phases[:1], ["roots_ns"])
+        self.assertNotIn("total_ns", n.phases)
+
+    def test_without_context_keys(self):
+        doc = bd.make_doc(reps=2, ns=(1000,), names_in_context=False,
+                          strategies=("frames-serial", "conservative-serial"))
+        for b in doc["benchmarks"]:
+            if "words" in b:
+                b["touch_ns"], b["rss_per_goroutine"], b["widgets"] = 5e5, 8192.0, 7.0
+        n = self.names(doc)
+        self.assertEqual(n.strategies, ["frames-serial", "conservative-serial"])  # as seen
+        self.assertEqual(sorted(n.exact), sorted(["stack_bytes", "words", "frames", "lookups",
+                                                  "objects_marked", "widgets"]))
+        self.assertEqual(n.phases, ["roots_ns", "mark_ns", "sweep_ns"])
+
+
 class LoadJsonTest(unittest.TestCase):
-    """sslib.load_json: every proper prefix of a document is reported as truncated."""
+    """results.load_json: every proper prefix of a document is reported as truncated."""
 
     def test_every_prefix_is_truncated(self):
-        sslib = bd.sslib_module()
+        results = bd.results_module()
         d = bd.make_doc(reps=1, ns=(1000,), workers=(1,), strategies=("frames-serial",),
                         workloads=("W",))
         text = json.dumps(d, indent=1)
@@ -251,8 +293,8 @@ class LoadJsonTest(unittest.TestCase):
             for i in range(1, len(text)):
                 with open(path, "w") as f:
                     f.write(text[:i])
-                with self.assertRaises(sslib.InputError, msg=f"prefix {i}") as cm:
-                    sslib.load_json(path)
+                with self.assertRaises(results.InputError, msg=f"prefix {i}") as cm:
+                    results.load_json(path)
                 self.assertRegex(cm.exception.problem, "^(truncated JSON|empty file)",
                                  f"prefix of {i} chars: {text[i - 20:i]!r}")
 

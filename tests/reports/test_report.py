@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+from unittest import mock
 import xml.etree.ElementTree as ET
 
 import benchdata as bd
@@ -155,7 +156,7 @@ class RenderTest(ReportCase):
         self.assertEqual(self.report(a, b, "-o", self.path("out")).returncode, 0)
         md = self.read("out", "report.md")
         self.assertIn(f"| key | `{a}` | `{b}` |", md)
-        self.assertIn("| `machine` | x86_64-2pu | x86_64-4pu |", md)
+        self.assertIn("| `machine` | x86_64-amd-epyc-2pu | x86_64-4pu |", md)
         self.assertIn("workers = 1", md)
         self.assertIn("workers = 2", md)
 
@@ -263,32 +264,32 @@ class AtomicTest(ReportCase):
 
     def failing_run(self, out):
         report = bd.import_tool("report")
-        sslib = bd.sslib_module()
+        results = bd.results_module()
         rendered = []
 
         def fail(m):
             # Called after the figures of the scaling and phase sections are written.
             rendered.extend(f for d in os.listdir(self.dir) if ".tmp-" in d
                             for f in os.listdir(self.path(d)))
-            raise sslib.InputError("injected", "failure in the middle of rendering")
-        report.sec_counters = fail
-        with self.assertRaises(SystemExit) as cm:
+            raise results.InputError("injected", "failure in the middle of rendering")
+        with mock.patch.object(report, "sec_counters", fail), \
+                self.assertRaises(SystemExit) as cm:
             report.main([self.doc(), "-o", out])
         self.assertEqual(cm.exception.code, 2)
         self.assertTrue(any(f.endswith(".svg") for f in rendered), rendered)
 
     def test_failure_after_report_md_is_rendered(self):
         report = bd.import_tool("report")
-        sslib = bd.sslib_module()
+        results = bd.results_module()
         render = report.render
 
         def render_then_fail(m, args, outdir):
             render(m, args, outdir)
             self.assertTrue(os.path.isfile(os.path.join(outdir, "report.md")))
-            raise sslib.InputError("injected", "failure after rendering")
-        report.render = render_then_fail
+            raise results.InputError("injected", "failure after rendering")
         out = self.path("out")
-        with self.assertRaises(SystemExit):
+        with mock.patch.object(report, "render", render_then_fail), \
+                self.assertRaises(SystemExit):
             report.main([self.doc(ns=(1000,), workers=(1,)), "-o", out])
         self.assertFalse(os.path.exists(out))
         self.assertEqual(self.leftovers(), [])

@@ -1,0 +1,642 @@
+"""report: turn stackscan-bench JSON (+ perf profiles, + Go's numbers) into Markdown.
+
+Usage: report RESULTS.json... -o DIR [--perf DIR_OR_FILE...] [--perf-top 10]
+              [--go GO_BENCH_OUTPUT] [--go-n 1000]
+
+Writes DIR/report.md and the SVG figures it links:
+  - machine and configuration (the JSON "context": machine, hwloc_topology,
+    ref_config, stackmaps, compiler, cflags, git_rev, ...);
+  - the seed table, one per (n, workers, placement): ns/op per workload x
+    strategy and the ratio to conservative-serial, as in Go CL 17410043;
+  - ns per goroutine for every configuration, with Go's own ns/op / n as a
+    peer column when --go is given (`go test -bench` output lines,
+    "BenchmarkGoroutineSelect-2   10   123456789 ns/op"; the -2 suffix is
+    GOMAXPROCS, matched to workers; Go's n is --go-n, malloc_test.go's -n);
+  - scaling plots per workload: time vs workers, ns per goroutine vs n;
+  - phase breakdown (roots/mark/sweep counters, stacked bars), the GC time
+    over the stack-touch floor (touch_ns), and worker imbalance (max/mean
+    busy time), per (n, workers, placement);
+  - deterministic counters; micro benchmarks; failed benchmarks;
+  - top symbols of each perf profile (--perf: files, or directories whose
+    *.data files are taken; a file name containing a strategy name is shown
+    under that strategy), else a line saying perf was not run.
+
+Times are real_time per iteration (one full GC for collector benchmarks);
+with repetitions, the median over the iteration runs (results.Bench.center).
+
+Output is atomic: everything is rendered into a temporary directory next to
+DIR and then renamed into place (report.md last), so a failed run never
+leaves a new or half-written DIR/report.md. Figures are reproducible (fixed
+svg.hashsalt, no Date metadata).
+
+Exit status: 0; 2 bad input (one line on stderr: "report: <file>: <problem>").
+"""
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+from collections import Counter
+
+from . import perfsummary, results
+
+GO_LINE = re.compile(r"^Benchmark(?P<name>\S+?)(?:-(?P<procs>\d+))?\s+(?P<iters>\d+)\s+"
+                     r"(?P<ns>\d+(?:\.\d+)?(?:e[+-]?\d+)?) ns/op\b")
+PHASE_COLORS = ("#8c6bb1", "#2b8cbe", "#a6bddb", "#74c476", "#fd8d3c", "#969696")
+
+
+def phase_label(counter):
+    """roots_ns -> roots."""
+    return counter[:-3] if counter.endswith("_ns") else counter
+
+
+# ---------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------
+
+class Model:
+    """Everything the report shows, loaded and validated before rendering."""
+
+    def __init__(self, contexts, benches):
+        self.contexts = contexts
+        self.all = benches
+        self.failed = [b for b in benches if b.error]
+        ok = [b for b in benches if not b.error and b.center() is not None]
+        self.gc = [b for b in ok if b.is_gc]
+        self.micro = [b for b in ok if not b.is_gc]
+        self.workloads = list(dict.fromkeys(b.workload for b in self.gc))
+        self.names = results.Names.of([c for _, c in contexts], benches)
+        self.strategies = [s for s in self.names.strategies if any(b.strategy == s
+                                                                    for b in self.gc)]
+        self.reference = self.strategies[0] if self.strategies else None
+        self.groups = sorted({b.group for b in self.gc})
+        self.index = {(b.workload, b.strategy) + b.group: b for b in self.gc}
+        self.go = {}         # (workload, n, procs) -> median ns/op
+        self.go_rows = []    # (name, workload, n, procs, [ns/op...])
+        self.perf = None     # None: not requested; else [(path, label)] or a note
+        self.perf_note = "perf was not run (no --perf given)."
+
+    def get(self, workload, strategy, group):
+        return self.index.get((workload, strategy) + tuple(group))
+
+
+def load_go(path, default_n):
+    """Parses `go test -bench` output; returns {(workload, n, procs): [ns/op]}."""
+    runs = {}
+    for line in results.read_text(path).splitlines():
+        m = GO_LINE.match(line.strip())
+        if not m:
+            continue
+        parts = m.group("name").split("/")
+        n = default_n
+        for p in parts[1:]:
+            k, _, v = p.replace("=", ":").partition(":")
+            if k == "n" and v.isdigit():
+                n = int(v)
+        procs = int(m.group("procs") or 1)
+        runs.setdefault((m.group("name"), parts[0], n, procs), []).append(float(m.group("ns")))
+    if not runs:
+        raise results.InputError(path, "no `go test -bench` result lines "
+                                     "(\"BenchmarkX-P  N  T ns/op\")")
+    return runs
+
+
+def find_perf(paths, strategies):
+    """[(file, label)] for --perf arguments; InputError for a missing path."""
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith(".data"))
+        elif os.path.isfile(p):
+            files.append(p)
+        else:
+            raise results.InputError(p, "no such perf file or directory")
+    order = {s: i for i, s in enumerate(strategies)}
+    found = [(f, perf_label(f, strategies)) for f in files]
+    return sorted(found, key=lambda fl: (order.get(fl[1], len(order)), fl[0]))
+
+
+def perf_label(path, strategies):
+    """The strategy a profile's file name mentions (longest match), else its stem."""
+    base = os.path.basename(path)
+    hits = [s for s in strategies if s in base]
+    return max(hits, key=len) if hits else os.path.splitext(base)[0]
+
+
+def load_model(args):
+    contexts, benches = results.load(args.json)
+    m = Model(contexts, benches)
+    if args.go:
+        for (name, workload, n, procs), xs in load_go(args.go, args.go_n).items():
+            m.go_rows.append((name, workload, n, procs, xs))
+            m.go[(workload, n, procs)] = statistics.median(xs)
+    if args.perf:
+        m.perf = find_perf((p for group in args.perf for p in group), m.strategies)
+        if not m.perf:
+            m.perf_note = ("perf was not available: no *.data profile in "
+                           + ", ".join(p for group in args.perf for p in group) + ".")
+    return m
+
+
+# ---------------------------------------------------------------------------
+# Formatting helpers
+# ---------------------------------------------------------------------------
+
+def fmt_int(x):
+    return "–" if x is None else f"{x:,.0f}"
+
+
+def fmt_num(x, digits=1):
+    return "–" if x is None else f"{x:,.{digits}f}"
+
+
+def table(header, rows, align=None):
+    """A Markdown table; align is a string of 'l'/'r' per column."""
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---" if a == "l" else "--:" for a in align]
+    out = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def group_title(g):
+    n, w, p = g
+    return f"n = {n:,}, workers = {w}" + ("" if p == "-" else f", placement = {p}")
+
+
+def group_slug(g):
+    n, w, p = g
+    return results.safe_filename(f"n{n}-w{w}" + ("" if p == "-" else f"-{p}"))
+
+
+def per_goroutine(b):
+    v = b.center("ns_per_goroutine")
+    return v if v is not None else b.center() / b.n
+
+
+def md_escape(s):
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+# ---------------------------------------------------------------------------
+# Figures (matplotlib, Agg, SVG, reproducible)
+# ---------------------------------------------------------------------------
+
+_plt = None
+
+
+def plt():
+    """pyplot, configured once for reproducible SVG output."""
+    global _plt
+    if _plt is None:
+        import matplotlib
+        matplotlib.use("Agg")
+        matplotlib.rcParams["svg.hashsalt"] = "stackscan"
+        matplotlib.rcParams["figure.max_open_warning"] = 0
+        import matplotlib.pyplot as pyplot
+        _plt = pyplot
+    return _plt
+
+
+def save(fig, outdir, name):
+    fig.savefig(os.path.join(outdir, name), format="svg", metadata={"Date": None},
+                bbox_inches="tight")
+    plt().close(fig)
+    return name
+
+
+def color(m, strategy):
+    return plt().get_cmap("tab10")(m.strategies.index(strategy) % 10)
+
+
+def subplots(k, width=4.2, height=3.2):
+    cols = min(k, 3)
+    rows = (k + cols - 1) // cols
+    fig, axes = plt().subplots(rows, cols, figsize=(width * cols, height * rows),
+                               squeeze=False, layout="constrained")
+    flat = [a for row in axes for a in row]
+    for a in flat[k:]:
+        a.set_visible(False)
+    return fig, flat[:k]
+
+
+def legend_right(ax):
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+
+
+def plot_lines(m, ax, benches, x, y):
+    """One line per (strategy, placement) through the benches, x/y functions."""
+    placements = sorted({b.placement for b in benches})
+    styles = ["-", "--", ":", "-."]
+    for s in m.strategies:
+        for i, p in enumerate(placements):
+            pts = sorted((x(b), y(b)) for b in benches if b.strategy == s and b.placement == p)
+            if pts:
+                label = s if len(placements) == 1 else f"{s} ({p})"
+                ax.plot([a for a, _ in pts], [c for _, c in pts], styles[i % 4], marker="o",
+                        color=color(m, s), label=label)
+
+
+def fig_workers(m, outdir, workload):
+    """Time per GC vs workers, one panel per n; None if only one worker count."""
+    bs = [b for b in m.gc if b.workload == workload]
+    if len({b.workers for b in bs}) < 2:
+        return None
+    ns = sorted({b.n for b in bs})
+    fig, axes = subplots(len(ns))
+    for ax, n in zip(axes, ns):
+        sel = [b for b in bs if b.n == n]
+        plot_lines(m, ax, sel, lambda b: b.workers, lambda b: b.center() / 1e6)
+        ax.set_title(f"{workload}, n = {n:,}")
+        ax.set_xlabel("workers")
+        ax.set_ylabel("ms per GC")
+        ax.set_xticks(sorted({b.workers for b in sel}))
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    legend_right(axes[-1])
+    return save(fig, outdir, f"scaling-workers-{results.safe_filename(workload)}.svg")
+
+
+def fig_n(m, outdir, workload):
+    """ns per goroutine vs n, one panel per worker count; None if only one n."""
+    bs = [b for b in m.gc if b.workload == workload]
+    if len({b.n for b in bs}) < 2:
+        return None
+    ws = sorted({b.workers for b in bs})
+    fig, axes = subplots(len(ws))
+    for ax, w in zip(axes, ws):
+        plot_lines(m, ax, [b for b in bs if b.workers == w], lambda b: b.n, per_goroutine)
+        ax.set_title(f"{workload}, workers = {w}")
+        ax.set_xscale("log")
+        ax.set_xlabel("goroutines (n)")
+        ax.set_ylabel("ns per goroutine")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    legend_right(axes[-1])
+    return save(fig, outdir, f"scaling-n-{results.safe_filename(workload)}.svg")
+
+
+def fig_phases(m, outdir, g):
+    """Stacked roots/mark/sweep bars per strategy, one panel per workload."""
+    fig, axes = subplots(len(m.workloads))
+    for ax, wl in zip(axes, m.workloads):
+        bs = [b for s in m.strategies if (b := m.get(wl, s, g)) is not None]
+        xs = range(len(bs))
+        bottom = [0.0] * len(bs)
+        for i, ph in enumerate(m.names.phases):
+            ys = [(b.center(ph) or 0.0) / 1e6 for b in bs]
+            ax.bar(xs, ys, bottom=bottom, color=PHASE_COLORS[i % len(PHASE_COLORS)],
+                   label=phase_label(ph))
+            bottom = [a + c for a, c in zip(bottom, ys)]
+        ax.set_xticks(list(xs), [b.strategy for b in bs], rotation=35, ha="right",
+                      fontsize="small")
+        ax.set_title(wl)
+        ax.set_ylabel("ms")
+    legend_right(axes[-1])
+    fig.suptitle(group_title(g))
+    return save(fig, outdir, f"phases-{group_slug(g)}.svg")
+
+
+def fig_imbalance(m, outdir, g):
+    """Grouped bars of max/mean worker busy time: workloads x strategies."""
+    fig, ax = plt().subplots(figsize=(8, 3.5), layout="constrained")
+    k = len(m.strategies)
+    width = 0.8 / k
+    for i, s in enumerate(m.strategies):
+        xs, ys = [], []
+        for j, wl in enumerate(m.workloads):
+            b = m.get(wl, s, g)
+            if b is not None and b.center("imbalance") is not None:
+                xs.append(j - 0.4 + width * (i + 0.5))
+                ys.append(b.center("imbalance") - 1.0)
+        # Bars grow from 1.0 (perfect balance), the least an imbalance can be.
+        ax.bar(xs, ys, width, bottom=1.0, color=color(m, s), label=s)
+    ax.set_ylim(bottom=1.0)
+    ax.set_xticks(range(len(m.workloads)), m.workloads)
+    ax.set_ylabel("max / mean worker busy time")
+    ax.set_title(group_title(g))
+    legend_right(ax)
+    return save(fig, outdir, f"imbalance-{group_slug(g)}.svg")
+
+
+# ---------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------
+
+def sec_header(m, args):
+    stats = Counter(b.stat for b in m.gc + m.micro)
+    how = ", ".join(f"{s} ({k} benchmarks)" for s, k in sorted(stats.items()))
+    out = ["# stackscan benchmark report", ""]
+    out += ["Inputs: " + ", ".join(f"`{p}`" for p in args.json) + ".", ""]
+    out += ["Times are Google Benchmark `real_time` per iteration (one full GC for the "
+            "collector benchmarks). With repetitions the report uses the **median** over "
+            "the iteration runs, never the aggregates; per benchmark: " + (how or "none")
+            + ".", ""]
+    pooled = [b.name for b in m.all if len(b.sources) > 1]
+    if pooled:
+        out += [f"{len(pooled)} benchmarks appear in several inputs; their runs are pooled.",
+                ""]
+    return out
+
+
+def caches(v):
+    parts = []
+    for c in v if isinstance(v, list) else []:
+        if isinstance(c, dict) and "level" in c and "size" in c:
+            kind = {"Data": "d", "Instruction": "i"}.get(c.get("type"), "")
+            size = c["size"]
+            txt = f"{size // 1048576} MiB" if size >= 1048576 else f"{size // 1024} KiB"
+            share = c.get("num_sharing", 1)
+            parts.append(f"L{c['level']}{kind} {txt}" + (f" (x{share} shared)"
+                                                         if share > 1 else ""))
+    return ", ".join(parts)
+
+
+def context_rows(ctx):
+    keys = [k for k in results.CONTEXT_KEYS if k in ctx]
+    keys += sorted(k for k in ctx if k not in keys and k not in results.LIST_KEYS
+                   and isinstance(ctx[k], (str, int, float, bool)))
+    rows = {k: ctx[k] for k in keys}
+    if ctx.get("caches"):
+        rows["caches"] = caches(ctx["caches"])
+    if isinstance(ctx.get("load_avg"), list):
+        rows["load_avg"] = " ".join(f"{x:.2f}" for x in ctx["load_avg"] if
+                                    isinstance(x, (int, float)))
+    return rows
+
+
+def sec_context(m):
+    out = ["## Machine and configuration", ""]
+    per_file = [(p, context_rows(c)) for p, c in m.contexts]
+    if all(r == per_file[0][1] for _, r in per_file):  # one machine and config: one column
+        rows = [(f"`{k}`", md_escape(v)) for k, v in per_file[0][1].items()]
+        out += table(["key", "value"], rows, "ll") if rows else ["(no context in the input)"]
+    else:
+        keys = list(dict.fromkeys(k for _, r in per_file for k in r))
+        rows = [[f"`{k}`"] + [md_escape(r.get(k, "–")) for _, r in per_file] for k in keys]
+        out += table(["key"] + [f"`{p}`" for p, _ in per_file], rows, "l" * (1 + len(per_file)))
+    return out + [""]
+
+
+def sec_seed(m):
+    out = ["## Seed table", "",
+           "ns per op (one full GC with n parked goroutines), and in parentheses the ratio to "
+           f"`{m.reference}` on the same configuration (Go CL 17410043's table: "
+           "conservative serial 108 ms, frames serial 297 ms, frames parallel 184 ms for "
+           "GoroutineSelect).", ""]
+    if not m.gc:
+        return out + ["No collector benchmarks in the input.", ""]
+    for g in m.groups:
+        rows = []
+        for wl in m.workloads:
+            base = m.get(wl, m.reference, g)
+            row = [wl]
+            for s in m.strategies:
+                b = m.get(wl, s, g)
+                cell = fmt_int(b.center()) if b else "–"
+                if b and base and base.center() > 0 and s != m.reference:
+                    cell += f" ({b.center() / base.center():.2f}x)"
+                row.append(cell)
+            rows.append(row)
+        out += [f"### {group_title(g)}", ""] + table(["benchmark"] + m.strategies, rows) + [""]
+    return out
+
+
+def sec_per_goroutine(m):
+    out = ["## ns per goroutine", "",
+           "The `ns_per_goroutine` counter (else ns/op / n)."]
+    go = bool(m.go)
+    if go:
+        out[-1] += (" **Go** is Go's own runtime.GC on the same benchmark (`go test -bench`, "
+                    "GOMAXPROCS = workers), ns/op / n, median over its runs.")
+    out.append("")
+    header = ["benchmark", "n", "workers", "placement"] + m.strategies + (["Go"] if go else [])
+    rows = []
+    for g in m.groups:
+        for wl in m.workloads:
+            bs = [m.get(wl, s, g) for s in m.strategies]
+            if not any(bs):
+                continue
+            row = [wl, f"{g[0]:,}", g[1], g[2]] + [fmt_num(per_goroutine(b)) if b else "–"
+                                                   for b in bs]
+            if go:
+                v = m.go.get((wl, g[0], g[1]))
+                row.append(fmt_num(v / g[0]) if v is not None else "–")
+            rows.append(row)
+    return out + table(header, rows, "lrrl" + "r" * (len(header) - 4)) + [""]
+
+
+def sec_go(m):
+    if not m.go_rows:
+        return []
+    out = ["### Go peer results", ""]
+    rows = [(f"Benchmark{name}", f"{n:,}", procs, fmt_int(statistics.median(xs)),
+             fmt_num(statistics.median(xs) / n), len(xs))
+            for name, wl, n, procs, xs in m.go_rows]
+    return out + table(["benchmark", "n", "GOMAXPROCS", "ns/op", "ns/goroutine", "runs"],
+                       rows) + [""]
+
+
+def sec_scaling(m, outdir):
+    out = ["## Scaling", ""]
+    for wl in m.workloads:
+        figs = [(fig_workers(m, outdir, wl), "time per GC vs workers"),
+                (fig_n(m, outdir, wl), "ns per goroutine vs n")]
+        out += [f"### {wl}", ""]
+        for f, what in figs:
+            out += [f"![{wl}: {what}]({f})" if f else
+                    f"{what}: only one value measured, no plot.", ""]
+    return out
+
+
+def phase_cell(b, phases):
+    if b is None:
+        return "–"
+    vals = [b.center(p) for p in phases]
+    return " / ".join(fmt_num(v / 1e6, 2) if v is not None else "–" for v in vals)
+
+
+def sec_phases(m, outdir):
+    out = ["## Phases and worker imbalance", "",
+           "Cells: " + " / ".join(phase_label(p) for p in m.names.phases)
+           + " in ms (medians of the counters). Imbalance: max / "
+           "mean worker busy time (1.00 = perfectly even); per-worker busy ms in brackets "
+           "when reported.", ""]
+    has_phases = any(b.center(p) is not None for b in m.gc for p in m.names.phases)
+    for g in m.groups:
+        out += [f"### {group_title(g)}", ""]
+        if has_phases:
+            out += [f"![phases, {group_title(g)}]({fig_phases(m, outdir, g)})", ""]
+        rows = [[wl] + [phase_cell(m.get(wl, s, g), m.names.phases) for s in m.strategies] for wl in m.workloads]
+        out += table(["benchmark"] + m.strategies, rows) + [""]
+        out += sec_floor(m, g)
+        out += sec_imbalance(m, outdir, g)
+    return out
+
+
+def floor_cell(b):
+    if b is None or not b.center("touch_ns"):
+        return "–"
+    t, floor = b.center(), b.center("touch_ns")
+    at = f"{floor / 1e3:,.0f} µs" if floor < 1e6 else f"{floor / 1e6:,.2f} ms"
+    return f"{t / floor:.2f} ({at})"
+
+
+def sec_floor(m, g):
+    """One GC against touch_ns, the time to read the same parked stacks with
+    no collector work, both measured in one process."""
+    bs = [m.get(wl, s, g) for wl in m.workloads for s in m.strategies]
+    if not any(b is not None and b.center("touch_ns") for b in bs):
+        return []
+    rows = [[wl] + [floor_cell(m.get(wl, s, g)) for s in m.strategies] for wl in m.workloads]
+    return ["Against the memory floor: one GC's time over `touch_ns` (in brackets), the "
+            "time to read every parked stack's live bytes with the collector's prefetching "
+            "and no other work, measured in the same process right after the GCs. A "
+            "machine's speed moves both alike, so the ratio is steadier than either. At "
+            "small n the GC's fixed costs (worker wake-up, sweep) dominate the ratio.", ""] \
+        + table(["benchmark"] + m.strategies, rows) + [""]
+
+
+def imbalance_cell(b):
+    if b is None or b.center("imbalance") is None:
+        return "–"
+    busy = sorted((k for k in b.counter_names() if re.fullmatch(r"busy_ns_w\d+", k)),
+                  key=lambda k: int(k[9:]))
+    cell = f"{b.center('imbalance'):.2f}"
+    if busy:
+        cell += " [" + ", ".join(fmt_num(b.center(k) / 1e6, 1) for k in busy) + "]"
+    return cell
+
+
+def sec_imbalance(m, outdir, g):
+    if g[1] < 2:
+        return []
+    if not any(b.center("imbalance") is not None for b in m.gc if b.group == g):
+        return ["Imbalance: not reported.", ""]
+    out = [f"![imbalance, {group_title(g)}]({fig_imbalance(m, outdir, g)})", ""]
+    rows = [[wl] + [imbalance_cell(m.get(wl, s, g)) for s in m.strategies]
+            for wl in m.workloads]
+    return out + table(["imbalance"] + m.strategies, rows) + [""]
+
+
+def sec_counters(m):
+    names = m.names.exact
+    out = ["## Deterministic counters", "",
+           "As reported (medians); they depend on the workload, n and strategy only, not on "
+           "timing, workers or placement.", ""]
+    seen, rows, differ = {}, [], []
+    for b in m.gc:
+        key = (b.workload, b.n, b.strategy)
+        vals = tuple(b.center(c) for c in names)
+        if key not in seen:
+            seen[key] = vals
+            rows.append([b.workload, f"{b.n:,}", b.strategy] + [fmt_int(v) for v in vals])
+        elif seen[key] != vals:
+            differ.append(b.name)
+    rows.sort(key=lambda r: (m.workloads.index(r[0]), int(r[1].replace(",", "")),
+                             m.strategies.index(r[2])))
+    out += ["<details><summary>counters per workload, n and strategy</summary>", ""]
+    out += table(["benchmark", "n", "strategy"] + list(names), rows, "lrl" + "r" * len(names))
+    out += ["", "</details>", ""]
+    if differ:
+        out += ["**Counters differ across workers/placements** (they should not) for: "
+                + ", ".join(f"`{d}`" for d in differ[:10])
+                + (f" and {len(differ) - 10} more" if len(differ) > 10 else "") + ".", ""]
+    return out
+
+
+def sec_perf(m, top):
+    out = ["## Profiles (perf, self time)", ""]
+    if not m.perf:
+        return out + [m.perf_note, ""]
+    for path, label in m.perf:
+        out += [f"### {label} (`{path}`)", ""]
+        try:
+            out += [perfsummary.perf_table(path, top), ""]
+        except (results.InputError, perfsummary.PerfError) as e:
+            out += [f"No profile: {md_escape(e)}.", ""]
+    return out
+
+
+def sec_micro(m):
+    if not m.micro:
+        return []
+    rows = []
+    for b in m.micro:
+        its = [r.get("iterations") for r in b.runs if isinstance(r.get("iterations"), int)]
+        extra = ", ".join(f"{k} {b.center(k):,.4g}" for k in b.counter_names())
+        rows.append([f"`{b.name}`", fmt_num(b.center(), 1), b.repetitions or "–",
+                     fmt_int(statistics.median(its)) if its else "–", extra])
+    return ["## Micro benchmarks", ""] + table(
+        ["benchmark", "ns/op", "repetitions", "iterations", "counters"], rows, "lrrrl") + [""]
+
+
+def sec_failed(m):
+    if not m.failed:
+        return []
+    rows = [[f"`{b.name}`", md_escape(b.error)] for b in m.failed]
+    return ["## Failed benchmarks", ""] + table(["benchmark", "error"], rows, "ll") + [""]
+
+
+def render(m, args, outdir):
+    """Writes report.md and its figures into outdir (a fresh directory)."""
+    lines = sec_header(m, args) + sec_context(m) + sec_seed(m) + sec_per_goroutine(m)
+    lines += sec_go(m) + sec_scaling(m, outdir) + sec_phases(m, outdir) + sec_counters(m)
+    lines += sec_perf(m, args.perf_top) + sec_micro(m) + sec_failed(m)
+    with open(os.path.join(outdir, "report.md"), "w") as f:
+        f.write("\n".join(lines).rstrip("\n") + "\n")
+
+
+# ---------------------------------------------------------------------------
+# Atomic output
+# ---------------------------------------------------------------------------
+
+def publish(tmp, outdir):
+    """Moves tmp's files into outdir, report.md last; or renames tmp to outdir."""
+    if not os.path.exists(outdir):
+        os.rename(tmp, outdir)
+        return
+    names = sorted(os.listdir(tmp), key=lambda f: f == "report.md")
+    for f in names:
+        os.replace(os.path.join(tmp, f), os.path.join(outdir, f))
+    os.rmdir(tmp)
+
+
+def write_report(m, args):
+    outdir = os.path.abspath(args.out)
+    parent = os.path.dirname(outdir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(outdir)}.tmp-", dir=parent)
+    try:
+        render(m, args, tmp)
+        publish(tmp, outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="report", description=__doc__.split("\n")[0])
+    ap.add_argument("json", nargs="+", help="stackscan-bench JSON output files")
+    ap.add_argument("-o", "--out", required=True, help="output directory")
+    ap.add_argument("--perf", nargs="+", action="append", metavar="DIR_OR_FILE",
+                    help="perf.data files, or directories of *.data files")
+    ap.add_argument("--perf-top", type=int, default=10, help="symbols per profile")
+    ap.add_argument("--go", metavar="GO_RESULTS", help="`go test -bench` output")
+    ap.add_argument("--go-n", type=int, default=1000,
+                    help="goroutines in the Go run when its names lack /n=N (default 1000)")
+    args = ap.parse_args(argv)
+    try:
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise results.InputError(args.out, "output exists and is not a directory")
+        write_report(load_model(args), args)
+    except results.InputError as e:
+        results.die("report", e)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
