@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-TOOLS = ("report", "compare", "perfrecord", "perfsummary")
+TOOLS = ("report", "compare", "perfrecord", "perfsummary", "machine")
 
 
 def main(argv=None):
