@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-TOOLS = ("report", "compare", "perfrecord", "perfsummary", "machine")
+TOOLS = ("report", "compare", "perfrecord", "perfsummary", "machine", "merge")
 
 
 def main(argv=None):

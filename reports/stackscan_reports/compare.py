@@ -149,13 +149,18 @@ def dispersion(xs):
     return statistics.median(abs(x - m) for x in xs) / m if m else 0.0
 
 
-def load_sidecar(path):
-    if path is None:
-        return None
-    doc = results.load_json(path)
-    if not isinstance(doc, dict):
-        raise results.InputError(path, "wrong schema: expected reports/machine's object")
-    return doc
+def load_sidecars(paths):
+    """reports/machine's records of the run's parts, as one: the worst of each."""
+    out = {}
+    for path in paths or []:
+        doc = results.load_json(path)
+        if not isinstance(doc, dict):
+            raise results.InputError(path, "wrong schema: expected reports/machine's object")
+        for k in ("steal", "other_busy"):
+            if isinstance(doc.get(k), (int, float)):
+                out[k] = max(out.get(k, 0.0), doc[k])
+        out.setdefault("pus", doc.get("pus"))
+    return out or None
 
 
 # ---------------------------------------------------------------------------
@@ -410,7 +415,7 @@ def load_inputs(args):
                                      "architecture and PU count)")
     base_ctx, base = results.load([base_path])
     check_names(base_path, base, args.new, new)
-    return base_path, base_ctx[0][1], base, new_ctx, new, load_sidecar(args.machine_load)
+    return base_path, base_ctx[0][1], base, new_ctx, new, load_sidecars(args.machine_load)
 
 
 def parse_args(argv):
@@ -425,8 +430,9 @@ def parse_args(argv):
                          "machine's baseline (default 0.30)")
     ap.add_argument("--alpha", type=float, default=0.05,
                     help="U test significance level (default 0.05)")
-    ap.add_argument("--machine-load", metavar="LOAD.json",
-                    help="reports/machine's record of the new run (steal, other load)")
+    ap.add_argument("--machine-load", metavar="LOAD.json", action="append",
+                    help="reports/machine's record of the new run (steal, other load); "
+                         "repeat for a run in several parts")
     ap.add_argument("--fail-on-improvement", action="store_true",
                     help="exit 1 on a significant improvement beyond the threshold too")
     ap.add_argument("--missing-ok", action="store_true",

@@ -449,6 +449,44 @@ def sec_scaling(m, outdir):
         for f, what in figs:
             out += [f"![{wl}: {what}]({f})" if f else
                     f"{what}: only one value measured, no plot.", ""]
+        out += scaling_words(m, wl)
+    return out
+
+
+# A speed-up from 1 to W workers of at least this fraction of W is "near-linear".
+NEAR_LINEAR = 0.8
+
+
+def scaling_words(m, wl):
+    """One sentence per strategy on how its GC time scales with workers, at
+    the largest n measured with more than one worker count."""
+    bs = [b for b in m.gc if b.workload == wl]
+    ns = [n for n in sorted({b.n for b in bs}) if len({b.workers for b in bs if b.n == n}) > 1]
+    if not ns:
+        return []
+    n, out = ns[-1], []
+    for s in m.strategies:
+        pts = {b.workers: b for b in bs if b.n == n and b.strategy == s}
+        if 1 not in pts or len(pts) < 2:
+            continue
+        w = max(pts)
+        one, many = pts[1], pts[w]
+        speedup = one.center() / many.center()
+        eff = speedup / w
+        verdict = "near-linear" if eff >= NEAR_LINEAR else "not near-linear"
+        text = (f"`{s}` at n = {n:,}: speed-up {speedup:.2f}x from 1 to {w} workers "
+                f"({eff:.0%} of linear): {verdict}.")
+        f1, fw = one.center("touch_ns"), many.center("touch_ns")
+        if f1 and fw:
+            text += (f" Over the memory floor (touch_ns, one thread's read of the stacks; "
+                     f"no parallel floor is measured): {one.center() / f1:.2f} with 1 worker, "
+                     f"{many.center() / fw:.2f} with {w} (linear scaling would be "
+                     f"{one.center() / f1 / w:.2f}).")
+        out += [text, ""]
+    if out:
+        out.insert(0, f"Scaling with workers (near-linear: a speed-up of at least "
+                      f"{NEAR_LINEAR:.0%} of the worker count; medians, on this run's machine):")
+        out.insert(1, "")
     return out
 
 

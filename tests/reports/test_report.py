@@ -132,6 +132,16 @@ class RenderTest(ReportCase):
             self.assertEqual(self.read("a", f), self.read("b", f), f)
             self.assertNotIn("<dc:date>", self.read("a", f))
 
+    def test_scaling_sentence(self):
+        self.report(self.doc(), "-o", self.path("out"))
+        md = self.read("out", "report.md")
+        # benchdata: the parallel strategies halve with 2 workers, serial ones do not.
+        self.assertIn("`frames-parallel` at n = 10,000: speed-up 2.0", md)
+        self.assertRegex(md, r"`frames-parallel` at n = 10,000: [^\n]*\(\d+% of linear\): "
+                             r"near-linear\. Over the memory floor")
+        self.assertRegex(md, r"`conservative-serial` at n = 10,000: speed-up 1\.0\dx [^\n]*"
+                             r"not near-linear")
+
     def test_single_configuration_has_no_scaling_plots(self):
         doc = self.doc(ns=(1000,), workers=(1,))
         self.assertEqual(self.report(doc, "-o", self.path("out")).returncode, 0)
