@@ -104,8 +104,16 @@ def load_go(path, default_n):
     return runs
 
 
+# A profile named STRATEGY.gc.data was recorded inside collections only
+# (perfrecord --gc-only); STRATEGY.data is the whole process.
+GC_ONLY_SUFFIX = ".gc"
+# The line ci/bench leaves in a perf directory when perf could not record.
+PERF_UNAVAILABLE = "unavailable.txt"
+
+
 def find_perf(paths, strategies):
-    """[(file, label)] for --perf arguments; InputError for a missing path."""
+    """[(file, label, gc_only)] for --perf arguments, each strategy's collector
+    profile before its whole-process one; InputError for a missing path."""
     files = []
     for p in paths:
         if os.path.isdir(p):
@@ -115,15 +123,32 @@ def find_perf(paths, strategies):
         else:
             raise results.InputError(p, "no such perf file or directory")
     order = {s: i for i, s in enumerate(strategies)}
-    found = [(f, perf_label(f, strategies)) for f in files]
-    return sorted(found, key=lambda fl: (order.get(fl[1], len(order)), fl[0]))
+    found = [(f, perf_label(f, strategies), is_gc_only(f)) for f in files]
+    return sorted(found, key=lambda f: (order.get(f[1], len(order)), f[1], not f[2], f[0]))
+
+
+def is_gc_only(path):
+    return os.path.splitext(os.path.basename(path))[0].endswith(GC_ONLY_SUFFIX)
 
 
 def perf_label(path, strategies):
     """The strategy a profile's file name mentions (longest match), else its stem."""
     base = os.path.basename(path)
     hits = [s for s in strategies if s in base]
-    return max(hits, key=len) if hits else os.path.splitext(base)[0]
+    stem = os.path.splitext(base)[0]
+    return max(hits, key=len) if hits else stem.removesuffix(GC_ONLY_SUFFIX)
+
+
+def perf_note(paths):
+    """The one line for --perf paths that hold no profile."""
+    for p in paths:
+        note = os.path.join(p, PERF_UNAVAILABLE)
+        if os.path.isdir(p) and os.path.isfile(note):
+            with open(note, errors="replace") as f:
+                why = " ".join(f.read().split())
+            if why:
+                return f"perf was not available: {why.rstrip('.')}."
+    return "perf was not available: no *.data profile in " + ", ".join(paths) + "."
 
 
 def load_model(args):
@@ -136,8 +161,7 @@ def load_model(args):
     if args.perf:
         m.perf = find_perf((p for group in args.perf for p in group), m.strategies)
         if not m.perf:
-            m.perf_note = ("perf was not available: no *.data profile in "
-                           + ", ".join(p for group in args.perf for p in group) + ".")
+            m.perf_note = perf_note([p for group in args.perf for p in group])
     return m
 
 
@@ -590,8 +614,14 @@ def sec_perf(m, top):
     out = ["## Profiles (perf, self time)", ""]
     if not m.perf:
         return out + [m.perf_note, ""]
-    for path, label in m.perf:
-        out += [f"### {label} (`{path}`)", ""]
+    out += ["Per strategy, first the collector alone: samples taken only inside the timed "
+            "collections (`perfrecord --gc-only`: perf's events are enabled and disabled "
+            "around each cycle by the bench), so its top entries are the collector's own "
+            "functions; then the whole process (set-up, wake-ups, helpers idling between "
+            "cycles).", ""]
+    for path, label, gc_only in m.perf:
+        what = "inside collections" if gc_only else "whole process"
+        out += [f"### {label}: {what} (`{path}`)", ""]
         try:
             out += [perfsummary.perf_table(path, top), ""]
         except (results.InputError, perfsummary.PerfError) as e:

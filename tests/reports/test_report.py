@@ -199,10 +199,36 @@ class RenderTest(ReportCase):
         r = self.report(self.doc(), "-o", self.path("out"), "--perf", prof, "--perf-top", "3")
         self.assertEqual(r.returncode, 0, r.stderr)
         md = self.read("out", "report.md")
-        self.assertIn(f"### frames-parallel (`{prof}`)", md)
+        self.assertIn(f"### frames-parallel: whole process (`{prof}`)", md)
         self.assertIn("| 1 | `BM` | 97.50 | 1286 |", md)
         self.assertIn("| 3 |", md)
         self.assertNotIn("| 4 |", md.split("### frames-parallel")[1].split("##")[0])
+
+    def test_collector_profile_comes_first(self):
+        os.mkdir(self.path("perf"))
+        for name, fixture in (("frames-serial.data.txt", "perf_report_cxx_flat.txt"),
+                              ("frames-serial.gc.txt", "perf_report_dd_callgraph.txt"),
+                              ("conservative-serial.txt", "perf_report_cxx_flat.txt")):
+            shutil.copy(os.path.join(bd.FIXTURES, fixture), self.path("perf", name))
+        files = [self.path("perf", f) for f in sorted(os.listdir(self.path("perf")))]
+        r = self.report(self.doc(), "-o", self.path("out"), "--perf", *files)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        heads = [ln for ln in self.read("out", "report.md").splitlines()
+                 if ln.startswith("### ") and ": " in ln and "`" in ln]
+        self.assertEqual([h.split(" (`")[0] for h in heads],
+                         ["### conservative-serial: whole process",
+                          "### frames-serial: inside collections",
+                          "### frames-serial: whole process"])
+
+    def test_perf_unavailable_says_why(self):
+        os.mkdir(self.path("perf"))
+        with open(self.path("perf", "unavailable.txt"), "w") as f:
+            f.write("perf record is not permitted or failed: Access to performance monitoring "
+                    "is restricted\n")
+        r = self.report(self.doc(), "-o", self.path("out"), "--perf", self.path("perf"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("perf was not available: perf record is not permitted or failed: Access "
+                      "to performance monitoring is restricted.\n", self.read("out", "report.md"))
 
     def test_perf_directory_without_profiles(self):
         os.mkdir(self.path("perf"))
