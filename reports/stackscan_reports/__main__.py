@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-TOOLS = ("report", "compare", "perfrecord", "perfsummary", "machine", "merge")
+TOOLS = ("report", "compare", "perfrecord", "perfsummary", "machine", "merge", "gobench")
 
 
 def main(argv=None):

@@ -413,20 +413,34 @@ def sec_seed(m):
            "GoroutineSelect).", ""]
     if not m.gc:
         return out + ["No collector benchmarks in the input.", ""]
+    if m.go:
+        out[-2] += (" **Go** is Go's own runtime.GC on its own benchmark (`go test -bench`, "
+                    "GOMAXPROCS = workers, median ns/op), with the same ratio: above 1.00x "
+                    f"Go is slower than `{m.reference}`.")
     for g in m.groups:
+        go = any((wl, g[0], g[1]) in m.go for wl in m.workloads)
         rows = []
         for wl in m.workloads:
             base = m.get(wl, m.reference, g)
-            row = [wl]
-            for s in m.strategies:
-                b = m.get(wl, s, g)
-                cell = fmt_int(b.center()) if b else "–"
-                if b and base and base.center() > 0 and s != m.reference:
-                    cell += f" ({b.center() / base.center():.2f}x)"
-                row.append(cell)
+            row = [wl] + [seed_cell(m.get(wl, s, g), base, s != m.reference)
+                          for s in m.strategies]
+            if go:
+                row.append(seed_cell(m.go.get((wl, g[0], g[1])), base, True))
             rows.append(row)
-        out += [f"### {group_title(g)}", ""] + table(["benchmark"] + m.strategies, rows) + [""]
+        header = ["benchmark"] + m.strategies + ([f"Go (GOMAXPROCS={g[1]})"] if go else [])
+        out += [f"### {group_title(g)}", ""] + table(header, rows) + [""]
     return out
+
+
+def seed_cell(b, base, ratio):
+    """ns/op of a Bench (or a plain number: Go's), with its ratio to base."""
+    t = b.center() if isinstance(b, results.Bench) else b
+    if t is None:
+        return "–"
+    cell = fmt_int(t)
+    if ratio and base and base.center() > 0:
+        cell += f" ({t / base.center():.2f}x)"
+    return cell
 
 
 def sec_per_goroutine(m):

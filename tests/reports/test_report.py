@@ -191,6 +191,14 @@ class RenderTest(ReportCase):
                 if ln.startswith("| GoroutineBlocking | 10,000 | 1 | compact |")]
         self.assertTrue(rows[0].endswith("| 200,000.0 |"), rows[0])  # n from the name
         self.assertIn("| BenchmarkGoroutineSelect | 1,000 | 2 | 123,456,791 |", md)
+        # The seed table has Go beside ours, with the ratio to conservative-serial.
+        seed = md.split("## Seed table")[1].split("## ns per goroutine")[0]
+        w2 = seed.split("### n = 1,000, workers = 2, placement = compact")[1].split("###")[0]
+        self.assertIn("| Go (GOMAXPROCS=2) |", w2)
+        row = next(ln for ln in w2.splitlines() if ln.startswith("| GoroutineSelect |"))
+        self.assertRegex(row, r"\| 123,456,791 \(1\.2\dx\) \|$")
+        w1 = seed.split("### n = 1,000, workers = 1, placement = compact")[1].split("###")[0]
+        self.assertNotIn("Go (GOMAXPROCS", w1)  # no Go run with GOMAXPROCS=1 at n=1000
 
     def test_perf_tables(self):
         fixture = os.path.join(bd.FIXTURES, "perf_report_cxx_flat.txt")
@@ -356,6 +364,32 @@ class AtomicTest(ReportCase):
         self.assertIn("two.json", md)
         self.assertIn("workers = 2", md)
         self.assertEqual(self.leftovers(), [])
+
+
+class GoRunTest(ReportCase):
+    """ci/bench --with-go's path on a small n, when Go is installed."""
+
+    def test_go_column_from_a_real_go_run(self):
+        if shutil.which("go") is None:
+            self.skipTest("Go is not installed (ci/bootstrap --with-go installs golang-go)")
+        go = self.path("go.txt")
+        r = bd.run_tool("gobench", go, "--n", "100", "--procs", "1", "--count", "1",
+                        "--benchtime", "2x", timeout=1200)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = self.doc(ns=(100,), workers=(1,), workloads=("GoroutineSelect", "GoroutineIdle"))
+        r = self.report(doc, "-o", self.path("out"), "--go", go, "--go-n", "100")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md = self.read("out", "report.md")
+        self.assertIn("| Go (GOMAXPROCS=1) |", md)
+        for wl in ("GoroutineSelect", "GoroutineIdle"):
+            row = next(ln for ln in md.splitlines() if ln.startswith(f"| {wl} |"))
+            self.assertRegex(row, r"\| [\d,]+ \(\d+\.\d\dx\) \|$")
+        self.assertIn("| BenchmarkGoroutineIdle | 100 | 1 |", md)
+
+    def test_no_go_exits_3(self):
+        r = bd.run_tool("gobench", self.path("go.txt"), env={"PATH": self.dir})
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("go not found on PATH", r.stderr)
 
 
 class RealBenchTest(ReportCase):
