@@ -60,7 +60,10 @@ def phase_label(counter):
 class Model:
     """Everything the report shows, loaded and validated before rendering."""
 
-    def __init__(self, contexts, benches):
+    def __init__(self, contexts, benches, label=None):
+        self.label = label   # the machine's, when the report holds several
+        self.prefix = results.safe_filename(label) + "-" if label else ""  # figure names
+        self.suffix = f" — {label}" if label else ""                        # headings
         self.contexts = contexts
         self.all = benches
         self.failed = [b for b in benches if b.error]
@@ -74,13 +77,32 @@ class Model:
         self.reference = self.strategies[0] if self.strategies else None
         self.groups = sorted({b.group for b in self.gc})
         self.index = {(b.workload, b.strategy) + b.group: b for b in self.gc}
-        self.go = {}         # (workload, n, procs) -> median ns/op
-        self.go_rows = []    # (name, workload, n, procs, [ns/op...])
-        self.perf = None     # None: not requested; else [(path, label)] or a note
-        self.perf_note = "perf was not run (no --perf given)."
+        self.go = {}         # (workload, n, procs) -> median ns/op (one machine only)
 
     def get(self, workload, strategy, group):
         return self.index.get((workload, strategy) + tuple(group))
+
+    @property
+    def context(self):
+        return self.contexts[0][1] if self.contexts else {}
+
+    def context_value(self, key):
+        v = self.context.get(key)
+        return "–" if v is None else v
+
+
+class Report:
+    """The machines' Models (never pooled across machines), Go's runs, profiles."""
+
+    def __init__(self, machines):
+        self.machines = machines
+        self.go_rows = []    # (name, workload, n, procs, [ns/op...])
+        self.perf = None     # None: not requested; else [(path, label, gc_only)]
+        self.perf_note = "perf was not run (no --perf given)."
+
+    @property
+    def several(self):
+        return len(self.machines) > 1
 
 
 def load_go(path, default_n):
@@ -152,17 +174,21 @@ def perf_note(paths):
 
 
 def load_model(args):
-    contexts, benches = results.load(args.json)
-    m = Model(contexts, benches)
+    """The Report: one Model per machine (results.by_machine), Go, perf."""
+    groups = results.by_machine(args.json)
+    several = len(groups) > 1
+    rep = Report([Model(g.contexts, g.benches, g.label if several else None) for g in groups])
     if args.go:
         for (name, workload, n, procs), xs in load_go(args.go, args.go_n).items():
-            m.go_rows.append((name, workload, n, procs, xs))
-            m.go[(workload, n, procs)] = statistics.median(xs)
+            rep.go_rows.append((name, workload, n, procs, xs))
+            if not several:  # Go's numbers belong to the machine they ran on
+                rep.machines[0].go[(workload, n, procs)] = statistics.median(xs)
     if args.perf:
-        m.perf = find_perf((p for group in args.perf for p in group), m.strategies)
-        if not m.perf:
-            m.perf_note = perf_note([p for group in args.perf for p in group])
-    return m
+        strategies = list(dict.fromkeys(s for m in rep.machines for s in m.strategies))
+        rep.perf = find_perf((p for group in args.perf for p in group), strategies)
+        if not rep.perf:
+            rep.perf_note = perf_note([p for group in args.perf for p in group])
+    return rep
 
 
 # ---------------------------------------------------------------------------
@@ -226,6 +252,7 @@ def plt():
 
 
 def save(fig, outdir, name):
+    """Writes fig as outdir/name (name carries the machine's prefix)."""
     fig.savefig(os.path.join(outdir, name), format="svg", metadata={"Date": None},
                 bbox_inches="tight")
     plt().close(fig)
@@ -281,7 +308,7 @@ def fig_workers(m, outdir, workload):
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     legend_right(axes[-1])
-    return save(fig, outdir, f"scaling-workers-{results.safe_filename(workload)}.svg")
+    return save(fig, outdir, m.prefix + f"scaling-workers-{results.safe_filename(workload)}.svg")
 
 
 def fig_n(m, outdir, workload):
@@ -300,7 +327,7 @@ def fig_n(m, outdir, workload):
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     legend_right(axes[-1])
-    return save(fig, outdir, f"scaling-n-{results.safe_filename(workload)}.svg")
+    return save(fig, outdir, m.prefix + f"scaling-n-{results.safe_filename(workload)}.svg")
 
 
 def fig_phases(m, outdir, g):
@@ -321,7 +348,7 @@ def fig_phases(m, outdir, g):
         ax.set_ylabel("ms")
     legend_right(axes[-1])
     fig.suptitle(group_title(g))
-    return save(fig, outdir, f"phases-{group_slug(g)}.svg")
+    return save(fig, outdir, m.prefix + f"phases-{group_slug(g)}.svg")
 
 
 def fig_imbalance(m, outdir, g):
@@ -343,15 +370,16 @@ def fig_imbalance(m, outdir, g):
     ax.set_ylabel("max / mean worker busy time")
     ax.set_title(group_title(g))
     legend_right(ax)
-    return save(fig, outdir, f"imbalance-{group_slug(g)}.svg")
+    return save(fig, outdir, m.prefix + f"imbalance-{group_slug(g)}.svg")
 
 
 # ---------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------
 
-def sec_header(m, args):
-    stats = Counter(b.stat for b in m.gc + m.micro)
+def sec_header(rep, args):
+    benches = [b for m in rep.machines for b in m.gc + m.micro]
+    stats = Counter(b.stat for b in benches)
     how = ", ".join(f"{s} ({k} benchmarks)" for s, k in sorted(stats.items()))
     out = ["# stackscan benchmark report", ""]
     out += ["Inputs: " + ", ".join(f"`{p}`" for p in args.json) + ".", ""]
@@ -359,10 +387,16 @@ def sec_header(m, args):
             "collector benchmarks). With repetitions the report uses the **median** over "
             "the iteration runs, never the aggregates; per benchmark: " + (how or "none")
             + ".", ""]
-    pooled = [b.name for b in m.all if len(b.sources) > 1]
-    if pooled:
-        out += [f"{len(pooled)} benchmarks appear in several inputs; their runs are pooled.",
-                ""]
+    if rep.several:
+        out += [f"The inputs come from {len(rep.machines)} machines (machine key, CPU, host "
+                "and topology from their contexts): their runs are never pooled; each "
+                "machine has its own tables below, after a side-by-side view.", ""]
+    for m in rep.machines:
+        pooled = [b.name for b in m.all if len(b.sources) > 1]
+        if pooled:
+            out += [f"{len(pooled)} benchmarks appear in several inputs of one machine"
+                    f"{m.suffix.replace(' — ', ' (') + ')' if m.label else ''}; their runs "
+                    "are pooled.", ""]
     return out
 
 
@@ -392,8 +426,75 @@ def context_rows(ctx):
     return rows
 
 
+MACHINE_KEYS = ("machine", "cpu", "virtual", "kernel", "hwloc_topology", "num_cpus",
+                "host_id")
+
+
+def sec_machines(rep):
+    """Each machine's identity and topology, from its context, side by side."""
+    cols = [m.label for m in rep.machines]
+    rows = [[f"`{k}`"] + [md_escape(m.context_value(k)) for m in rep.machines]
+            for k in MACHINE_KEYS]
+    rows.append(["inputs"] + [", ".join(f"`{p}`" for p, _ in m.contexts) for m in rep.machines])
+    return ["## Machines", ""] + table(["key"] + cols, rows, "l" * (1 + len(cols))) + [""]
+
+
+def sec_side_by_side(rep):
+    """The seed table of every (n, workers, placement), machines side by side."""
+    out = ["## Side by side", "",
+           "ns per op per machine and strategy, each machine's ratio to its own reference "
+           "strategy in parentheses (machines are never pooled; a configuration a machine "
+           "did not run is –).", ""]
+    groups = sorted({g for m in rep.machines for g in m.groups})
+    workloads = list(dict.fromkeys(w for m in rep.machines for w in m.workloads))
+    for g in groups:
+        ms = [m for m in rep.machines if g in m.groups]
+        header = ["benchmark"] + [f"{m.label}: {s}" for m in ms for s in m.strategies]
+        rows = [[wl] + [seed_cell(m.get(wl, s, g), m.get(wl, m.reference, g), s != m.reference)
+                        for m in ms for s in m.strategies] for wl in workloads]
+        out += [f"### {group_title(g)}", ""] + table(header, rows) + [""]
+    return out
+
+
+def winner(m, wl, g):
+    """(best Bench, the runner-up's time over the best's) or None."""
+    bs = sorted((b for s in m.strategies if (b := m.get(wl, s, g)) is not None),
+                key=lambda b: b.center())
+    if not bs:
+        return None
+    return bs[0], (bs[1].center() / bs[0].center() if len(bs) > 1 else None)
+
+
+def sec_winners(rep):
+    """Which strategy is fastest, per machine, workload and configuration."""
+    out = ["## Which strategy wins where", ""]
+    keys = sorted({(wl, g) for m in rep.machines for g in m.groups for wl in m.workloads},
+                  key=lambda k: (k[1], k[0]))
+    rows, wins = [], {m.label: Counter() for m in rep.machines}
+    for wl, g in keys:
+        row = [wl, f"{g[0]:,}", g[1]]
+        for m in rep.machines:
+            w = winner(m, wl, g)
+            if w is None:
+                row.append("–")
+                continue
+            wins[m.label][w[0].strategy] += 1
+            row.append(f"{w[0].strategy}" + (f" ({w[1]:.2f}x ahead)" if w[1] else ""))
+        rows.append(row)
+    for m in rep.machines:
+        c, total = wins[m.label], sum(wins[m.label].values())
+        if total:
+            parts = ", ".join(f"`{s}` {k} of {total}" for s, k in c.most_common())
+            out.append(f"- **{m.label}** ({m.context_value('cpu')}, "
+                       f"{m.context_value('hwloc_topology')}): fastest {parts}.")
+    out += ["", "Per configuration (the fastest strategy, and how far behind the runner-up is):",
+            ""]
+    header = ["benchmark", "n", "workers"] + [m.label for m in rep.machines]
+    return out + table(header, rows, "lrr" + "l" * len(rep.machines)) + [""]
+
+
 def sec_context(m):
-    out = ["## Machine and configuration", ""]
+    out = [f"## Machine and configuration{m.suffix}", ""]
     per_file = [(p, context_rows(c)) for p, c in m.contexts]
     if all(r == per_file[0][1] for _, r in per_file):  # one machine and config: one column
         rows = [(f"`{k}`", md_escape(v)) for k, v in per_file[0][1].items()]
@@ -406,7 +507,7 @@ def sec_context(m):
 
 
 def sec_seed(m):
-    out = ["## Seed table", "",
+    out = [f"## Seed table{m.suffix}", "",
            "ns per op (one full GC with n parked goroutines), and in parentheses the ratio to "
            f"`{m.reference}` on the same configuration (Go CL 17410043's table: "
            "conservative serial 108 ms, frames serial 297 ms, frames parallel 184 ms for "
@@ -444,7 +545,7 @@ def seed_cell(b, base, ratio):
 
 
 def sec_per_goroutine(m):
-    out = ["## ns per goroutine", "",
+    out = [f"## ns per goroutine{m.suffix}", "",
            "The `ns_per_goroutine` counter (else ns/op / n)."]
     go = bool(m.go)
     if go:
@@ -467,19 +568,19 @@ def sec_per_goroutine(m):
     return out + table(header, rows, "lrrl" + "r" * (len(header) - 4)) + [""]
 
 
-def sec_go(m):
-    if not m.go_rows:
+def sec_go(rep):
+    if not rep.go_rows:
         return []
     out = ["### Go peer results", ""]
     rows = [(f"Benchmark{name}", f"{n:,}", procs, fmt_int(statistics.median(xs)),
              fmt_num(statistics.median(xs) / n), len(xs))
-            for name, wl, n, procs, xs in m.go_rows]
+            for name, wl, n, procs, xs in rep.go_rows]
     return out + table(["benchmark", "n", "GOMAXPROCS", "ns/op", "ns/goroutine", "runs"],
                        rows) + [""]
 
 
 def sec_scaling(m, outdir):
-    out = ["## Scaling", ""]
+    out = [f"## Scaling{m.suffix}", ""]
     for wl in m.workloads:
         figs = [(fig_workers(m, outdir, wl), "time per GC vs workers"),
                 (fig_n(m, outdir, wl), "ns per goroutine vs n")]
@@ -536,7 +637,7 @@ def phase_cell(b, phases):
 
 
 def sec_phases(m, outdir):
-    out = ["## Phases and worker imbalance", "",
+    out = [f"## Phases and worker imbalance{m.suffix}", "",
            "Cells: " + " / ".join(phase_label(p) for p in m.names.phases)
            + " in ms (medians of the counters). Imbalance: max / "
            "mean worker busy time (1.00 = perfectly even); per-worker busy ms in brackets "
@@ -600,7 +701,7 @@ def sec_imbalance(m, outdir, g):
 
 def sec_counters(m):
     names = m.names.exact
-    out = ["## Deterministic counters", "",
+    out = [f"## Deterministic counters{m.suffix}", "",
            "As reported (medians); they depend on the workload, n and strategy only, not on "
            "timing, workers or placement.", ""]
     seen, rows, differ = {}, [], []
@@ -624,16 +725,16 @@ def sec_counters(m):
     return out
 
 
-def sec_perf(m, top):
+def sec_perf(rep, top):
     out = ["## Profiles (perf, self time)", ""]
-    if not m.perf:
-        return out + [m.perf_note, ""]
+    if not rep.perf:
+        return out + [rep.perf_note, ""]
     out += ["Per strategy, first the collector alone: samples taken only inside the timed "
             "collections (`perfrecord --gc-only`: perf's events are enabled and disabled "
             "around each cycle by the bench), so its top entries are the collector's own "
             "functions; then the whole process (set-up, wake-ups, helpers idling between "
             "cycles).", ""]
-    for path, label, gc_only in m.perf:
+    for path, label, gc_only in rep.perf:
         what = "inside collections" if gc_only else "whole process"
         out += [f"### {label}: {what} (`{path}`)", ""]
         try:
@@ -652,7 +753,7 @@ def sec_micro(m):
         extra = ", ".join(f"{k} {b.center(k):,.4g}" for k in b.counter_names())
         rows.append([f"`{b.name}`", fmt_num(b.center(), 1), b.repetitions or "–",
                      fmt_int(statistics.median(its)) if its else "–", extra])
-    return ["## Micro benchmarks", ""] + table(
+    return [f"## Micro benchmarks{m.suffix}", ""] + table(
         ["benchmark", "ns/op", "repetitions", "iterations", "counters"], rows, "lrrrl") + [""]
 
 
@@ -660,14 +761,19 @@ def sec_failed(m):
     if not m.failed:
         return []
     rows = [[f"`{b.name}`", md_escape(b.error)] for b in m.failed]
-    return ["## Failed benchmarks", ""] + table(["benchmark", "error"], rows, "ll") + [""]
+    return [f"## Failed benchmarks{m.suffix}", ""] + table(["benchmark", "error"], rows, "ll") + [""]
 
 
-def render(m, args, outdir):
+def render(rep, args, outdir):
     """Writes report.md and its figures into outdir (a fresh directory)."""
-    lines = sec_header(m, args) + sec_context(m) + sec_seed(m) + sec_per_goroutine(m)
-    lines += sec_go(m) + sec_scaling(m, outdir) + sec_phases(m, outdir) + sec_counters(m)
-    lines += sec_perf(m, args.perf_top) + sec_micro(m) + sec_failed(m)
+    lines = sec_header(rep, args)
+    if rep.several:
+        lines += sec_machines(rep) + sec_side_by_side(rep) + sec_winners(rep)
+    for m in rep.machines:
+        lines += sec_context(m) + sec_seed(m) + sec_per_goroutine(m)
+        lines += sec_scaling(m, outdir) + sec_phases(m, outdir) + sec_counters(m)
+        lines += sec_micro(m) + sec_failed(m)
+    lines += sec_go(rep) + sec_perf(rep, args.perf_top)
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write("\n".join(lines).rstrip("\n") + "\n")
 

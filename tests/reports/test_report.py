@@ -158,17 +158,19 @@ class RenderTest(ReportCase):
         self.assertIn("No collector benchmarks", md)
         self.assertIn("| `micro/GoroutineSwitch` | 41.5 |", md)  # median of 41.5, 41.6: 41.55
 
-    def test_several_inputs_and_contexts(self):
+    def test_several_inputs_of_one_machine(self):
         a = self.doc("a.json", workers=(1,))
-        d = bd.make_doc(workers=(2,))
-        d["context"]["machine"] = "x86_64-4pu"
+        d = bd.make_doc(workers=(2,), seed=5)
+        d["context"]["git_rev"] = "4567def"
         b = bd.write(self.path("b.json"), d)
         self.assertEqual(self.report(a, b, "-o", self.path("out")).returncode, 0)
         md = self.read("out", "report.md")
         self.assertIn(f"| key | `{a}` | `{b}` |", md)
-        self.assertIn("| `machine` | x86_64-amd-epyc-2pu | x86_64-4pu |", md)
+        self.assertIn("| `git_rev` | 0123abc | 4567def |", md)
         self.assertIn("workers = 1", md)
         self.assertIn("workers = 2", md)
+        self.assertIn("1 benchmarks appear in several inputs of one machine", md)  # the micro
+        self.assertNotIn("## Machines", md)
 
     def test_go_peer_column(self):
         go = self.path("go.txt")
@@ -243,6 +245,57 @@ class RenderTest(ReportCase):
         r = self.report(self.doc(), "-o", self.path("out"), "--perf", self.path("perf"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("perf was not available", self.read("out", "report.md"))
+
+
+class TwoMachineTest(ReportCase):
+    """Two JSON files from two machines: side by side, never pooled."""
+
+    def test_two_machines(self):
+        a = self.doc("epyc.json", ns=(1000,), workers=(1, 2))
+        xeon = bd.make_doc(ns=(1000,), workers=(1, 2), seed=7,
+                           slow={"conservative-serial": 0.3})  # wins everything there
+        xeon["context"].update(machine="x86_64-intel-xeon-2pu", host_id="00000000deadbeef",
+                               cpu="GenuineIntel family 6 model 85: Intel(R) Xeon(R) CPU",
+                               hwloc_topology="1 package, 1 NUMA node, 1 core, 2 PUs, L3 "
+                                              "38 MiB")
+        b = bd.write(self.path("xeon.json"), xeon)
+        r = self.report(a, b, "-o", self.path("out"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md, figs = self.assert_renders("out")
+        self.assertIn("from 2 machines", md)
+        self.assertNotIn("pooled", md.replace("never pooled", ""))
+        # Each machine's topology from its context, side by side.
+        self.assertIn("| key | x86_64-amd-epyc-2pu | x86_64-intel-xeon-2pu |", md)
+        self.assertIn("| `hwloc_topology` | Machine (7.7GB) Package L#0 2 x (L2 L1d Core PU) | "
+                      "1 package, 1 NUMA node, 1 core, 2 PUs, L3 38 MiB |", md)
+        self.assertIn("| benchmark | x86_64-amd-epyc-2pu: conservative-serial |", md)
+        self.assertIn("| x86_64-intel-xeon-2pu: conservative-rootjobs |", md)
+        # Who wins where: benchdata's rootjobs wins at 2 workers on the EPYC;
+        # conservative-serial, made 0.3x, everywhere on the Xeon.
+        self.assertIn("- **x86_64-intel-xeon-2pu** (GenuineIntel family 6 model 85: Intel(R) "
+                      "Xeon(R) CPU, 1 package, 1 NUMA node, 1 core, 2 PUs, L3 38 MiB): fastest "
+                      "`conservative-serial` 4 of 4.", md)
+        row = next(ln for ln in md.splitlines() if ln.startswith("| GoroutineSelect | 1,000 | 2 |"))
+        self.assertRegex(row, r"\| conservative-rootjobs \(1\.\d\dx ahead\) \| "
+                              r"conservative-serial \(\d\.\d\dx ahead\) \|$")
+        # Each machine's own sections and figures, never one median of both.
+        self.assertIn("## Seed table — x86_64-amd-epyc-2pu", md)
+        self.assertIn("## Seed table — x86_64-intel-xeon-2pu", md)
+        self.assertIn("x86_64-intel-xeon-2pu-scaling-workers-GoroutineSelect.svg", figs)
+        self.assertIn("x86_64-amd-epyc-2pu-scaling-workers-GoroutineSelect.svg", figs)
+        epyc = md.split("## Seed table — x86_64-amd-epyc-2pu")[1].split("## ns per")[0]
+        xeon_md = md.split("## Seed table — x86_64-intel-xeon-2pu")[1].split("## ns per")[0]
+        cell = r"\| GoroutineSelect \| ([\d,]+) \|"
+        self.assertNotEqual(re.search(cell, epyc).group(1), re.search(cell, xeon_md).group(1))
+
+    def test_same_key_other_host_is_another_machine(self):
+        a = self.doc("a.json", ns=(1000,), workers=(2,))
+        d = bd.make_doc(ns=(1000,), workers=(2,), seed=3)
+        d["context"]["host_id"] = "1111222233334444"
+        b = bd.write(self.path("b.json"), d)
+        self.assertEqual(self.report(a, b, "-o", self.path("out")).returncode, 0)
+        md = self.read("out", "report.md")
+        self.assertIn("| key | x86_64-amd-epyc-2pu #1 | x86_64-amd-epyc-2pu #2 |", md)
 
 
 def md_cell(s):
