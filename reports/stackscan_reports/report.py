@@ -519,16 +519,19 @@ def sec_seed(m):
                     "GOMAXPROCS = workers, median ns/op), with the same ratio: above 1.00x "
                     f"Go is slower than `{m.reference}`.")
     for g in m.groups:
-        go = any((wl, g[0], g[1]) in m.go for wl in m.workloads)
+        # Only what ran in this configuration (a sweep covers fewer workloads).
+        strategies = [s for s in m.strategies if any(m.get(wl, s, g) for wl in m.workloads)]
+        workloads = [wl for wl in m.workloads if any(m.get(wl, s, g) for s in strategies)]
+        go = any((wl, g[0], g[1]) in m.go for wl in workloads)
         rows = []
-        for wl in m.workloads:
+        for wl in workloads:
             base = m.get(wl, m.reference, g)
             row = [wl] + [seed_cell(m.get(wl, s, g), base, s != m.reference)
-                          for s in m.strategies]
+                          for s in strategies]
             if go:
                 row.append(seed_cell(m.go.get((wl, g[0], g[1])), base, True))
             rows.append(row)
-        header = ["benchmark"] + m.strategies + ([f"Go (GOMAXPROCS={g[1]})"] if go else [])
+        header = ["benchmark"] + strategies + ([f"Go (GOMAXPROCS={g[1]})"] if go else [])
         out += [f"### {group_title(g)}", ""] + table(header, rows) + [""]
     return out
 
