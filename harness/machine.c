@@ -39,7 +39,8 @@ static void cpuinfo_field(const char *name, char *out, size_t len) {
 static void slug_add(char *buf, size_t len, const char *tok, size_t toklen) {
   size_t at = strlen(buf);
   if (at && at + 1 < len) buf[at++] = '-';
-  for (size_t i = 0; i < toklen && at + 1 < len; i++) buf[at++] = (char)tolower((unsigned char)tok[i]);
+  for (size_t i = 0; i < toklen && at + 1 < len; i++)
+    buf[at++] = (char)tolower((unsigned char)tok[i]);
   buf[at] = '\0';
 }
 
@@ -109,9 +110,9 @@ static void hypervisor(char *out, size_t len) {
   memcpy(sig, &b, 4);
   memcpy(sig + 4, &c, 4);
   memcpy(sig + 8, &d, 4);
-  static const char *const known[][2] = {{"KVMKVMKVM", "KVM"}, {"Microsoft Hv", "Hyper-V"},
-                                         {"VMwareVMware", "VMware"}, {"XenVMMXenVMM", "Xen"},
-                                         {"TCGTCGTCGTCG", "QEMU-TCG"}, {"VBoxVBoxVBox", "VirtualBox"}};
+  static const char *const known[][2] = {
+      {"KVMKVMKVM", "KVM"},       {"Microsoft Hv", "Hyper-V"}, {"VMwareVMware", "VMware"},
+      {"XenVMMXenVMM", "Xen"},    {"TCGTCGTCGTCG", "QEMU-TCG"}, {"VBoxVBoxVBox", "VirtualBox"}};
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
     if (strcmp(sig, known[i][0]) == 0) {
       snprintf(out, len, "%s", known[i][1]);

@@ -3,23 +3,30 @@
 Usage: report RESULTS.json... -o DIR [--perf DIR_OR_FILE...] [--perf-top 10]
               [--go GO_BENCH_OUTPUT] [--go-n 1000]
 
-Writes DIR/report.md and the SVG figures it links:
-  - machine and configuration (the JSON "context": machine, hwloc_topology,
-    ref_config, stackmaps, compiler, cflags, git_rev, ...);
+Writes DIR/report.md and the SVG figures it links. Inputs are grouped per
+machine (results.by_machine); runs of different machines are never pooled.
+With several machines the report opens with their identities and topologies,
+the seed tables side by side and which strategy wins where; then, per machine:
+  - machine and configuration (the JSON "context": machine, cpu, virtual,
+    kernel, hwloc_topology, ref_config, compiler, git_rev, ...);
   - the seed table, one per (n, workers, placement): ns/op per workload x
-    strategy and the ratio to conservative-serial, as in Go CL 17410043;
+    strategy and the ratio to the reference strategy (the bench's first,
+    conservative-serial), as in Go CL 17410043, with a Go column (ns/op and
+    the same ratio) when --go is given and one machine is reported;
   - ns per goroutine for every configuration, with Go's own ns/op / n as a
     peer column when --go is given (`go test -bench` output lines,
     "BenchmarkGoroutineSelect-2   10   123456789 ns/op"; the -2 suffix is
     GOMAXPROCS, matched to workers; Go's n is --go-n, malloc_test.go's -n);
-  - scaling plots per workload: time vs workers, ns per goroutine vs n;
-  - phase breakdown (roots/mark/sweep counters, stacked bars), the GC time
+  - scaling plots per workload (time vs workers, ns per goroutine vs n) and
+    a sentence per strategy on whether the speed-up is near-linear;
+  - phase breakdown (the per-cycle time counters, stacked bars), the GC time
     over the stack-touch floor (touch_ns), and worker imbalance (max/mean
     busy time), per (n, workers, placement);
-  - deterministic counters; micro benchmarks; failed benchmarks;
-  - top symbols of each perf profile (--perf: files, or directories whose
-    *.data files are taken; a file name containing a strategy name is shown
-    under that strategy), else a line saying perf was not run.
+  - work counters; micro benchmarks; failed benchmarks.
+Then Go's own results, and the top symbols of each perf profile (--perf:
+files, or directories whose *.data files are taken; a file name containing a
+strategy name is shown under that strategy, NAME.gc.data first as its
+collector-only profile), else one line saying why there is none.
 
 Times are real_time per iteration (one full GC for collector benchmarks);
 with repetitions, the median over the iteration runs (results.Bench.center).
@@ -650,7 +657,8 @@ def sec_phases(m, outdir):
         out += [f"### {group_title(g)}", ""]
         if has_phases:
             out += [f"![phases, {group_title(g)}]({fig_phases(m, outdir, g)})", ""]
-        rows = [[wl] + [phase_cell(m.get(wl, s, g), m.names.phases) for s in m.strategies] for wl in m.workloads]
+        rows = [[wl] + [phase_cell(m.get(wl, s, g), m.names.phases) for s in m.strategies]
+                for wl in m.workloads]
         out += table(["benchmark"] + m.strategies, rows) + [""]
         out += sec_floor(m, g)
         out += sec_imbalance(m, outdir, g)
@@ -764,7 +772,8 @@ def sec_failed(m):
     if not m.failed:
         return []
     rows = [[f"`{b.name}`", md_escape(b.error)] for b in m.failed]
-    return [f"## Failed benchmarks{m.suffix}", ""] + table(["benchmark", "error"], rows, "ll") + [""]
+    return [f"## Failed benchmarks{m.suffix}", ""] + table(["benchmark", "error"], rows,
+                                                           "ll") + [""]
 
 
 def render(rep, args, outdir):

@@ -17,7 +17,8 @@
 static void check_key(const char *vendor, const char *model, int pus, const char *want) {
   char key[96];
   machine_key("x86_64", vendor, model, pus, key, sizeof key);
-  if (strcmp(key, want) != 0) fail_msg("(%s, %s, %d): key %s, want %s", vendor, model, pus, key, want);
+  if (strcmp(key, want) != 0)
+    fail_msg("(%s, %s, %d): key %s, want %s", vendor, model, pus, key, want);
 }
 
 static void test_keys(void **state) {
@@ -25,10 +26,12 @@ static void test_keys(void **state) {
   check_key("AuthenticAMD", "AMD EPYC", 2, "x86_64-amd-epyc-2pu");
   check_key("AuthenticAMD", "AMD EPYC 7B13 64-Core Processor", 2, "x86_64-amd-epyc-7b13-2pu");
   check_key("GenuineIntel", "Intel(R) Xeon(R) CPU @ 2.20GHz", 4, "x86_64-intel-xeon-4pu");
-  check_key("GenuineIntel", "Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz", 12, "x86_64-intel-core-i7-8700-12pu");
+  check_key("GenuineIntel", "Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz", 12,
+            "x86_64-intel-core-i7-8700-12pu");
   check_key("AuthenticAMD", "AMD EPYC 7763 64-Core Processor", 2, "x86_64-amd-epyc-7763-2pu");
   check_key("", "", 1, "x86_64-cpu-1pu");
-  check_key("HygonGenuine", "Hygon C86 7185 32-core Processor", 8, "x86_64-hygongenuine-hygon-c86-7185-8pu");
+  check_key("HygonGenuine", "Hygon C86 7185 32-core Processor", 8,
+            "x86_64-hygongenuine-hygon-c86-7185-8pu");
 }
 
 /* This machine: a key of the documented shape ending in the PU count, and
