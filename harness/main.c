@@ -3,6 +3,7 @@
  * counts on Google Benchmark and reports per-cycle phase times and work
  * counters. `stackscan-bench --help` documents every flag.
  */
+#include "machine.h"
 #include "run.h"
 
 #include <stdio.h>
@@ -82,13 +83,6 @@ static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc
   }
 }
 
-/* The machine class names a baseline in ci/baselines/: the ISA and the PUs. */
-#if defined(__aarch64__)
-#define MACHINE_ARCH "aarch64"
-#else
-#define MACHINE_ARCH "x86_64"
-#endif
-
 /* The names of the cycle's counters, comma-separated, for the reports: they
  * read the lists from here instead of keeping a copy. "counters" has every
  * one, "exact_counters" those a comparison may demand equal (ref.h). */
@@ -129,8 +123,13 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   gb_add_context("hwloc_topology", buf);
   topo_counts c;
   topo_get_counts(t, &c);
-  snprintf(buf, sizeof buf, "%s-%dpu", MACHINE_ARCH, c.pus);
-  gb_add_context("machine", buf);
+  machine_info mi;
+  machine_get(&mi, c.pus);
+  gb_add_context("machine", mi.key);
+  gb_add_context("cpu", mi.cpu);
+  gb_add_context("kernel", mi.kernel);
+  gb_add_context("virtual", mi.virt);
+  gb_add_context("host_id", mi.host_id);
   snprintf(buf, sizeof buf, "stack_size=%llu stackmaps=%s placement=%s checkmark=%d seed=%llu",
            (unsigned long long)stack_size(o), ref_stackmaps_name(plan->stackmaps),
            topo_placement_name(plan->placement), o->checkmark, (unsigned long long)o->seed);

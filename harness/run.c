@@ -8,6 +8,8 @@
  */
 #include "run.h"
 
+#include "perfctl.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,9 +210,11 @@ void run_gc_workload(gb_state *st, void *arg) {
         fail_run(st, err);
         break;
       }
+      perfctl_enable(); /* perf record --gc-only samples the cycle alone */
       double t0 = now_s();
       ref_gc();
       gb_set_iteration_time(st, now_s() - t0);
+      perfctl_disable();
       acc_add(&a, ref_gc_last());
     }
     double floor_ns = -1;

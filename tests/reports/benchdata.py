@@ -7,12 +7,12 @@ top-level keys, names "Workload/strategy/n:N/workers:W/placement/manual_time",
 plus micro benchmarks and optionally a failed benchmark.
 """
 
+import importlib
 import json
 import os
 import random
 import statistics
 import subprocess
-import sys
 
 WORKLOADS = ("GoroutineSelect", "GoroutineBlocking")
 STRATEGIES = ("conservative-serial", "frames-serial", "frames-parallel",
@@ -29,7 +29,14 @@ CONTEXT = {
     "hwloc_topology": "Machine (7.7GB) Package L#0 2 x (L2 L1d Core PU)",
     "ref_config": "stack_size=65536 heap_max=1073741824 stackmaps=pctab checkmark=0",
     "compiler": "gcc 12.2.0", "cflags": "-O2 -fno-omit-frame-pointer",
-    "git_rev": "0123abc", "stackmaps": "pctab", "machine": "x86_64-2pu",
+    "git_rev": "0123abc", "stackmaps": "pctab", "machine": "x86_64-amd-epyc-2pu",
+    "cpu": "AuthenticAMD family 25 model 17: AMD EPYC", "kernel": "Linux 6.1.0 x86_64",
+    "virtual": "KVM", "host_id": "5f1e0c2a9b7d4e31",
+    # What the bench's context says once ref's tables emit them (issue 20): the
+    # strategies in ref's order and the per-cycle counters.
+    "strategies": "conservative-serial,frames-serial,frames-parallel,conservative-parallel,"
+                  "conservative-rootjobs,frames-rootjobs",
+    "counters": "stack_bytes,words,frames,lookups,objects_marked,roots_ns,mark_ns,sweep_ns",
 }
 
 
@@ -81,8 +88,12 @@ def aggregates(name, runs):
 
 def make_doc(reps=5, workloads=WORKLOADS, strategies=STRATEGIES, ns=(1000, 10000),
              workers=(1, 2), placements=("compact",), slow=None, seed=1, micro=True,
-             failed=False, with_aggregates=True):
-    """A results document. slow: {name_substring: factor} multiplies times."""
+             failed=False, with_aggregates=True, names_in_context=True, floor=True):
+    """A results document. slow: {name_substring: factor} multiplies times.
+
+    names_in_context=False leaves out the context's strategies and counters
+    keys, as the bench wrote results before it emitted them; floor=False
+    leaves out touch_ns, the memory floor (results from before it existed)."""
     rng = random.Random(seed)
     benches = []
     for wl in workloads:
@@ -92,13 +103,17 @@ def make_doc(reps=5, workloads=WORKLOADS, strategies=STRATEGIES, ns=(1000, 10000
                     for s in strategies:
                         name = gc_name(wl, s, n, w, p)
                         base = 100e6 * n / 1000 * COST[s] * (1 if "serial" in s else 1.5 / w)
+                        touch = 0.7 * base  # the memory floor: not slowed by `slow`
                         for sub, f in (slow or {}).items():
                             if sub in name:
                                 base *= f
                         runs = []
                         for r in range(reps):
                             t = base * (1 + rng.uniform(-0.01, 0.01))
-                            runs.append(entry(name, r, reps, t, counters(wl, s, n, w, t)))
+                            c = counters(wl, s, n, w, t)
+                            if floor:
+                                c["touch_ns"] = touch * (1 + rng.uniform(-0.01, 0.01))
+                            runs.append(entry(name, r, reps, t, c))
                         benches += runs
                         if with_aggregates and reps > 1:
                             benches += aggregates(name, runs)
@@ -113,7 +128,54 @@ def make_doc(reps=5, workloads=WORKLOADS, strategies=STRATEGIES, ns=(1000, 10000
                         "error_message": "checkmark: object 0x7f00 unmarked",
                         "iterations": 1, "real_time": 0.0, "cpu_time": 0.0,
                         "time_unit": "ns"})
-    return {"context": dict(CONTEXT), "benchmarks": benches}
+    ctx = dict(CONTEXT)
+    if not names_in_context:
+        del ctx["strategies"], ctx["counters"]
+    return {"context": ctx, "benchmarks": benches}
+
+
+def retarget(doc, scale=1.0, **ctx):
+    """doc as if run on another machine: context entries replaced (machine=,
+    cpu=, host_id=, load_avg=...), every time (real_time, cpu_time and each
+    ..._ns counter, the floor too) multiplied by scale. Returns a copy."""
+    out = json.loads(json.dumps(doc))
+    out["context"].update(ctx)
+    for b in out["benchmarks"]:
+        for k, v in list(b.items()):
+            if isinstance(v, float) and (k in ("real_time", "cpu_time") or k.endswith("_ns")):
+                b[k] = v * scale
+    return out
+
+
+def slow_down(doc, name_part, factor):
+    """A copy of doc whose benchmarks named with name_part take factor times as
+    long (real_time, cpu_time and the phase times; not the floor, touch_ns)."""
+    out = json.loads(json.dumps(doc))
+    for b in out["benchmarks"]:
+        if name_part in b["name"]:
+            for k, v in list(b.items()):
+                if isinstance(v, float) and (k in ("real_time", "cpu_time")
+                                             or (k.endswith("_ns") and k != "touch_ns")):
+                    b[k] = v * factor
+    return out
+
+
+def tighten(doc):
+    """A copy of doc whose repetitions of each benchmark lie within +-0.1% of
+    their median (real_time, cpu_time, touch_ns): a recording without noise."""
+    out = json.loads(json.dumps(doc))
+    by = {}
+    for b in out["benchmarks"]:
+        if b.get("run_type", "iteration") == "iteration" and not b.get("error_occurred"):
+            by.setdefault(b["run_name"], []).append(b)
+    for runs in by.values():
+        for k in ("real_time", "cpu_time", "touch_ns"):
+            vals = [r[k] for r in runs if isinstance(r.get(k), (int, float))]
+            if len(vals) == len(runs) and vals:
+                m = statistics.median(vals)
+                for i, r in enumerate(runs):
+                    r[k] = m * (1 + 0.001 * (i - len(runs) // 2) / max(1, len(runs)))
+    return out
 
 
 def write(path, doc):
@@ -140,15 +202,11 @@ def run_tool(name, *args, env=None, timeout=300):
                           capture_output=True, text=True, env=e, timeout=timeout)
 
 
-def sslib_module():
-    """reports/sslib.py, imported without writing bytecode into the tree."""
-    sys.dont_write_bytecode = True
-    if REPORTS not in sys.path:
-        sys.path.insert(0, REPORTS)
-    import sslib
-    return sslib
+def results_module():
+    """stackscan_reports.results (reports/ is on PYTHONPATH: tests/reports/CMakeLists.txt)."""
+    return importlib.import_module("stackscan_reports.results")
 
 
 def import_tool(name):
-    """The tool script reports/<name> as a module (via sslib.import_tool)."""
-    return sslib_module().import_tool(name)
+    """The tool module stackscan_reports.<name>."""
+    return importlib.import_module(f"stackscan_reports.{name}")

@@ -7,7 +7,9 @@ profile recorded here when perf is permitted (skipped with a message if not).
 
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 import unittest
 
 import benchdata as bd
@@ -154,6 +156,77 @@ class RecordTest(unittest.TestCase):
     def test_usage(self):
         self.assertEqual(bd.run_tool("perfrecord", "out.data").returncode, 2)
         self.assertEqual(bd.run_tool("perfrecord", "out.data", "true").returncode, 2)
+
+
+def bench_or_skip(test):
+    """$STACKSCAN_BENCH (set by tests/reports/CMakeLists.txt), or skip the test."""
+    bench = os.environ.get("STACKSCAN_BENCH")
+    if not bench or not os.access(bench, os.X_OK):
+        test.skipTest("STACKSCAN_BENCH is not set to an executable stackscan-bench")
+    return bench
+
+
+TINY = ["--workloads=GoroutineIdle", "--strategies=frames-parallel", "--n=1000",
+        "--benchmark_min_time=0.05"]
+
+
+class GcOnlyTest(unittest.TestCase):
+    """perfrecord --gc-only with the bench's control hook (harness/perfctl.c)."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="test_perf-gc-")
+        self.dir = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def ref_symbols(self):
+        lib = os.environ.get("STACKSCAN_REF_LIB")
+        if not lib or shutil.which("nm") is None:
+            self.skipTest("STACKSCAN_REF_LIB (ref's static library) or nm is missing")
+        out = subprocess.run(["nm", "--defined-only", lib], capture_output=True, text=True).stdout
+        return {ln.split()[-1] for ln in out.splitlines() if len(ln.split()) == 3}
+
+    def test_profile_holds_the_collector(self):
+        bench = bench_or_skip(self)
+        data = os.path.join(self.dir, "gc.data")
+        r = bd.run_tool("perfrecord", "--gc-only", data, "--", bench, *TINY)
+        if r.returncode == 3:
+            self.skipTest("perf is not permitted here: " + r.stderr.strip())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("perf control", r.stderr)  # the hook never gave up
+        rows = [x for x in bd.import_tool("perfsummary").summarize(data).rows if not x.kernel]
+        ref = self.ref_symbols()
+        self.assertTrue(rows)
+        # The top user-space entry is one of ref's own functions, not the
+        # workload's wake-ups or the harness.
+        self.assertIn(rows[0].symbol, ref, [x.symbol for x in rows[:5]])
+
+    def test_no_ack_gives_up_in_one_line_and_runs_on(self):
+        bench = bench_or_skip(self)
+        ctl_r, ctl_w = os.pipe()
+        ack_r, ack_w = os.pipe()  # nobody answers on ack_w
+        env = dict(os.environ, STACKSCAN_PERF_CTL_FD=str(ctl_w), STACKSCAN_PERF_ACK_FD=str(ack_r))
+        try:
+            t0 = time.monotonic()
+            r = subprocess.run([bench] + TINY, env=env, pass_fds=(ctl_w, ack_r),
+                               capture_output=True, text=True, timeout=120)
+        finally:
+            for fd in (ctl_r, ctl_w, ack_r, ack_w):
+                os.close(fd)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [ln for ln in r.stderr.splitlines() if "perf control" in ln]
+        self.assertEqual(lines, ["stackscan-bench: perf control: enable: no ack from perf; "
+                                 "profiling the rest unfiltered"])
+        self.assertLess(time.monotonic() - t0, 60)
+
+    def test_bad_descriptor_is_one_line(self):
+        bench = bench_or_skip(self)
+        env = dict(os.environ, STACKSCAN_PERF_CTL_FD="987", STACKSCAN_PERF_ACK_FD="988")
+        r = subprocess.run([bench] + TINY, env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("stackscan-bench: STACKSCAN_PERF_CTL_FD=987 is not an open file "
+                      "descriptor; perf control off\n", r.stderr)
 
 
 if __name__ == "__main__":

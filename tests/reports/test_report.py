@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+from unittest import mock
 import xml.etree.ElementTree as ET
 
 import benchdata as bd
@@ -118,7 +119,7 @@ class RenderTest(ReportCase):
         self.report(bd.write(self.path("small.json"), d), "-o", self.path("small"))
         self.assertIn("(20 µs)", self.read("small", "report.md"))
         # Results from before the counter existed: no such table.
-        self.report(self.doc("old.json"), "-o", self.path("old"))
+        self.report(self.doc("old.json", floor=False), "-o", self.path("old"))
         self.assertNotIn("Against the memory floor", self.read("old", "report.md"))
 
     def test_reproducible(self):
@@ -130,6 +131,16 @@ class RenderTest(ReportCase):
         for f in names:
             self.assertEqual(self.read("a", f), self.read("b", f), f)
             self.assertNotIn("<dc:date>", self.read("a", f))
+
+    def test_scaling_sentence(self):
+        self.report(self.doc(), "-o", self.path("out"))
+        md = self.read("out", "report.md")
+        # benchdata: the parallel strategies halve with 2 workers, serial ones do not.
+        self.assertIn("`frames-parallel` at n = 10,000: speed-up 2.0", md)
+        self.assertRegex(md, r"`frames-parallel` at n = 10,000: [^\n]*\(\d+% of linear\): "
+                             r"near-linear\. Over the memory floor")
+        self.assertRegex(md, r"`conservative-serial` at n = 10,000: speed-up 1\.0\dx [^\n]*"
+                             r"not near-linear")
 
     def test_single_configuration_has_no_scaling_plots(self):
         doc = self.doc(ns=(1000,), workers=(1,))
@@ -147,17 +158,19 @@ class RenderTest(ReportCase):
         self.assertIn("No collector benchmarks", md)
         self.assertIn("| `micro/GoroutineSwitch` | 41.5 |", md)  # median of 41.5, 41.6: 41.55
 
-    def test_several_inputs_and_contexts(self):
+    def test_several_inputs_of_one_machine(self):
         a = self.doc("a.json", workers=(1,))
-        d = bd.make_doc(workers=(2,))
-        d["context"]["machine"] = "x86_64-4pu"
+        d = bd.make_doc(workers=(2,), seed=5)
+        d["context"]["git_rev"] = "4567def"
         b = bd.write(self.path("b.json"), d)
         self.assertEqual(self.report(a, b, "-o", self.path("out")).returncode, 0)
         md = self.read("out", "report.md")
         self.assertIn(f"| key | `{a}` | `{b}` |", md)
-        self.assertIn("| `machine` | x86_64-2pu | x86_64-4pu |", md)
+        self.assertIn("| `git_rev` | 0123abc | 4567def |", md)
         self.assertIn("workers = 1", md)
         self.assertIn("workers = 2", md)
+        self.assertIn("1 benchmarks appear in several inputs of one machine", md)  # the micro
+        self.assertNotIn("## Machines", md)
 
     def test_go_peer_column(self):
         go = self.path("go.txt")
@@ -180,6 +193,14 @@ class RenderTest(ReportCase):
                 if ln.startswith("| GoroutineBlocking | 10,000 | 1 | compact |")]
         self.assertTrue(rows[0].endswith("| 200,000.0 |"), rows[0])  # n from the name
         self.assertIn("| BenchmarkGoroutineSelect | 1,000 | 2 | 123,456,791 |", md)
+        # The seed table has Go beside ours, with the ratio to conservative-serial.
+        seed = md.split("## Seed table")[1].split("## ns per goroutine")[0]
+        w2 = seed.split("### n = 1,000, workers = 2, placement = compact")[1].split("###")[0]
+        self.assertIn("| Go (GOMAXPROCS=2) |", w2)
+        row = next(ln for ln in w2.splitlines() if ln.startswith("| GoroutineSelect |"))
+        self.assertRegex(row, r"\| 123,456,791 \(1\.2\dx\) \|$")
+        w1 = seed.split("### n = 1,000, workers = 1, placement = compact")[1].split("###")[0]
+        self.assertNotIn("Go (GOMAXPROCS", w1)  # no Go run with GOMAXPROCS=1 at n=1000
 
     def test_perf_tables(self):
         fixture = os.path.join(bd.FIXTURES, "perf_report_cxx_flat.txt")
@@ -188,16 +209,93 @@ class RenderTest(ReportCase):
         r = self.report(self.doc(), "-o", self.path("out"), "--perf", prof, "--perf-top", "3")
         self.assertEqual(r.returncode, 0, r.stderr)
         md = self.read("out", "report.md")
-        self.assertIn(f"### frames-parallel (`{prof}`)", md)
+        self.assertIn(f"### frames-parallel: whole process (`{prof}`)", md)
         self.assertIn("| 1 | `BM` | 97.50 | 1286 |", md)
         self.assertIn("| 3 |", md)
         self.assertNotIn("| 4 |", md.split("### frames-parallel")[1].split("##")[0])
+
+    def test_collector_profile_comes_first(self):
+        os.mkdir(self.path("perf"))
+        for name, fixture in (("frames-serial.data.txt", "perf_report_cxx_flat.txt"),
+                              ("frames-serial.gc.txt", "perf_report_dd_callgraph.txt"),
+                              ("conservative-serial.txt", "perf_report_cxx_flat.txt")):
+            shutil.copy(os.path.join(bd.FIXTURES, fixture), self.path("perf", name))
+        files = [self.path("perf", f) for f in sorted(os.listdir(self.path("perf")))]
+        r = self.report(self.doc(), "-o", self.path("out"), "--perf", *files)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        heads = [ln for ln in self.read("out", "report.md").splitlines()
+                 if ln.startswith("### ") and ": " in ln and "`" in ln]
+        self.assertEqual([h.split(" (`")[0] for h in heads],
+                         ["### conservative-serial: whole process",
+                          "### frames-serial: inside collections",
+                          "### frames-serial: whole process"])
+
+    def test_perf_unavailable_says_why(self):
+        os.mkdir(self.path("perf"))
+        with open(self.path("perf", "unavailable.txt"), "w") as f:
+            f.write("perf record is not permitted or failed: Access to performance monitoring "
+                    "is restricted\n")
+        r = self.report(self.doc(), "-o", self.path("out"), "--perf", self.path("perf"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("perf was not available: perf record is not permitted or failed: Access "
+                      "to performance monitoring is restricted.\n", self.read("out", "report.md"))
 
     def test_perf_directory_without_profiles(self):
         os.mkdir(self.path("perf"))
         r = self.report(self.doc(), "-o", self.path("out"), "--perf", self.path("perf"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("perf was not available", self.read("out", "report.md"))
+
+
+class TwoMachineTest(ReportCase):
+    """Two JSON files from two machines: side by side, never pooled."""
+
+    def test_two_machines(self):
+        a = self.doc("epyc.json", ns=(1000,), workers=(1, 2))
+        xeon = bd.make_doc(ns=(1000,), workers=(1, 2), seed=7,
+                           slow={"conservative-serial": 0.3})  # wins everything there
+        xeon["context"].update(machine="x86_64-intel-xeon-2pu", host_id="00000000deadbeef",
+                               cpu="GenuineIntel family 6 model 85: Intel(R) Xeon(R) CPU",
+                               hwloc_topology="1 package, 1 NUMA node, 1 core, 2 PUs, L3 "
+                                              "38 MiB")
+        b = bd.write(self.path("xeon.json"), xeon)
+        r = self.report(a, b, "-o", self.path("out"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md, figs = self.assert_renders("out")
+        self.assertIn("from 2 machines", md)
+        self.assertNotIn("pooled", md.replace("never pooled", ""))
+        # Each machine's topology from its context, side by side.
+        self.assertIn("| key | x86_64-amd-epyc-2pu | x86_64-intel-xeon-2pu |", md)
+        self.assertIn("| `hwloc_topology` | Machine (7.7GB) Package L#0 2 x (L2 L1d Core PU) | "
+                      "1 package, 1 NUMA node, 1 core, 2 PUs, L3 38 MiB |", md)
+        self.assertIn("| benchmark | x86_64-amd-epyc-2pu: conservative-serial |", md)
+        self.assertIn("| x86_64-intel-xeon-2pu: conservative-rootjobs |", md)
+        # Who wins where: benchdata's rootjobs wins at 2 workers on the EPYC;
+        # conservative-serial, made 0.3x, everywhere on the Xeon.
+        self.assertIn("- **x86_64-intel-xeon-2pu** (GenuineIntel family 6 model 85: Intel(R) "
+                      "Xeon(R) CPU, 1 package, 1 NUMA node, 1 core, 2 PUs, L3 38 MiB): fastest "
+                      "`conservative-serial` 4 of 4.", md)
+        row = next(ln for ln in md.splitlines() if ln.startswith("| GoroutineSelect | 1,000 | 2 |"))
+        self.assertRegex(row, r"\| conservative-rootjobs \(1\.\d\dx ahead\) \| "
+                              r"conservative-serial \(\d\.\d\dx ahead\) \|$")
+        # Each machine's own sections and figures, never one median of both.
+        self.assertIn("## Seed table — x86_64-amd-epyc-2pu", md)
+        self.assertIn("## Seed table — x86_64-intel-xeon-2pu", md)
+        self.assertIn("x86_64-intel-xeon-2pu-scaling-workers-GoroutineSelect.svg", figs)
+        self.assertIn("x86_64-amd-epyc-2pu-scaling-workers-GoroutineSelect.svg", figs)
+        epyc = md.split("## Seed table — x86_64-amd-epyc-2pu")[1].split("## ns per")[0]
+        xeon_md = md.split("## Seed table — x86_64-intel-xeon-2pu")[1].split("## ns per")[0]
+        cell = r"\| GoroutineSelect \| ([\d,]+) \|"
+        self.assertNotEqual(re.search(cell, epyc).group(1), re.search(cell, xeon_md).group(1))
+
+    def test_same_key_other_host_is_another_machine(self):
+        a = self.doc("a.json", ns=(1000,), workers=(2,))
+        d = bd.make_doc(ns=(1000,), workers=(2,), seed=3)
+        d["context"]["host_id"] = "1111222233334444"
+        b = bd.write(self.path("b.json"), d)
+        self.assertEqual(self.report(a, b, "-o", self.path("out")).returncode, 0)
+        md = self.read("out", "report.md")
+        self.assertIn("| key | x86_64-amd-epyc-2pu #1 | x86_64-amd-epyc-2pu #2 |", md)
 
 
 def md_cell(s):
@@ -263,32 +361,32 @@ class AtomicTest(ReportCase):
 
     def failing_run(self, out):
         report = bd.import_tool("report")
-        sslib = bd.sslib_module()
+        results = bd.results_module()
         rendered = []
 
         def fail(m):
             # Called after the figures of the scaling and phase sections are written.
             rendered.extend(f for d in os.listdir(self.dir) if ".tmp-" in d
                             for f in os.listdir(self.path(d)))
-            raise sslib.InputError("injected", "failure in the middle of rendering")
-        report.sec_counters = fail
-        with self.assertRaises(SystemExit) as cm:
+            raise results.InputError("injected", "failure in the middle of rendering")
+        with mock.patch.object(report, "sec_counters", fail), \
+                self.assertRaises(SystemExit) as cm:
             report.main([self.doc(), "-o", out])
         self.assertEqual(cm.exception.code, 2)
         self.assertTrue(any(f.endswith(".svg") for f in rendered), rendered)
 
     def test_failure_after_report_md_is_rendered(self):
         report = bd.import_tool("report")
-        sslib = bd.sslib_module()
+        results = bd.results_module()
         render = report.render
 
         def render_then_fail(m, args, outdir):
             render(m, args, outdir)
             self.assertTrue(os.path.isfile(os.path.join(outdir, "report.md")))
-            raise sslib.InputError("injected", "failure after rendering")
-        report.render = render_then_fail
+            raise results.InputError("injected", "failure after rendering")
         out = self.path("out")
-        with self.assertRaises(SystemExit):
+        with mock.patch.object(report, "render", render_then_fail), \
+                self.assertRaises(SystemExit):
             report.main([self.doc(ns=(1000,), workers=(1,)), "-o", out])
         self.assertFalse(os.path.exists(out))
         self.assertEqual(self.leftovers(), [])
@@ -319,6 +417,32 @@ class AtomicTest(ReportCase):
         self.assertIn("two.json", md)
         self.assertIn("workers = 2", md)
         self.assertEqual(self.leftovers(), [])
+
+
+class GoRunTest(ReportCase):
+    """ci/bench --with-go's path on a small n, when Go is installed."""
+
+    def test_go_column_from_a_real_go_run(self):
+        if shutil.which("go") is None:
+            self.skipTest("Go is not installed (ci/bootstrap --with-go installs golang-go)")
+        go = self.path("go.txt")
+        r = bd.run_tool("gobench", go, "--n", "100", "--procs", "1", "--count", "1",
+                        "--benchtime", "2x", timeout=1200)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = self.doc(ns=(100,), workers=(1,), workloads=("GoroutineSelect", "GoroutineIdle"))
+        r = self.report(doc, "-o", self.path("out"), "--go", go, "--go-n", "100")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md = self.read("out", "report.md")
+        self.assertIn("| Go (GOMAXPROCS=1) |", md)
+        for wl in ("GoroutineSelect", "GoroutineIdle"):
+            row = next(ln for ln in md.splitlines() if ln.startswith(f"| {wl} |"))
+            self.assertRegex(row, r"\| [\d,]+ \(\d+\.\d\dx\) \|$")
+        self.assertIn("| BenchmarkGoroutineIdle | 100 | 1 |", md)
+
+    def test_no_go_exits_3(self):
+        r = bd.run_tool("gobench", self.path("go.txt"), env={"PATH": self.dir})
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("go not found on PATH", r.stderr)
 
 
 class RealBenchTest(ReportCase):

@@ -1,15 +1,19 @@
-"""sslib: load and validate stackscan-bench results (Google Benchmark JSON).
+"""results: load and validate stackscan-bench results (Google Benchmark JSON).
 
-Shared by the report tools (report, compare, perfsummary). Everything that
-reads an input file lives here, so every tool rejects bad input the same way:
-a problem is raised as InputError(path, problem) and the tool prints
+Shared by every tool of the package (report, compare, perfsummary). Everything
+that reads an input file lives here, so every tool rejects bad input the same
+way: a problem is raised as InputError(path, problem) and the tool prints
 "<tool>: <path>: <problem>" on one line and exits with EXIT_BAD_INPUT.
 
 Input: the JSON that stackscan-bench writes with --benchmark_out_format=json
 (Google Benchmark 1.7). Keys relied on:
 
   context            optional object; its string entries are shown verbatim
-                     (CONTEXT_KEYS first: machine, hwloc_topology, ...)
+                     (CONTEXT_KEYS first). Keys with a meaning here:
+    strategies       comma-separated strategy names in the bench's own order
+    counters         comma-separated names of the per-cycle counters
+    machine, cpu, host_id, hwloc_topology   which machine ran it (machine_of)
+    load_avg         [1, 5, 15 minute] load when the run started
   benchmarks[]       non-empty list of objects, each with
     name             "Workload/strategy/n:N/workers:W/placement[/manual_time]"
                      for collector runs; anything else is a micro benchmark
@@ -19,17 +23,18 @@ Input: the JSON that stackscan-bench writes with --benchmark_out_format=json
     aggregate_name   mean / median / stddev / cv (aggregates only)
     real_time, cpu_time, time_unit (ns, us, ms or s; default ns)
     error_occurred, error_message     failed runs (their times are ignored)
-    counters         any other top-level numeric key (COUNTERS and per-worker
-                     busy_ns_wK); counters are taken as reported (no unit
-                     conversion)
+    counters         any other top-level numeric key; taken as reported (no
+                     unit conversion)
+
+No strategy or counter name is written in this package: they come from the
+context (strategies, counters) and, for results written before the bench
+emitted those keys, from the benchmarks themselves (Names.of).
 
 Statistic: the centre of a benchmark is the median over its iteration runs
 (repetitions); when a file has aggregates only, the "median" aggregate, else
 the "mean" aggregate. Bench.stat says which was used.
 """
 
-import importlib.machinery
-import importlib.util
 import json
 import math
 import os
@@ -40,25 +45,21 @@ from dataclasses import dataclass, field
 
 EXIT_BAD_INPUT = 2
 
-STRATEGIES = ("conservative-serial", "frames-serial", "frames-parallel",
-              "conservative-parallel", "conservative-rootjobs", "frames-rootjobs")
-BASELINE = "conservative-serial"
-# Counters that depend only on the workload and the collector, never on timing.
-DETERMINISTIC = ("words", "frames", "lookups", "stack_bytes")
-PHASES = ("roots_ns", "mark_ns", "sweep_ns")
-COUNTERS = ("ns_per_goroutine", "stack_bytes", "stack_bytes_per_second", "words",
-            "frames", "lookups", "roots_ns", "mark_ns", "sweep_ns",
-            "objects_marked", "imbalance")
-CONTEXT_KEYS = ("machine", "hwloc_topology", "ref_config", "stackmaps", "compiler",
-                "cflags", "git_rev", "host_name", "num_cpus", "mhz_per_cpu",
-                "cpu_scaling_enabled", "library_build_type", "date", "executable")
+# Context keys shown first, in this order (the rest follow sorted).
+CONTEXT_KEYS = ("machine", "cpu", "virtual", "kernel", "hwloc_topology", "host_id",
+                "ref_config", "stackmaps", "compiler", "cflags", "git_rev", "host_name",
+                "num_cpus", "mhz_per_cpu", "cpu_scaling_enabled", "library_build_type",
+                "date", "executable")
+# Context keys that are lists for the tools, not facts to print.
+LIST_KEYS = ("strategies", "counters")
 TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 # Name components Google Benchmark appends that are not part of our identity.
 _GB_SUFFIXES = ("real_time", "manual_time", "process_time")
-_NOT_TIMING_KEYS = {"name", "run_name", "run_type", "aggregate_name", "aggregate_unit",
-                    "family_index", "per_family_instance_index", "repetitions",
-                    "repetition_index", "threads", "iterations", "real_time",
-                    "cpu_time", "time_unit", "error_occurred", "error_message", "label"}
+# Google Benchmark's own fields of a run: whatever else is numeric is a counter.
+GB_FIELDS = frozenset({"name", "run_name", "run_type", "aggregate_name", "aggregate_unit",
+                       "family_index", "per_family_instance_index", "repetitions",
+                       "repetition_index", "threads", "iterations", "real_time",
+                       "cpu_time", "time_unit", "error_occurred", "error_message", "label"})
 
 
 class InputError(Exception):
@@ -75,16 +76,6 @@ def die(tool, err):
     msg = " ".join(str(err).split())
     print(f"{tool}: {msg}", file=sys.stderr)
     sys.exit(EXIT_BAD_INPUT)
-
-
-def import_tool(name):
-    """Imports the extension-less tool script reports/<name> as a module."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
-    loader = importlib.machinery.SourceFileLoader(f"stackscan_{name}", path)
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
 
 
 # ---------------------------------------------------------------------------
@@ -265,7 +256,7 @@ class Bench:
         seen = {}
         for r in self.runs + list(self.aggregates.values()):
             for k, v in r.items():
-                if k not in _NOT_TIMING_KEYS and _number(v):
+                if k not in GB_FIELDS and _number(v):
                     seen.setdefault(k, None)
         return list(seen)
 
@@ -306,7 +297,9 @@ def benches_of(doc, path, into=None):
 def load(paths):
     """Loads several result files. Returns ([(path, context)], [Bench]).
 
-    Raises InputError on the first bad file, before anything is returned.
+    Runs of one name in several files are pooled: callers that may get files
+    from several machines split them with by_machine() first. Raises
+    InputError on the first bad file, before anything is returned.
     """
     contexts, benches = [], {}
     for p in paths:
@@ -316,16 +309,133 @@ def load(paths):
     return contexts, list(benches.values())
 
 
-def strategy_order(names):
-    """Known strategies in canonical order, then unknown ones sorted."""
-    names = set(names)
-    return [s for s in STRATEGIES if s in names] + sorted(names - set(STRATEGIES))
-
-
 def geomean(xs):
+    """Geometric mean of the positive values, or None if there are none."""
     xs = [x for x in xs if x > 0]
-    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+    return statistics.geometric_mean(xs) if xs else None
 
 
 def safe_filename(s):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "x"
+
+
+# ---------------------------------------------------------------------------
+# Names: strategies and counters, from the results themselves
+# ---------------------------------------------------------------------------
+
+def context_list(ctx, key):
+    """A comma-separated context entry as a list ([] when absent)."""
+    v = ctx.get(key)
+    if not isinstance(v, str):
+        return []
+    return [x.strip() for x in v.split(",") if x.strip()]
+
+
+def is_time_counter(name):
+    """A counter in nanoseconds, by the bench's naming rule (..._ns, ns_...)."""
+    return re.search(r"(^|_)ns(_|$)", name) is not None
+
+
+def is_rate_counter(name):
+    """A derived per-something value (ns_per_goroutine, stack_bytes_per_second)."""
+    return "_per_" in name
+
+
+@dataclass
+class Names:
+    """The strategy and counter names of a set of results.
+
+    strategies  in the bench's order (context "strategies"), then any others
+                seen in benchmark names, in first-seen order
+    counters    the per-cycle counters (context "counters"; without it, every
+                counter the collector benchmarks report)
+    exact       counters that count work, so equal work must give equal
+                values: the per-cycle counters that are neither times nor
+                rates by name and, without the context key, whose every
+                reported value is an integer (rules out imbalance, ratios)
+    phases      time counters of the cycle's parts, stacked in the phase
+                chart: the per-cycle times except total_ns (their sum) and
+                touch_ns (the memory floor, shown on its own)
+    """
+    strategies: list
+    counters: list
+    exact: list
+    phases: list
+
+    @classmethod
+    def of(cls, contexts, benches):
+        gc = [b for b in benches if b.is_gc]
+        declared = list(dict.fromkeys(x for c in contexts for x in context_list(c, "strategies")))
+        seen = list(dict.fromkeys(b.strategy for b in gc))
+        strategies = [s for s in declared if s in seen] + [s for s in seen if s not in declared]
+        listed = list(dict.fromkeys(x for c in contexts for x in context_list(c, "counters")))
+        reported = list(dict.fromkeys(k for b in gc for k in b.counter_names()))
+        counters = listed or reported
+        work = [c for c in counters if not is_time_counter(c) and not is_rate_counter(c)]
+        if not listed:
+            work = [c for c in work if all(_integral(b, c) for b in gc)]
+        phases = [c for c in listed + [r for r in reported if r not in listed]
+                  if is_time_counter(c)
+                  and not is_rate_counter(c) and c not in ("total_ns", "touch_ns")
+                  and not re.search(r"_w\d+$", c)]
+        return cls(strategies, counters, work, phases)
+
+    def reference(self):
+        """The strategy others are held against: the bench's first one present."""
+        return self.strategies[0] if self.strategies else None
+
+
+def _integral(b, key):
+    vals = [v for r in b.runs + list(b.aggregates.values()) if (v := value(r, key)) is not None]
+    return all(v == int(v) for v in vals)
+
+
+# ---------------------------------------------------------------------------
+# Machines: results of different machines are never pooled
+# ---------------------------------------------------------------------------
+
+def machine_of(ctx):
+    """What identifies the machine (and topology) a run came from.
+
+    Results written before the bench recorded cpu and host_id fall back to
+    the host name; a machine key alone is not enough (two VMs of one key
+    are different hosts).
+    """
+    return (ctx.get("machine", "unknown"), ctx.get("cpu", ""),
+            ctx.get("host_id", ctx.get("host_name", "")), ctx.get("hwloc_topology", ""))
+
+
+@dataclass
+class Machine:
+    """The runs of one machine: label, its files' contexts, its benchmarks."""
+    label: str
+    contexts: list       # [(path, context)]
+    benches: list
+
+    @property
+    def context(self):
+        return self.contexts[0][1]
+
+
+def by_machine(paths):
+    """Loads files and groups them per machine_of(); [Machine] in input order.
+
+    Files of one machine are pooled (their runs of one name form one
+    benchmark); files of different machines never are. Labels are the
+    machine keys, with a suffix when two machines share one.
+    """
+    groups = {}
+    for p in paths:
+        doc = load_doc(p)
+        ctx = doc.get("context", {})
+        g = groups.setdefault(machine_of(ctx), ([], {}))
+        g[0].append((p, ctx))
+        benches_of(doc, p, g[1])
+    keys = [k[0] for k in groups]
+    out = []
+    for ident, (contexts, benches) in groups.items():
+        label = ident[0]
+        if keys.count(label) > 1:
+            label += f" #{sum(1 for m in out if m.label.startswith(ident[0] + ' #')) + 1}"
+        out.append(Machine(label, contexts, list(benches.values())))
+    return out
