@@ -51,7 +51,7 @@ CONTEXT_KEYS = ("machine", "cpu", "virtual", "kernel", "hwloc_topology", "host_i
                 "num_cpus", "mhz_per_cpu", "cpu_scaling_enabled", "library_build_type",
                 "date", "executable")
 # Context keys that are lists for the tools, not facts to print.
-LIST_KEYS = ("strategies", "counters")
+LIST_KEYS = ("strategies", "counters", "exact_counters")
 TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 # Name components Google Benchmark appends that are not part of our identity.
 _GB_SUFFIXES = ("real_time", "manual_time", "process_time")
@@ -350,9 +350,11 @@ class Names:
     counters    the per-cycle counters (context "counters"; without it, every
                 counter the collector benchmarks report)
     exact       counters that count work, so equal work must give equal
-                values: the per-cycle counters that are neither times nor
-                rates by name and, without the context key, whose every
-                reported value is an integer (rules out imbalance, ratios)
+                values: context "exact_counters" (ref.h's table marks them;
+                cache_hits is not, each worker having its own cache); without
+                it, the per-cycle counters that are neither times nor rates by
+                name and, without "counters" either, whose every reported
+                value is an integer (rules out imbalance, ratios)
     phases      time counters of the cycle's parts, stacked in the phase
                 chart: the per-cycle times except total_ns (their sum) and
                 touch_ns (the memory floor, shown on its own)
@@ -372,7 +374,11 @@ class Names:
         reported = list(dict.fromkeys(k for b in gc for k in b.counter_names()))
         counters = listed or reported
         work = [c for c in counters if not is_time_counter(c) and not is_rate_counter(c)]
-        if not listed:
+        declared_exact = list(dict.fromkeys(
+            x for c in contexts for x in context_list(c, "exact_counters")))
+        if declared_exact:
+            work = [c for c in counters if c in declared_exact]
+        elif not listed:
             work = [c for c in work if all(_integral(b, c) for b in gc)]
         phases = [c for c in listed + [r for r in reported if r not in listed]
                   if is_time_counter(c)
