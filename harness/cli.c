@@ -333,6 +333,15 @@ static int set_shape(parser *p, const flag_def *f, const char *v) {
   return 0;
 }
 
+/* GOGC: a percentage, or off (as Go's GOGC=off). */
+static int set_gc_percent(parser *p, const flag_def *f, const char *v) {
+  if (strcmp(v, "off") == 0) {
+    p->o->gc_percent = -1;
+    return 0;
+  }
+  return set_i64(p, f, v);
+}
+
 static int set_stack_size(parser *p, const flag_def *f, const char *v) {
   if (set_u64(p, f, v) != 0) return -1;
   if (p->o->stack_size % 4096 != 0) return fail_flag(p, f, "\"%s\" is not a multiple of 4K", v);
@@ -368,6 +377,8 @@ static const flag_def flags[] = {
     {"topology", set_topology, true, "an hwloc synthetic description, e.g. \"pack:2 numa:2 "
      "core:4 pu:2\"", 0, 0, no_sfx, 0, NULL},
     {"format", set_format, true, "go, console", 0, 0, no_sfx, 0, NULL},
+    {"gc-percent", set_gc_percent, true, "integers 0..2147483647 (INT_MAX), or off", 0, INT_MAX,
+     no_sfx, OFF(gc_percent), NULL},
     {"seed", set_u64, true, "integers 0..18446744073709551615", 0, UINT64_MAX, no_sfx, OFF(seed), NULL},
     {"max-mem", set_u64, true, "sizes 1..1P bytes with suffix K, M, G, T, P (e.g. 16G)", 1,
      BENCH_MAX_MEM, size_sfx, OFF(max_mem), NULL},
@@ -402,6 +413,9 @@ static void set_defaults(bench_opts *o) {
   o->depth = o->frame_bytes = o->slots = o->heap_per_g = -1;
   o->format = BENCH_FORMAT_CONSOLE;
   o->seed = 1;
+  ref_config def;
+  ref_config_default(&def);
+  o->gc_percent = def.gc_percent;
 }
 
 /* Lists not given on the command line get their defaults, parsed like user
@@ -532,6 +546,8 @@ static const char usage_text[] =
     "                      benchstat) (default console)\n"
     "  --list              print the plan (benchmarks and worker PUs) and exit\n"
     "  --seed=N            seed for select order and workload shapes (default 1)\n"
+    "  --gc-percent=N|off  GOGC: collect by itself when the heap grows N% over the live\n"
+    "                      heap, stacks and globals (default 100; timed cycles are ref_gc's)\n"
     "  --max-mem=SIZE      up-front limit on stacks + heap, e.g. 16G (default: 3/4 of memory)\n"
     "  --stack-size=SIZE   bytes reserved per goroutine stack (plus a guard page), 16K..1G in\n"
     "                      4K steps (default 64K, 256K in ASan/TSan builds); parked stacks\n"

@@ -79,6 +79,7 @@ typedef struct bench_opts {
   bool list, help, checkmark;
   uint64_t seed;                  /* default 1 */
   uint64_t max_mem;               /* bytes; 0 = not given (ref's default) */
+  int64_t gc_percent;             /* GOGC of every run; default ref's; -1 = off */
   uint64_t stack_size;            /* bytes per goroutine stack, a multiple of 4 KiB;
                                      0 = not given (ref's default) */
 } bench_opts;

@@ -130,9 +130,11 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   gb_add_context("kernel", mi.kernel);
   gb_add_context("virtual", mi.virt);
   gb_add_context("host_id", mi.host_id);
-  snprintf(buf, sizeof buf, "stack_size=%llu stackmaps=%s placement=%s checkmark=%d seed=%llu",
+  snprintf(buf, sizeof buf,
+           "stack_size=%llu stackmaps=%s placement=%s checkmark=%d seed=%llu gc_percent=%lld",
            (unsigned long long)stack_size(o), ref_stackmaps_name(plan->stackmaps),
-           topo_placement_name(plan->placement), o->checkmark, (unsigned long long)o->seed);
+           topo_placement_name(plan->placement), o->checkmark, (unsigned long long)o->seed,
+           (long long)o->gc_percent);
   gb_add_context("ref_config", buf);
   gb_add_context("stackmaps", ref_stackmaps_name(plan->stackmaps));
   gb_add_context("compiler", __VERSION__);

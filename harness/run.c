@@ -117,6 +117,11 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   cfg.poison = o->checkmark;
   cfg.seed = o->seed;
   if (o->stack_size) cfg.stack_size = (size_t)o->stack_size;
+  cfg.gc_percent = (int)o->gc_percent;
+  if (o->max_mem) { /* the heap may not be larger than the whole limit */
+    cfg.mem_max = (size_t)o->max_mem;
+    if (cfg.heap_max > cfg.mem_max) cfg.heap_max = cfg.mem_max;
+  }
   topo_binder_init(binder, ri->env->topo, tp); /* no failure yet, bound or not */
   if (ri->env->plan->placement != TOPO_PLACE_NONE) {
     if (topo_plan_make(ri->env->topo, ri->env->plan->placement, cfg.workers, tp) != 0) {

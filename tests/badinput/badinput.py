@@ -84,6 +84,8 @@ BENCH_CASES = [
     ("seed=-1", ["--seed=-1"]),
     ("seed=18446744073709551616 (overflow)", ["--seed=18446744073709551616"]),
     ("max-mem=0", ["--max-mem=0"]),
+    ("gc-percent=-5", ["--gc-percent=-5"]),
+    ("gc-percent=none", ["--gc-percent=none"]),
     ("max-mem=lots", ["--max-mem=lots"]),
     ("max-mem=2P (over the maximum)", ["--max-mem=2P"]),
     ("stack-size=12K (under ref's minimum)", ["--stack-size=12K"]),

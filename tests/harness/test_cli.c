@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 #include "cliargs.h"
@@ -64,6 +65,9 @@ static const bad_case bad[] = {
     {"--heap-per-g=2M", NULL, "--heap-per-g: \"2M\": heap-per-g must be in 0..1048576"},
     {"--seed=x", NULL, "--seed: \"x\" is not a number"},
     {"--max-mem=0", NULL, "--max-mem: \"0\" is too small"},
+    {"--gc-percent=-1", NULL, "--gc-percent: \"-1\" is not a number; accepted: integers 0..2147483647 (INT_MAX), or off"},
+    {"--gc-percent=2147483648", NULL, "--gc-percent: \"2147483648\" is too large"},
+    {"--gc-percent=Off", NULL, "--gc-percent: \"Off\" is not a number"},
     {"--max-mem=16Q", NULL, "--max-mem: \"16Q\" is not a number"},
     {"--stack-size=8K", NULL, "--stack-size: \"8K\" is too small; accepted: sizes 16K..1G, multiples of 4K"},
     {"--stack-size=2G", NULL, "--stack-size: \"2G\" is too large"},
@@ -257,10 +261,21 @@ static void test_every_flag(void **state) {
   assert_true(a->o.max_mem == (uint64_t)16 << 30);
   assert_true(a->o.stack_size == 20480);
   assert_true(a->o.workers_all);
+  assert_int_equal(a->o.gc_percent, 100); /* ref's default */
   assert_int_equal(a->o.nstrategies, 1);
   assert_int_equal(a->o.strategy[0].phase, REF_PHASE_ROOTJOBS);
   assert_int_equal(a->o.strategy[0].scan, REF_SCAN_FRAMES);
   assert_int_equal(a->argc, 1);
+
+  a = parse("--gc-percent=off", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_int_equal(a->o.gc_percent, -1);
+  a = parse("--gc-percent", "0", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_int_equal(a->o.gc_percent, 0);
+  a = parse("--gc-percent=2147483647", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_int_equal(a->o.gc_percent, INT_MAX);
 
   /* A later list flag replaces an earlier one. */
   a = parse("--n=5", "--n=7,9", NULL);
@@ -300,7 +315,7 @@ static void test_usage_mentions_every_flag(void **state) {
   static const char *const want[] = {
       "--workloads", "--strategies", "--stackmaps", "--n=", "--workers", "--placement",
       "--depth", "--frame-bytes", "--slots", "--heap-per-g", "--topology", "--format",
-      "--list", "--seed", "--max-mem", "--checkmark", "--help", "--benchmark_filter",
+      "--list", "--seed", "--gc-percent", "--max-mem", "--checkmark", "--help", "--benchmark_filter",
       "--benchmark_repetitions", "--benchmark_out=", "--benchmark_out_format=json",
       "--benchmark_min_time", "MicroScan (micro)", "frames-rootjobs"};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
