@@ -389,7 +389,7 @@ static const flag_def flags[] = {
     {"help", set_bool, false, "no value", 0, 0, no_sfx, OFF(help), NULL},
 };
 
-#define NFLAGS (sizeof flags / sizeof flags[0])
+#define NFLAGS (REF_ARRAY_SIZE(flags))
 
 /* "--workloads, ..., --help, --benchmark_*": every flag, for error messages. */
 static const char *flag_names(char *buf, size_t len) {

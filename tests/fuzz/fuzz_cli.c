@@ -36,7 +36,7 @@ static const bench_workload_name table_full[] = {
     {"Deep", BENCH_WL_GO},              {"ConservativeScan", BENCH_WL_MICRO},
     {"StreamRead", BENCH_WL_MICRO},
 };
-#define NFULL (sizeof table_full / sizeof table_full[0])
+#define NFULL (REF_ARRAY_SIZE(table_full))
 #define NGO 5 /* table_full's first NGO entries, without the micro ones */
 
 /* A violated property: says which, then traps (libFuzzer saves the input). */

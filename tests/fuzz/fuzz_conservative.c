@@ -86,7 +86,7 @@ static const shape shapes[] = {
     {{32, mask2, "fz.node[5]"}, 2, 5},        /* array: class 160 */
     {{33000, mask_large, "fz.large"}, 1, 1},  /* large: a span of its own */
 };
-#define NSHAPES (sizeof shapes / sizeof shapes[0])
+#define NSHAPES (REF_ARRAY_SIZE(shapes))
 
 static size_t shape_bytes(const shape *s) { return s->t.size * s->n; }
 

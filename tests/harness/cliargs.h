@@ -22,7 +22,7 @@ static const bench_workload_name table[] = {
     {"GoroutineForRange", BENCH_WL_GO}, {"GoroutineIdle", BENCH_WL_GO},
     {"MicroScan", BENCH_WL_MICRO},      {"MicroAlloc", BENCH_WL_MICRO},
 };
-#define NTABLE (sizeof table / sizeof table[0])
+#define NTABLE (REF_ARRAY_SIZE(table))
 
 /* argv storage for one parse: the strings are copied so the parser may
  * reorder the pointers. */

@@ -92,7 +92,7 @@ static const bad_case bad[] = {
 
 static void test_bad_flags_are_rejected(void **state) {
   (void)state;
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+  for (size_t i = 0; i < REF_ARRAY_SIZE(bad); i++) {
     args *a = parse(bad[i].arg1, bad[i].arg2, NULL);
     if (a->rc != -1) fail_msg("accepted %s %s", bad[i].arg1, bad[i].arg2 ? bad[i].arg2 : "");
     if (strstr(a->err, bad[i].want) == NULL)
@@ -112,7 +112,7 @@ static void test_filters_accepted(void **state) {
       "--benchmark_filter=ls+++++++++",  /* 2^9 copies: under the limit */
       "--benchmark_filter=(a{1,100}){1,9}", /* 900 */
   };
-  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+  for (size_t i = 0; i < REF_ARRAY_SIZE(ok); i++) {
     args *a = parse(ok[i], NULL);
     if (a->rc == -1) fail_msg("rejected %s: %s", ok[i], a->err);
   }
@@ -159,7 +159,7 @@ static void test_shape_limits_are_the_workloads(void **state) {
                {"slots", WL_MIN_SLOTS, WL_MAX_SLOTS, offsetof(bench_opts, slots)},
                {"heap-per-g", 0, WL_MAX_HEAP_PER_G, offsetof(bench_opts, heap_per_g)}};
   char *help = usage_text();
-  for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) {
+  for (size_t i = 0; i < REF_ARRAY_SIZE(shape); i++) {
     int lo = shape[i].lo, hi = shape[i].hi;
     const int values[] = {lo - 1, lo, hi, hi + 1};
     for (size_t k = lo > 0 ? 0 : 1; k < 4; k++) {
@@ -318,7 +318,7 @@ static void test_usage_mentions_every_flag(void **state) {
       "--list", "--seed", "--gc-percent", "--max-mem", "--checkmark", "--help", "--benchmark_filter",
       "--benchmark_repetitions", "--benchmark_out=", "--benchmark_out_format=json",
       "--benchmark_min_time", "MicroScan (micro)", "frames-rootjobs"};
-  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+  for (size_t i = 0; i < REF_ARRAY_SIZE(want); i++)
     if (strstr(text, want[i]) == NULL) fail_msg("usage lacks %s", want[i]);
   free(text);
 }

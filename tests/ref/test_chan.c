@@ -246,7 +246,7 @@ static void zsetup(size_t cap) {
 static void test_zero_size_elements(void **state) {
   (void)state;
   size_t caps[] = {0, 1, 3, SIZE_MAX};
-  for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+  for (size_t k = 0; k < REF_ARRAY_SIZE(caps); k++) {
     zsetup(caps[k]);
     assert_int_equal(ref_chan_cap(ch), caps[k]);
     ref_go(zsend, (void *)(intptr_t)10);
@@ -290,7 +290,7 @@ static void zdrain2(void *arg) {
 static void test_zero_size_select(void **state) {
   (void)state;
   size_t caps[] = {0, 2};
-  for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+  for (size_t k = 0; k < REF_ARRAY_SIZE(caps); k++) {
     zsetup(caps[k]);
     memset(zsel, 0, sizeof zsel);
     ref_go(zsend, (void *)(intptr_t)5);  /* 5 receives for case 0 */

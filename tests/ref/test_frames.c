@@ -95,7 +95,7 @@ REF_FUNC(entry_info, "frames.entry", 1, REF_SP(0x1));
 REF_FUNC(level_info, "frames.level", 2, REF_SP(0x3));
 
 static const int depths[] = {0, 1, 2, 5, 17, 64, 130, 200};
-#define NDEPTHS ((int)(sizeof depths / sizeof depths[0]))
+#define NDEPTHS ((int)(REF_ARRAY_SIZE(depths)))
 
 static uint64_t level_id(int g, int lvl, int k) {
   return ((uint64_t)g << 20) | ((uint64_t)lvl << 2) | (uint64_t)k;

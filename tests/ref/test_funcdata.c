@@ -55,7 +55,7 @@ static void test_uvarint_zigzag_roundtrip(void **state) {
   (void)state;
   static const uint32_t edges[] = {0, 1, 0x7f, 0x80, 0x3fff, 0x4000, 0x1fffff, 0x200000,
                                    0xfffffff, 0x10000000, 0x7fffffff, 0x80000000, UINT32_MAX};
-  for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+  for (size_t i = 0; i < REF_ARRAY_SIZE(edges); i++) {
     check_uvarint(edges[i]);
     check_zigzag((int32_t)edges[i]);
     check_zigzag(-(int32_t)(edges[i] & 0x7fffffff));
@@ -79,7 +79,7 @@ static void test_uvarint_rejects_malformed(void **state) {
       {{0x80}, 1},                               /* truncated */
       {{0}, 0},                                  /* empty */
   };
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+  for (size_t i = 0; i < REF_ARRAY_SIZE(bad); i++) {
     const uint8_t *p = bad[i].b;
     uint32_t v;
     assert_false(ref__uvarint_get(&p, bad[i].b + bad[i].n, &v));
@@ -333,7 +333,7 @@ static void test_findfunc_every_pc(void **state) {
   uintptr_t textend = t->base + t->textsize;
   const uintptr_t outside[] = {0, 1, t->base - 1, t->base - REF__FUNCTAB_BUCKET, textend,
                                textend + 1, textend + REF__FUNCTAB_BUCKET, UINTPTR_MAX};
-  for (size_t j = 0; j < sizeof outside / sizeof outside[0]; j++) {
+  for (size_t j = 0; j < REF_ARRAY_SIZE(outside); j++) {
     uint32_t idx;
     assert_null(ref__findfunc(t, outside[j], &idx));
   }

@@ -111,7 +111,7 @@ static void test_garbage_loop_bounded(void **state) {
   (void)state;
   static const struct { ref_phase ph; ref_scan sc; int W; } runs[] = {
       {REF_PHASE_SERIAL, REF_SCAN_FRAMES, 1}, {REF_PHASE_PARALLEL, REF_SCAN_CONSERVATIVE, 2}};
-  for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+  for (size_t r = 0; r < REF_ARRAY_SIZE(runs); r++) {
     init_gogc(runs[r].ph, runs[r].sc, REF_MAPS_PCTAB, runs[r].W, 100, (size_t)1 << 30);
     res_reset();
     memset(ring, 0, sizeof ring);
@@ -234,7 +234,7 @@ static void test_off_never_triggers(void **state) {
 static void test_minimum_heap(void **state) {
   (void)state;
   static const int pcts[] = {100, 50, 200, 1};
-  for (size_t k = 0; k < sizeof pcts / sizeof pcts[0]; k++) {
+  for (size_t k = 0; k < REF_ARRAY_SIZE(pcts); k++) {
     int pct = pcts[k];
     init_gogc(REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1, pct, (size_t)1 << 30);
     size_t min = MIN_HEAP * (size_t)pct / 100;
@@ -268,7 +268,7 @@ static void test_env_override(void **state) {
   assert_int_equal(heap_stats().heap_goal, MIN_HEAP / 4);
   ref_shutdown();
   static const char *const bad[] = {"abc", "10%", "", " 5", "99999999999"};
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+  for (size_t i = 0; i < REF_ARRAY_SIZE(bad); i++) {
     setenv("STACKSCAN_GOGC", bad[i], 1);
     ref_config cfg;
     tu_config(&cfg, REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);

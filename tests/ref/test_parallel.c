@@ -454,7 +454,7 @@ static void test_strategies_agree(void **state) {
   (void)state;
   static pcounts base[AG_ROUNDS][2];
   for (uint64_t seed = 1; seed <= AG_SEEDS; seed++)
-    for (size_t w = 0; w < sizeof ag_workers / sizeof ag_workers[0]; w++)
+    for (size_t w = 0; w < REF_ARRAY_SIZE(ag_workers); w++)
       ag_run(seed, ag_workers[w], base);
 }
 
@@ -800,7 +800,7 @@ static void test_split_any_value(void **state) {
   size_t splits[] = {1,     3,     7,     9,     12,    13,    20,        1001,
                      4100,  L / 2 + 4, L - 12, L - 9, L - 8, L - 1, L + 1, SIZE_MAX};
   for (int ph = REF_PHASE_PARALLEL; ph <= REF_PHASE_ROOTJOBS; ph++)
-    for (size_t k = 0; k < sizeof splits / sizeof splits[0]; k++)
+    for (size_t k = 0; k < REF_ARRAY_SIZE(splits); k++)
       wall_run((ref_phase)ph, splits[k]);
 }
 

@@ -104,7 +104,7 @@ static void storm_spinner(void *arg) {
 static void test_sleeper_wakes_within_bounded_switches(void **state) {
   (void)state;
   int nspin[] = {1, 2, 7, 100};
-  for (size_t k = 0; k < sizeof nspin / sizeof nspin[0]; k++) {
+  for (size_t k = 0; k < REF_ARRAY_SIZE(nspin); k++) {
     tu_init();
     slept = false;
     late = 0;

@@ -40,7 +40,7 @@ static void test_set_strategy_validates(void **state) {
   ref_add_root(&root, sizeof root);
   root = ref_alloc(&ptr_t);
   int bad[][3] = {{3, 0, 0}, {-1, 0, 0}, {0, 2, 0}, {0, -1, 0}, {0, 0, 3}, {0, 0, -1}};
-  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+  for (size_t k = 0; k < REF_ARRAY_SIZE(bad); k++) {
     ref__seterr("x");
     assert_int_equal(ref_set_strategy((ref_phase)bad[k][0], (ref_scan)bad[k][1],
                                       (ref_stackmaps)bad[k][2]),
@@ -66,7 +66,7 @@ static void test_config_sizes(void **state) {
   (void)state;
   size_t bad_stacks[] = {0, REF_MIN_STACK_SIZE - 1, REF_MAX_STACK_SIZE + 1, (size_t)1 << 40,
                          (size_t)1 << 59, SIZE_MAX};
-  for (size_t k = 0; k < sizeof bad_stacks / sizeof bad_stacks[0]; k++) {
+  for (size_t k = 0; k < REF_ARRAY_SIZE(bad_stacks); k++) {
     ref_config cfg;
     tu_config(&cfg, REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
     cfg.stack_size = bad_stacks[k];
@@ -77,7 +77,7 @@ static void test_config_sizes(void **state) {
     assert_string_equal(ref_error(), want);
   }
   size_t bad_heaps[] = {0, REF_MIN_HEAP - 1, REF_MAX_HEAP + 1, SIZE_MAX};
-  for (size_t k = 0; k < sizeof bad_heaps / sizeof bad_heaps[0]; k++) {
+  for (size_t k = 0; k < REF_ARRAY_SIZE(bad_heaps); k++) {
     ref_config cfg;
     tu_config(&cfg, REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
     cfg.heap_max = bad_heaps[k];
@@ -159,7 +159,7 @@ static void test_chan_make_out_of_range(void **state) {
   (void)state;
   init_small_heap();
   size_t caps[] = {((size_t)1 << 61) + 1, SIZE_MAX, SIZE_MAX / 8, HEAP_MAX / 8 + 1};
-  for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+  for (size_t k = 0; k < REF_ARRAY_SIZE(caps); k++) {
     ref__seterr("x");
     assert_null(ref_chan_make_size(8, caps[k]));
     expect_error("makechan: size out of range");
@@ -199,7 +199,7 @@ static void test_odd_size_pointer_types(void **state) {
   assert_non_null(ref_alloc(&two));
   uint64_t c0 = ref_gc_last()->cycle;
   size_t sizes[] = {1, 4, 7, 9, 12, 15, 20, 100, 1001, 40004};
-  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+  for (size_t k = 0; k < REF_ARRAY_SIZE(sizes); k++) {
     ref_type odd = {sizes[k], mask2, "test.odd"};
     ref__seterr("x");
     assert_null(ref_alloc(&odd));

@@ -393,7 +393,7 @@ static void mp_record(uintptr_t v) {
 }
 
 static void mp_reset(void) {
-  for (size_t i = 0; i < sizeof mp_seen / sizeof mp_seen[0]; i++)
+  for (size_t i = 0; i < REF_ARRAY_SIZE(mp_seen); i++)
     atomic_store(&mp_seen[i], 0);
   atomic_store(&mp_got, 0);
   atomic_store(&mp_dups, 0);

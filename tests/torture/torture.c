@@ -1061,7 +1061,7 @@ static opts parse_args(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   opts o = parse_args(argc, argv);
-  int nw = o.workers ? 1 : (int)(sizeof worker_counts / sizeof worker_counts[0]);
+  int nw = o.workers ? 1 : (int)(REF_ARRAY_SIZE(worker_counts));
   uint64_t runs = 0;
   for (uint64_t seed = o.first_seed; seed < o.first_seed + o.nseeds; seed++)
     for (int s = 0; s < 6; s++) {
