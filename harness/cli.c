@@ -307,6 +307,12 @@ static int set_topology(parser *p, const flag_def *f, const char *v) {
   return 0;
 }
 
+static int set_trace(parser *p, const flag_def *f, const char *v) {
+  (void)f;
+  p->o->trace = v; /* opened before the first benchmark runs */
+  return 0;
+}
+
 /* Numeric flags: the value lands at f->off in bench_opts. */
 static int set_i64(parser *p, const flag_def *f, const char *v) {
   uint64_t x;
@@ -376,6 +382,7 @@ static const flag_def flags[] = {
      INT_MAX, size_sfx, OFF(heap_per_g), NULL},
     {"topology", set_topology, true, "an hwloc synthetic description, e.g. \"pack:2 numa:2 "
      "core:4 pu:2\"", 0, 0, no_sfx, 0, NULL},
+    {"trace", set_trace, true, "a file name", 0, 0, no_sfx, 0, NULL},
     {"format", set_format, true, "go, console", 0, 0, no_sfx, 0, NULL},
     {"gc-percent", set_gc_percent, true, "integers 0..2147483647 (INT_MAX), or off", 0, INT_MAX,
      no_sfx, OFF(gc_percent), NULL},
@@ -542,6 +549,8 @@ static const char usage_text[] =
     " (default: the workload's)\n"
     "  --topology=SYNTH    plan for an hwloc synthetic topology, e.g. \"pack:2 numa:2 core:4 pu:2\";\n"
     "                      prints the plan and exits without binding or running\n"
+    "  --trace=FILE        write the collections' per-worker timelines (Chrome trace events,\n"
+    "                      for Perfetto or chrome://tracing; at most 32 cycles per benchmark)\n"
     "  --format=F          console (Google Benchmark's table) or go (Go benchmark lines for\n"
     "                      benchstat) (default console)\n"
     "  --list              print the plan (benchmarks and worker PUs) and exit\n"

@@ -75,6 +75,7 @@ typedef struct bench_opts {
   int64_t slots;                  /* GC slots per frame record */
   int64_t heap_per_g;             /* heap bytes held per goroutine */
   const char *topology;           /* --topology (points into argv); NULL: this machine */
+  const char *trace;              /* --trace=FILE (points into argv); NULL: no timeline */
   bench_format format;            /* default console */
   bool list, help, checkmark;
   uint64_t seed;                  /* default 1 */

@@ -5,6 +5,7 @@
  */
 #include "machine.h"
 #include "run.h"
+#include "tracefile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,11 +215,14 @@ int main(int argc, char **argv) {
   if (gb_initialize(&argc, argv) != 0) usage_error(gb_error());
   if (bench_check_leftover(argc, argv, err, sizeof err) != 0) usage_error(err);
   check_memory(&o, &plan, ngc);
+  if (o.trace && tracefile_open(o.trace, err, sizeof err) != 0) usage_error(err);
   add_context(&o, t, &plan);
   run_env env = {&o, &plan, t, ngc};
   run_item *items = register_all(&env, table);
   if (!items) usage_error("out of memory");
   size_t ran = gb_run_specified();
+  bool ok = ran != 0 && ran != (size_t)-1 && run_failures() == 0;
+  if (tracefile_close(ok) != 0) ok = false;
   if (o.format == BENCH_FORMAT_GO) print_go();
   gb_shutdown();
   run_results_free();
@@ -226,6 +230,5 @@ int main(int argc, char **argv) {
   bench_plan_free(&plan);
   topo_free(t);
   free(table);
-  if (ran == 0 || ran == (size_t)-1) return 1;
-  return run_failures() > 0 ? 1 : 0;
+  return ok ? 0 : 1;
 }

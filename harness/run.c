@@ -9,6 +9,7 @@
 #include "run.h"
 
 #include "perfctl.h"
+#include "tracefile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,10 @@ void run_gc_workload(gb_state *st, void *arg) {
     fail_run(st, err);
   } else {
     ref_gc(); /* as Go's benchHelper: start from a collected heap */
+    if (tracefile_on()) {
+      tracefile_begin(ri->name);
+      if (ref_trace_enable(TRACEFILE_EVENTS) != 0) fail_run(st, ref_error());
+    }
     while (gb_keep_running(st)) {
       if (wl_wake(w, err, sizeof err) != 0) {
         fail_run(st, err);
@@ -221,6 +226,7 @@ void run_gc_workload(gb_state *st, void *arg) {
       gb_set_iteration_time(st, now_s() - t0);
       perfctl_disable();
       acc_add(&a, ref_gc_last());
+      tracefile_cycle(ri->item->workers);
     }
     double floor_ns = -1;
     if (!gb_error_occurred(st) && (floor_ns = touch_ns(w, err, sizeof err)) < 0) fail_run(st, err);

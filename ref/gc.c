@@ -52,8 +52,10 @@ static void mark_region(ref__worker *w, void *ctx) {
     ref__roots_prepare(w);
     cs->t_roots1 = ref__nanotime();
     atomic_store(&cs->xroots_done, true);
+    ref__trace(w, REF_TRACE_ROOTS, t0, 0);
   } else if (ref__cfg.phase != REF_PHASE_PARALLEL) {
     wait_roots(w, cs);
+    ref__trace(w, REF_TRACE_WAIT_ROOTS, t0, 0);
   }
   ref__drain(w);
   ref_assert_internal(ref__gcw_empty(&w->gcw));
@@ -67,7 +69,9 @@ static void mark_region(ref__worker *w, void *ctx) {
 
 static void sweep_region(ref__worker *w, void *ctx) {
   gc_cycle_state *cs = ctx;
+  uint64_t t0 = ref__trace_start(w);
   ref__heap_sweep_part(w->id, ref__workers_count(), &cs->sweep[w->id]);
+  ref__trace(w, REF_TRACE_SWEEP, t0, 0);
 }
 
 /* Sweeps in parallel by span ranges, or alone when the heap is too small to
@@ -75,7 +79,10 @@ static void sweep_region(ref__worker *w, void *ctx) {
 #define SWEEP_SPANS_PER_WORKER 256
 static int sweep(gc_cycle_state *cs, int n) {
   if (n == 1 || ref__heap_nspans() < (size_t)n * SWEEP_SPANS_PER_WORKER) {
+    ref__worker *w0 = ref__worker_get(0);
+    uint64_t t0 = ref__trace_start(w0);
     ref__heap_sweep_part(0, 1, &cs->sweep[0]);
+    ref__trace(w0, REF_TRACE_SWEEP, t0, 0);
     return 1;
   }
   ref__workers_run(sweep_region, cs);
@@ -94,6 +101,7 @@ static void workers_reset(int n) {
     w->gcw.bufs_taken = w->gcw.bufs_given = 0;
     w->nptr = 0;
     ref__pccache_reset(&w->pccache);
+    ref__trace_reset(w);
   }
 }
 
@@ -195,6 +203,7 @@ int ref__gc_init(const ref_config *cfg) {
 }
 
 void ref__gc_shutdown(void) {
+  ref__trace_free();
   ref__workers_shutdown();
   ref__roots_shutdown();
   ref__wbuf_shutdown();

@@ -53,8 +53,29 @@ typedef struct ref__worker {
   size_t nptr;
   uintptr_t ptrbuf[REF_PTRBUF];
   ref__pccache pccache;
+  ref_trace_event *trace;  /* NULL: not tracing (ref_trace_enable) */
+  uint32_t ntrace, trace_cap;
+  uint64_t trace_dropped;
   pthread_t thread;
 } __attribute__((aligned(REF_CACHE_LINE))) ref__worker;
+
+/* ---- trace.c: cycle timelines ---- */
+void ref__trace_add(ref__worker *w, ref_trace_kind kind, uint64_t t0, uint64_t items);
+/* Closes a span of kind that began at t0 (ref__nanotime) and returns its
+ * end, which starts the next span: a clock read per span boundary only when
+ * tracing. */
+static inline uint64_t ref__trace(ref__worker *w, ref_trace_kind kind, uint64_t t0,
+                                  uint64_t items) {
+  if (ref_likely(w->trace == NULL)) return 0;
+  ref__trace_add(w, kind, t0, items);
+  return ref__nanotime();
+}
+/* The start of a span: the clock when tracing, else 0. */
+static inline uint64_t ref__trace_start(const ref__worker *w) {
+  return ref_unlikely(w->trace != NULL) ? ref__nanotime() : 0;
+}
+void ref__trace_reset(ref__worker *w);
+void ref__trace_free(void);
 
 /* ---- gc.c ---- */
 int ref__gc_init(const ref_config *cfg);

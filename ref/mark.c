@@ -80,6 +80,7 @@ void ref__drain(ref__worker *w) {
   unsigned n = 0;
   for (;;) {
     ref__roots_work(w);
+    uint64_t t0 = ref__trace_start(w);
     uintptr_t item;
     while ((item = ref__gcw_tryget(&w->gcw)) != 0) {
       prefetch_next(&w->gcw);
@@ -89,6 +90,9 @@ void ref__drain(ref__worker *w) {
           ref__wbuf_nfull() == 0)
         ref__gcw_balance(&w->gcw);
     }
-    if (ref__mark_idle(w)) return;
+    t0 = ref__trace(w, REF_TRACE_DRAIN, t0, 0);
+    bool done = ref__mark_idle(w);
+    ref__trace(w, REF_TRACE_IDLE, t0, 0);
+    if (done) return;
   }
 }

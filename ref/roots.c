@@ -64,12 +64,14 @@ static void run_stack_jobs(ref__worker *w) {
   ref__workbuf *b;
   ref_g *gs[REF_WORKBUF_NOBJ];
   while ((b = ref__wbuf_tryget_jobs()) != NULL) {
+    uint64_t t0 = ref__trace_start(w);
     w->gcw.bufs_taken++;
     size_t n = b->nobj;
     for (size_t i = 0; i < n; i++) gs[i] = (ref_g *)b->obj[i];
     b->nobj = 0;
     ref__wbuf_putempty(b);
     ref__scan_gs(w, gs, n, true);
+    ref__trace(w, REF_TRACE_STACKS, t0, n);
   }
 }
 
@@ -108,9 +110,11 @@ static void claim_indexed_jobs(ref__worker *w) {
   for (;;) {
     size_t i = atomic_fetch_add_explicit(&rs.xnext, CLAIM_BATCH, memory_order_relaxed);
     if (i >= rs.njobs) return;
-    size_t end = i + CLAIM_BATCH < rs.njobs ? i + CLAIM_BATCH : rs.njobs;
+    uint64_t t0 = ref__trace_start(w);
+    size_t end = i + CLAIM_BATCH < rs.njobs ? i + CLAIM_BATCH : rs.njobs, first = i;
     for (; i < end && i < rs.nblocks; i++) ref__globals_scan_block(w, i);
     if (i < end) ref__scan_gs(w, ref__allg.g + (i - rs.nblocks), end - i, true);
+    ref__trace(w, REF_TRACE_STACKS, t0, end - first);
   }
 }
 

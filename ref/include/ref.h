@@ -486,6 +486,46 @@ typedef struct ref_gc_stats {
   uint64_t globals_bytes;   /* bytes of registered root ranges at the cycle's end */
 } ref_gc_stats;
 
+/* ---------------------------------------------------------------------------
+ * Cycle timelines
+ *
+ * What each mark worker did during a cycle, as spans of time: the bench's
+ * --trace writes them as Chrome trace events. Spans are per batch, never per
+ * object or per goroutine: a run of stack jobs is one span.
+ * ------------------------------------------------------------------------- */
+
+#define REF_TRACE_KINDS(X)                                                        \
+  X(REF_TRACE_ROOTS, "roots")        /* worker 0 enumerates the roots (the serial \
+                                        phase's stack scans are here) */          \
+  X(REF_TRACE_WAIT_ROOTS, "wait-roots") /* a helper waits for root enumeration */ \
+  X(REF_TRACE_STACKS, "stack-jobs")  /* a job buffer or a claimed batch of root \
+                                        jobs; items = jobs */                     \
+  X(REF_TRACE_DRAIN, "drain")        /* scanning grey objects (and stack pieces) */ \
+  X(REF_TRACE_IDLE, "idle")          /* out of work: termination detection */    \
+  X(REF_TRACE_SWEEP, "sweep")        /* sweeping a part of the span table */
+
+typedef enum ref_trace_kind { REF_TRACE_KINDS(REF__ENUMERATOR) } ref_trace_kind;
+enum { REF_NTRACE_KINDS = 0 REF_TRACE_KINDS(REF__ONE) };
+
+typedef struct ref_trace_event {
+  uint64_t t0_ns, t1_ns;    /* monotonic clock (CLOCK_MONOTONIC), as the stats' times */
+  uint64_t items;           /* stack jobs for REF_TRACE_STACKS, else 0 */
+  uint32_t kind;            /* ref_trace_kind */
+} ref_trace_event;
+
+/* Records every following cycle's timeline, up to cap events per worker and
+ * cycle (0: stop recording and free the buffers). Call between cycles.
+ * Returns 0, or -1 with ref_error() set when out of memory. Off, it costs a
+ * predictable branch per span boundary. */
+int ref_trace_enable(size_t cap);
+
+/* The last cycle's events of worker i, in time order; *dropped (if not NULL)
+ * is how many did not fit. Empty when tracing is off. */
+size_t ref_trace_events(int i, const ref_trace_event **events, uint64_t *dropped);
+
+/* "roots", "stack-jobs", ...; NULL outside the table. */
+const char *ref_trace_kind_name(ref_trace_kind kind);
+
 /* The stats of the last completed cycle. */
 const ref_gc_stats *ref_gc_last(void);
 

@@ -48,7 +48,7 @@ import sys
 import tempfile
 from collections import Counter
 
-from . import perfsummary, results
+from . import perfsummary, results, timeline
 
 GO_LINE = re.compile(r"^Benchmark(?P<name>\S+?)(?:-(?P<procs>\d+))?\s+(?P<iters>\d+)\s+"
                      r"(?P<ns>\d+(?:\.\d+)?(?:e[+-]?\d+)?) ns/op\b")
@@ -785,9 +785,30 @@ def render(rep, args, outdir):
         lines += sec_context(m) + sec_seed(m) + sec_per_goroutine(m)
         lines += sec_scaling(m, outdir) + sec_phases(m, outdir) + sec_counters(m)
         lines += sec_micro(m) + sec_failed(m)
-    lines += sec_go(rep) + sec_perf(rep, args.perf_top)
+    lines += sec_go(rep) + sec_timelines(args, outdir) + sec_perf(rep, args.perf_top)
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write("\n".join(lines).rstrip("\n") + "\n")
+
+
+def sec_timelines(args, outdir):
+    """The median cycle of each traced benchmark (stackscan-bench --trace)."""
+    if not args.trace:
+        return []
+    runs = timeline.load(args.trace)
+    out = ["## GC timelines", "",
+           f"From `{args.trace}`: each benchmark's median cycle (by length) of the cycles "
+           "traced, one row per mark worker. Spans are per batch: a run of stack jobs is one "
+           "span. Below each chart, the median time per cycle in each kind of span, summed over "
+           "the workers.", ""]
+    if not runs:
+        return out + ["The trace holds no cycles.", ""]
+    for bench in sorted(runs):
+        name, c, length, n = timeline.fig_timeline(plt, save, outdir, bench, runs[bench])
+        out += [f"### {bench}", "", f"![timeline, {bench}]({name})", ""]
+        tot = timeline.summary(runs[bench])
+        out += ["Median µs per cycle: " + ", ".join(
+            f"{k} {tot[k]:,.1f}" for k in sorted(tot, key=lambda k: -tot[k])) + "", ""]
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -826,6 +847,8 @@ def main(argv=None):
                     help="perf.data files, or directories of *.data files")
     ap.add_argument("--perf-top", type=int, default=10, help="symbols per profile")
     ap.add_argument("--go", metavar="GO_RESULTS", help="`go test -bench` output")
+    ap.add_argument("--trace", metavar="TRACE_JSON",
+                    help="stackscan-bench --trace output: draws each benchmark's median cycle")
     ap.add_argument("--go-n", type=int, default=1000,
                     help="goroutines in the Go run when its names lack /n=N (default 1000)")
     args = ap.parse_args(argv)

@@ -65,6 +65,7 @@ static const bad_case bad[] = {
     {"--heap-per-g=2M", NULL, "--heap-per-g: \"2M\": heap-per-g must be in 0..1048576"},
     {"--seed=x", NULL, "--seed: \"x\" is not a number"},
     {"--max-mem=0", NULL, "--max-mem: \"0\" is too small"},
+    {"--trace=", NULL, "--trace: missing value; accepted: a file name"},
     {"--gc-percent=-1", NULL, "--gc-percent: \"-1\" is not a number; accepted: integers 0..2147483647 (INT_MAX), or off"},
     {"--gc-percent=2147483648", NULL, "--gc-percent: \"2147483648\" is too large"},
     {"--gc-percent=Off", NULL, "--gc-percent: \"Off\" is not a number"},
@@ -267,6 +268,10 @@ static void test_every_flag(void **state) {
   assert_int_equal(a->o.strategy[0].scan, REF_SCAN_FRAMES);
   assert_int_equal(a->argc, 1);
 
+  a = parse("--trace=t.json", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_string_equal(a->o.trace, "t.json");
+
   a = parse("--gc-percent=off", NULL);
   assert_int_equal(a->rc, 0);
   assert_int_equal(a->o.gc_percent, -1);
@@ -315,7 +320,7 @@ static void test_usage_mentions_every_flag(void **state) {
   static const char *const want[] = {
       "--workloads", "--strategies", "--stackmaps", "--n=", "--workers", "--placement",
       "--depth", "--frame-bytes", "--slots", "--heap-per-g", "--topology", "--format",
-      "--list", "--seed", "--gc-percent", "--max-mem", "--checkmark", "--help", "--benchmark_filter",
+      "--list", "--seed", "--trace", "--gc-percent", "--max-mem", "--checkmark", "--help", "--benchmark_filter",
       "--benchmark_repetitions", "--benchmark_out=", "--benchmark_out_format=json",
       "--benchmark_min_time", "MicroScan (micro)", "frames-rootjobs"};
   for (size_t i = 0; i < REF_ARRAY_SIZE(want); i++)

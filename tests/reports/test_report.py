@@ -445,6 +445,64 @@ class GoRunTest(ReportCase):
         self.assertIn("go not found on PATH", r.stderr)
 
 
+def span(pid, tid, name, ts, dur, cycle, items=0):
+    return {"name": name, "cat": "gc", "ph": "X", "pid": pid, "tid": tid, "ts": ts, "dur": dur,
+            "args": {"cycle": cycle, "items": items}}
+
+
+def proc(pid, name):
+    return {"name": "process_name", "ph": "M", "pid": pid, "args": {"name": name}}
+
+
+class TimelineTest(ReportCase):
+    """--trace: the median cycle of each benchmark's final run is drawn."""
+
+    BENCH = "GoroutineIdle/frames-rootjobs/n:1000/workers:2/compact"
+
+    def trace(self):
+        # pid 1 is a Google Benchmark trial run of the same benchmark; pid 2
+        # the final one, with cycles of 30, 10 and 20 us: the median is 3.
+        ev = [proc(1, self.BENCH), span(1, 0, "roots", 0, 500, 1),
+              proc(2, self.BENCH)]
+        for c, length in ((1, 30), (2, 10), (3, 20)):
+            t = 1000 * c
+            ev += [span(2, 0, "roots", t, 2, c), span(2, 0, "stack-jobs", t + 2, length - 4, c, 128),
+                   span(2, 1, "wait-roots", t, 2, c), span(2, 1, "drain", t + 2, length - 2, c),
+                   span(2, 0, "sweep", t + length - 2, 2, c)]
+        path = self.path("trace.json")
+        with open(path, "w") as f:
+            json.dump({"traceEvents": ev}, f)
+        return path
+
+    def test_median_cycle_of_the_final_run(self):
+        from stackscan_reports import timeline
+        runs = timeline.load(self.trace())
+        self.assertEqual(list(runs), [self.BENCH])
+        self.assertEqual(sorted(runs[self.BENCH]), [1, 2, 3])  # the trial's cycle 1 was replaced
+        self.assertEqual(timeline.median_cycle(runs[self.BENCH]), 3)
+        tot = timeline.summary(runs[self.BENCH])
+        self.assertEqual(tot["stack-jobs"], 16)  # median of 26, 6, 16
+        self.assertEqual(tot["roots"], 2)
+
+    def test_report_draws_timelines(self):
+        r = self.report(self.doc(), "-o", self.path("out"), "--trace", self.trace())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md, figs = self.assert_renders("out")
+        self.assertIn("## GC timelines", md)
+        self.assertTrue(any(f.startswith("timeline-") for f in figs), figs)
+        self.assertIn("cycle 3, the median of 3", self.read("out", figs[-1]))
+
+    def test_bad_trace(self):
+        bad = self.path("bad.json")
+        for text in ("not json", '{"traceEvents": [{"ph": "X", "name": "drain"}]}', "[]"):
+            with open(bad, "w") as f:
+                f.write(text)
+            r = self.report(self.doc(), "-o", self.path("out"), "--trace", bad)
+            self.assertEqual(r.returncode, 2, text)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertFalse(os.path.exists(self.path("out", "report.md")))
+
+
 class RealBenchTest(ReportCase):
     """The hook for a real run: $STACKSCAN_BENCH, run tiny, then rendered."""
 
@@ -464,6 +522,34 @@ class RealBenchTest(ReportCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         md, _ = self.assert_renders("out")
         self.assertIn("## Seed table", md)
+
+    def test_real_bench_trace(self):
+        """--trace writes spans in time order per worker, at most 32 cycles a run."""
+        bench = os.environ.get("STACKSCAN_BENCH")
+        if not bench or not os.access(bench, os.X_OK):
+            self.skipTest("STACKSCAN_BENCH is not set to an executable stackscan-bench")
+        trace = self.path("trace.json")
+        proc_ = subprocess.run([bench, "--workloads=GoroutineIdle", "--n=200", "--workers=1,2",
+                                "--strategies=conservative-serial,frames-rootjobs",
+                                "--benchmark_min_time=0.01", f"--trace={trace}"],
+                               capture_output=True, text=True, timeout=600)
+        self.assertEqual(proc_.returncode, 0, proc_.stderr[-2000:])
+        self.assertFalse(os.path.exists(trace + ".tmp"))
+        with open(trace) as f:
+            events = json.load(f)["traceEvents"]
+        spans = [e for e in events if e["ph"] == "X"]
+        self.assertTrue(spans)
+        by = {}
+        for e in spans:
+            by.setdefault((e["pid"], e["tid"]), []).append(e)
+            self.assertLessEqual(e["args"]["cycle"], 32)
+        for evs in by.values():
+            for a, b in zip(evs, evs[1:]):
+                self.assertGreaterEqual(b["ts"] + 1e-3, a["ts"] + a["dur"])  # no overlap
+        names = {e["args"]["name"] for e in events if e["ph"] == "M"}
+        self.assertEqual(len(names), 4)
+        self.assertEqual({e["name"] for e in spans} - {"roots", "wait-roots", "stack-jobs",
+                                                       "drain", "idle", "sweep"}, set())
 
 
 if __name__ == "__main__":
