@@ -136,6 +136,7 @@ static void gc_cycle(void *arg) {
   memset(&cs, 0, sizeof cs);
   workers_reset(n);
   ref__mark_reset(n);
+  ref__reuse_prepare();
   ref__workers_run(mark_region, &cs);
   uint64_t t1 = cs.t_roots0, t2 = cs.t_roots1;
   uint64_t t3 = ref__nanotime();
@@ -197,5 +198,6 @@ int ref__gc_init(const ref_config *cfg) {
 void ref__gc_shutdown(void) {
   ref__workers_shutdown();
   ref__roots_shutdown();
+  ref__reuse_shutdown();
   ref__wbuf_shutdown();
 }

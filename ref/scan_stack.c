@@ -47,12 +47,17 @@ static struct {
   } *chunks[REF_MAX_WORKERS];
 } parts;
 
+/* Under reuse=clean a parked G's scan is recorded (a running one, which
+ * collects from its own call, would be clean when it resumes: g.h). */
 void ref__scanstack(ref__worker *w, ref_g *g) {
   ref_assert_internal((uintptr_t)g->sp >= g->stack.lo && (uintptr_t)g->sp < g->stack.hi);
   ref__count_stack(w, g->stack.hi - (uintptr_t)g->sp);
+  bool record = ref__cfg.reuse == REF_REUSE_CLEAN && g->status != REF_G_RUNNING;
+  if (record) ref__reuse_begin(w);
   if (ref__cfg.scan == REF_SCAN_FRAMES) ref__scan_frames(w, g);
   else ref__scan_conservative(w, (uintptr_t)g->sp, g->stack.hi);
   ref__ptrbuf_flush(w);
+  if (record) ref__reuse_end(w, g);
 }
 
 static ref__stackpart *part_new(ref__worker *w) {
@@ -68,7 +73,8 @@ static ref__stackpart *part_new(ref__worker *w) {
 }
 
 /* Scans g's roots: its start argument if it has not started, else its
- * stack. may_split: queue pieces of a deep conservative stack for others.
+ * stack, or the replay of its record when it is clean (reuse=clean).
+ * may_split: queue pieces of a deep conservative stack for others.
  * The pieces are whole words from the (word-aligned) saved sp, whatever
  * split_bytes is, so that no word falls between two of them; none reaches
  * past the top. */
@@ -79,6 +85,7 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
     if (a - ref__heap.arena_lo < ref__heap.arena_hi - ref__heap.arena_lo) ref__mark_ptr(w, a);
     return;
   }
+  if (ref__cfg.reuse == REF_REUSE_CLEAN && ref__reuse_replay(w, g)) return;
   uintptr_t sp = (uintptr_t)g->sp, hi = g->stack.hi;
   uintptr_t step = ref__cfg.split_bytes < REF_WORD ? REF_WORD
                                                    : ref_align_down(ref__cfg.split_bytes, REF_WORD);
@@ -94,6 +101,7 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
     ref__gcw_put(&w->gcw, (uintptr_t)p | REF_ITEM_PART);
   }
   ref__count_stack(w, hi - sp);
+  w->n.reuse_unrecorded += ref__cfg.reuse == REF_REUSE_CLEAN; /* pieces: not recorded (g.h) */
   ref__scan_conservative(w, sp, sp + step);
   ref__ptrbuf_flush(w);
 }

@@ -1,0 +1,120 @@
+/*
+ * scan_reuse.c: the records of clean stacks (reuse=clean). A complete scan
+ * of a parked goroutine's stack records what it fed the marker -- under
+ * frames the live slot values that fell in the heap's range, under
+ * conservative the candidate words -- in a side table indexed by the G's
+ * place in allg, and sets the G's scan_clean bit. While the bit is set the
+ * next cycle replays the record instead of reading the stack: the same
+ * words to the same marker, so the same objects are marked. The bit's
+ * soundness argument is in g.h, next to it.
+ */
+#include "gc.h"
+
+#include <string.h>
+
+/* One stack's record: n words of the scan made under scan mode `scan`,
+ * inline when they fit, else all in ext (malloc'd, n words). Valid only
+ * while its G's scan_clean bit is set. 64 bytes, one line. */
+#define INLINE_WORDS 6
+typedef struct reuse_entry {
+  uint32_t n;
+  uint32_t scan;
+  uintptr_t *ext;
+  uintptr_t inl[INLINE_WORDS];
+} reuse_entry;
+_Static_assert(sizeof(reuse_entry) == 64, "one line per entry");
+
+/* The side table, one entry per allg slot; grown only between cycles. */
+static struct {
+  reuse_entry *e;
+  size_t cap;
+} table;
+
+static inline const uintptr_t *entry_words(const reuse_entry *e) {
+  return e->n <= INLINE_WORDS ? e->inl : e->ext;
+}
+
+static inline size_t entry_bytes(const reuse_entry *e) {
+  return sizeof *e + (e->n > INLINE_WORDS ? e->n * REF_WORD : 0);
+}
+
+void ref__reuse_prepare(void) {
+  if (ref__cfg.reuse == REF_REUSE_OFF || table.cap >= ref__allg.len) return;
+  size_t cap = table.cap ? table.cap : 1024;
+  while (cap < ref__allg.len) cap *= 2;
+  reuse_entry *e = realloc(table.e, cap * sizeof *e);
+  if (!e) ref__throw("out of memory for the reuse table of %zu goroutines", cap);
+  memset(e + table.cap, 0, (cap - table.cap) * sizeof *e);
+  table.e = e;
+  table.cap = cap;
+}
+
+void ref__reuse_forget_slow(ref_g *g) {
+  reuse_entry *e = &table.e[g->allg_index];
+  if (e->n > INLINE_WORDS) free(e->ext);
+  e->ext = NULL;
+  e->n = 0;
+  g->scan_clean = false;
+}
+
+bool ref__reuse_replay(ref__worker *w, ref_g *g) {
+  if (!g->scan_clean) return false;
+  const reuse_entry *e = &table.e[g->allg_index];
+  if (e->scan != (uint32_t)ref__cfg.scan) return false;
+  uintptr_t bytes = g->stack.hi - (uintptr_t)g->sp;
+  ref__count_stack(w, bytes);
+  w->n.stacks_reused++;
+  w->n.stack_bytes_skipped += bytes;
+  w->n.reuse_words += e->n;
+  w->n.reuse_bytes += entry_bytes(e);
+  const uintptr_t *p = entry_words(e);
+  for (uint32_t i = 0; i < e->n; i++) {
+    w->ptrbuf[w->nptr++] = p[i];
+    if (w->nptr == REF_PTRBUF) ref__ptrbuf_flush(w);
+  }
+  ref__ptrbuf_flush(w);
+  return true;
+}
+
+void ref__reuse_begin(ref__worker *w) {
+  ref__ptrbuf_flush(w); /* what is queued is not this stack's */
+  w->nrec = 0;
+  w->recording = true;
+}
+
+void ref__record_slow(ref__worker *w, const uintptr_t *p, size_t n) {
+  if (w->nrec + n > REF_REUSE_MAX_WORDS) {
+    w->nrec = REF_REUSE_MAX_WORDS + 1; /* over the limit: not recorded */
+    return;
+  }
+  memcpy(w->rec + w->nrec, p, n * REF_WORD);
+  w->nrec += (uint32_t)n;
+}
+
+/* Called after the stack's last words are flushed. A record that is over
+ * the limit, or whose words cannot be allocated, is not kept: the stack is
+ * read again next cycle. */
+void ref__reuse_end(ref__worker *w, ref_g *g) {
+  w->recording = false;
+  ref__reuse_forget(g);
+  reuse_entry *e = &table.e[g->allg_index];
+  uint32_t n = w->nrec;
+  uintptr_t *ext = NULL;
+  if (n > REF_REUSE_MAX_WORDS || (n > INLINE_WORDS && !(ext = malloc(n * REF_WORD)))) {
+    w->n.reuse_unrecorded++;
+    return;
+  }
+  memcpy(ext ? ext : e->inl, w->rec, n * REF_WORD);
+  e->ext = ext;
+  e->n = n;
+  e->scan = (uint32_t)ref__cfg.scan;
+  w->n.reuse_bytes += entry_bytes(e);
+  g->scan_clean = true;
+}
+
+void ref__reuse_shutdown(void) {
+  for (size_t i = 0; i < table.cap; i++)
+    if (table.e[i].n > INLINE_WORDS) free(table.e[i].ext);
+  free(table.e);
+  memset(&table, 0, sizeof table);
+}
