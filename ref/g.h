@@ -46,11 +46,12 @@ struct ref__sudog {
 };
 
 struct ref_g {
+  /* First line: what a stack scan or a replay reads (the pipeline fetches it). */
   void *sp;               /* saved stack pointer while not running */
   ref__stack stack;
   ref_frame *frames;      /* top frame record; chain runs to the entry frame */
   uint64_t id;
-  uint32_t status;        /* ref__gstatus */
+  uint16_t status;        /* ref__gstatus */
   bool started;           /* fn/arg are GC roots until the G starts */
   /* reuse=clean: set by a complete scan that recorded its result (see
    * scan_reuse.c), cleared by ref__reuse_forget. Invariant: while set, the
@@ -84,13 +85,15 @@ struct ref_g {
    * a record only under the same condition it could read the stack (the G
    * stopped), and a record is a snapshot of that stack, as a scan is. */
   bool scan_clean;
+  uint32_t allg_index;    /* g == ref__allg.g[allg_index]; the reuse table's index.
+                             With scan_clean, on the G's first line, which the
+                             scans' pipeline fetches: a replay reads no other */
   ref_gofn fn;
   void *arg;
   ref_g *schedlink;       /* run queue or free list */
   /* timer heap */
   int64_t when;
   uint32_t timer_index;
-  uint32_t allg_index;    /* g == ref__allg.g[allg_index]; the reuse table's index */
   /* channel/select waiting: set by the waker to the fired wait entry */
   void *param;
   /* sanitizer fiber state */

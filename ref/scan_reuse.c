@@ -10,6 +10,7 @@
  */
 #include "gc.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* One stack's record: n words of the scan made under scan mode `scan`,
@@ -23,6 +24,8 @@ typedef struct reuse_entry {
   uintptr_t inl[INLINE_WORDS];
 } reuse_entry;
 _Static_assert(sizeof(reuse_entry) == 64, "one line per entry");
+_Static_assert(offsetof(ref_g, allg_index) + sizeof(uint32_t) <= 64,
+               "a replay reads only the G's first line");
 
 /* The side table, one entry per allg slot; grown only between cycles. */
 static struct {
@@ -91,15 +94,41 @@ void ref__record_slow(ref__worker *w, const uintptr_t *p, size_t n) {
   w->nrec += (uint32_t)n;
 }
 
+static int word_cmp(const void *a, const void *b) {
+  uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Sorts w->rec and drops repeats: a word marked twice marks nothing more,
+ * and a parked stack holds the same few pointers in several places (a
+ * record's slot, its spilled registers), so most records then fit inline. */
+static uint32_t dedup(uintptr_t *a, uint32_t n) {
+  if (n > 16) {
+    qsort(a, n, sizeof *a, word_cmp);
+  } else {
+    for (uint32_t i = 1; i < n; i++)
+      for (uint32_t j = i; j > 0 && a[j - 1] > a[j]; j--) {
+        uintptr_t t = a[j];
+        a[j] = a[j - 1];
+        a[j - 1] = t;
+      }
+  }
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (m == 0 || a[m - 1] != a[i]) a[m++] = a[i];
+  return m;
+}
+
 /* Called after the stack's last words are flushed. A record that is over
- * the limit, or whose words cannot be allocated, is not kept: the stack is
- * read again next cycle. */
+ * the limit (counted before repeats are dropped), or whose words cannot be
+ * allocated, is not kept: the stack is read again next cycle. */
 void ref__reuse_end(ref__worker *w, ref_g *g) {
   w->recording = false;
   ref__reuse_forget(g);
   reuse_entry *e = &table.e[g->allg_index];
   uint32_t n = w->nrec;
   uintptr_t *ext = NULL;
+  if (n <= REF_REUSE_MAX_WORDS) n = dedup(w->rec, n);
   if (n > REF_REUSE_MAX_WORDS || (n > INLINE_WORDS && !(ext = malloc(n * REF_WORD)))) {
     w->n.reuse_unrecorded++;
     return;

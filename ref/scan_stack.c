@@ -106,12 +106,16 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
   ref__ptrbuf_flush(w);
 }
 
+/* Set while touch_stacks runs (on the scheduler stack, never during a
+ * cycle): the floor fetches every stack, clean or not. */
+static bool touching;
+
 /* Fetches lines [first, last) of the live top of a goroutine's stack:
  * [sp, hi) for a conservative scan, [top record, hi) for frames, at most
- * PREFETCH_LINES lines. */
+ * PREFETCH_LINES lines; none of a clean G's in a scan (reuse=clean). */
 ref_prefetch_fn void prefetch_g(ref_g *g, bool frames, int first, int last) {
   uintptr_t from = frames ? (uintptr_t)g->frames : (uintptr_t)g->sp;
-  if (from == 0) return;
+  if (from == 0 || (g->scan_clean && !touching)) return; /* a replay reads no stack */
   uintptr_t a = ref_align_down(from, 64) + 64 * (uintptr_t)first, hi = g->stack.hi;
   for (int i = first; i < last && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
 }
@@ -176,6 +180,7 @@ static void touch_stacks(void *arg) {
   ref_g *const *gs = ref__allg.g;
   size_t n = ref__allg.len;
   uint64_t sum = 0, bytes = 0;
+  touching = true;
   pipeline_start(gs, n, false);
   for (size_t i = 0; i < n; i++) {
     pipeline_walk(gs, i, n, false);
@@ -187,6 +192,7 @@ static void touch_stacks(void *arg) {
     }
     pipeline_lines(gs, i, n, false);
   }
+  touching = false;
   res[0] = sum;
   res[1] = bytes;
 }

@@ -461,7 +461,7 @@ void ref_gc(void);
   X(slots, 1, "live pointer slots read from frame records")                       \
   X(stacks_reused, 1, "clean stacks whose recorded scan was replayed (reuse=clean)") \
   X(stack_bytes_skipped, 1, "stack_bytes of the replayed stacks: not read")       \
-  X(reuse_words, 1, "record entries replayed")                                    \
+  X(reuse_words, 1, "record entries replayed (distinct words of each record)")     \
   X(reuse_unrecorded, 1, "stacks scanned but not recorded: split, or a record "   \
                          "over REF_REUSE_MAX_WORDS words")                        \
   X(reuse_bytes, 1, "bytes of the records held at the cycle's end (a 64-byte "    \
