@@ -164,7 +164,7 @@ ref_g *ref__g_alloc(void) {
   g->id = ++gs.next_id;
   g->frames = NULL;
   g->started = false;
-  g->scan_clean = false;
+  g->scan_clean = 0;
   g->param = NULL;
   return g;
 }

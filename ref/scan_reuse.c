@@ -15,7 +15,9 @@
 
 /* One stack's record: n words of the scan made under scan mode `scan`,
  * inline when they fit, else all in ext (malloc'd, n words). Valid only
- * while its G's scan_clean bit is set. 64 bytes, one line. */
+ * while its G's scan_clean bit is set; ext is NULL unless that is
+ * REF_G_CLEAN_EXT (an inline entry's n and words are left stale when it
+ * is dropped). 64 bytes, one line. */
 #define INLINE_WORDS 6
 typedef struct reuse_entry {
   uint32_t n;
@@ -53,11 +55,13 @@ void ref__reuse_prepare(void) {
 }
 
 void ref__reuse_forget_slow(ref_g *g) {
-  reuse_entry *e = &table.e[g->allg_index];
-  if (e->n > INLINE_WORDS) free(e->ext);
-  e->ext = NULL;
-  e->n = 0;
-  g->scan_clean = false;
+  if (g->scan_clean == REF_G_CLEAN_EXT) {
+    reuse_entry *e = &table.e[g->allg_index];
+    free(e->ext);
+    e->ext = NULL;
+    e->n = 0;
+  }
+  g->scan_clean = 0;
 }
 
 bool ref__reuse_replay(ref__worker *w, ref_g *g) {
@@ -138,12 +142,11 @@ void ref__reuse_end(ref__worker *w, ref_g *g) {
   e->n = n;
   e->scan = (uint32_t)ref__cfg.scan;
   w->n.reuse_bytes += entry_bytes(e);
-  g->scan_clean = true;
+  g->scan_clean = ext ? REF_G_CLEAN_EXT : REF_G_CLEAN;
 }
 
 void ref__reuse_shutdown(void) {
-  for (size_t i = 0; i < table.cap; i++)
-    if (table.e[i].n > INLINE_WORDS) free(table.e[i].ext);
+  for (size_t i = 0; i < table.cap; i++) free(table.e[i].ext); /* NULL unless held */
   free(table.e);
   memset(&table, 0, sizeof table);
 }
