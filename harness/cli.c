@@ -94,6 +94,7 @@ static const char *strategy_name(int i) {
   return ref_strategy_name((ref_phase)(i % REF_NPHASES), (ref_scan)(i / REF_NPHASES));
 }
 static const char *stackmaps_name(int i) { return ref_stackmaps_name((ref_stackmaps)i); }
+static const char *reuse_name(int i) { return ref_reuse_name((ref_reuse)i); }
 static const char *placement_name(int i) { return topo_placement_name((topo_placement)i); }
 
 static const char *strategies_accepted(const parser *p, char *buf, size_t len) {
@@ -103,6 +104,10 @@ static const char *strategies_accepted(const parser *p, char *buf, size_t len) {
 static const char *stackmaps_accepted(const parser *p, char *buf, size_t len) {
   (void)p;
   return join_names(buf, len, REF_NSTACKMAPS, stackmaps_name, NULL);
+}
+static const char *reuses_accepted(const parser *p, char *buf, size_t len) {
+  (void)p;
+  return join_names(buf, len, REF_NREUSES, reuse_name, NULL);
 }
 static const char *placements_accepted(const parser *p, char *buf, size_t len) {
   (void)p;
@@ -285,6 +290,21 @@ static int set_stackmaps(parser *p, const flag_def *f, const char *v) {
   return 0;
 }
 
+static int reuse_item(parser *p, const flag_def *f, const char *item) {
+  bench_opts *o = p->o;
+  ref_reuse r;
+  if (ref_reuse_parse(item, &r) != 0) return fail_flag(p, f, "unknown reuse \"%s\"", item);
+  for (int i = 0; i < o->nreuse; i++)
+    if (o->reuse[i] == r) return fail_flag(p, f, "reuse \"%s\" given twice", item);
+  o->reuse[o->nreuse++] = r;
+  return 0;
+}
+
+static int set_reuse(parser *p, const flag_def *f, const char *v) {
+  p->o->nreuse = 0;
+  return each_item(p, f, v, reuse_item);
+}
+
 static int set_placement(parser *p, const flag_def *f, const char *v) {
   if (topo_placement_parse(v, &p->o->placement) != 0)
     return fail_flag(p, f, "unknown placement \"%s\"", v);
@@ -348,6 +368,18 @@ static int set_gc_percent(parser *p, const flag_def *f, const char *v) {
   return set_i64(p, f, v);
 }
 
+/* --wake: a fraction, judged by wl_params_check like the shape flags. */
+static int set_wake(parser *p, const flag_def *f, const char *v) {
+  char *end, why[128];
+  double x = strtod(v, &end);
+  if (end == v || *end != '\0') return fail_flag(p, f, "\"%s\" is not a number", v);
+  p->o->wake = x < 0 ? 2 : x; /* a negative fraction is refused, not the default */
+  wl_params probe = bench_wl_params(p->o, 1);
+  if (wl_params_check(&probe, why, sizeof why) != 0)
+    return fail(p, "--%s: \"%s\": %s", f->name, v, why);
+  return 0;
+}
+
 static int set_stack_size(parser *p, const flag_def *f, const char *v) {
   if (set_u64(p, f, v) != 0) return -1;
   if (p->o->stack_size % 4096 != 0) return fail_flag(p, f, "\"%s\" is not a multiple of 4K", v);
@@ -372,6 +404,7 @@ static const flag_def flags[] = {
      "(1000000), e.g. 1000,10k", 1, BENCH_MAX_N, count_sfx, 0, NULL},
     {"workers", set_workers, true, "integers 1.." STR(REF_MAX_WORKERS) ", or all", 1,
      REF_MAX_WORKERS, no_sfx, 0, NULL},
+    {"reuse", set_reuse, true, NULL, 0, 0, no_sfx, 0, reuses_accepted},
     {"placement", set_placement, true, NULL, 0, 0, no_sfx, 0, placements_accepted},
     {"depth", set_shape, true, "integers 0.." STR(WL_MAX_DEPTH), 0, INT_MAX, no_sfx, OFF(depth), NULL},
     {"frame-bytes", set_shape, true, "sizes 0.." STR(WL_MAX_FRAME_BYTES) " (suffix K, M)", 0,
@@ -380,6 +413,10 @@ static const flag_def flags[] = {
      no_sfx, OFF(slots), NULL},
     {"heap-per-g", set_shape, true, "sizes 0.." STR(WL_MAX_HEAP_PER_G) " (suffix K, M)", 0,
      INT_MAX, size_sfx, OFF(heap_per_g), NULL},
+    {"wake", set_wake, true, "fractions " STR(WL_MIN_WAKE) ".." STR(WL_MAX_WAKE), 0, 0, no_sfx, 0,
+     NULL},
+    {"dirty", set_shape, true, "sizes 0.." STR(WL_MAX_DIRTY) " (suffix K, M)", 0, INT_MAX,
+     size_sfx, OFF(dirty), NULL},
     {"topology", set_topology, true, "an hwloc synthetic description, e.g. \"pack:2 numa:2 "
      "core:4 pu:2\"", 0, 0, no_sfx, 0, NULL},
     {"trace", set_trace, true, "a file name", 0, 0, no_sfx, 0, NULL},
@@ -415,9 +452,12 @@ static const char *flag_names(char *buf, size_t len) {
 static void set_defaults(bench_opts *o) {
   memset(o, 0, sizeof *o);
   o->stackmaps = REF_MAPS_PCTAB;
+  o->reuse[0] = REF_REUSE_OFF;
+  o->nreuse = 1;
   o->workers_all = true;
   o->placement = TOPO_PLACE_COMPACT;
-  o->depth = o->frame_bytes = o->slots = o->heap_per_g = -1;
+  o->depth = o->frame_bytes = o->slots = o->heap_per_g = o->dirty = -1;
+  o->wake = -1;
   o->format = BENCH_FORMAT_CONSOLE;
   o->seed = 1;
   ref_config def;
@@ -492,7 +532,7 @@ int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t
 
 wl_params bench_wl_params(const bench_opts *o, int64_t n) {
   return (wl_params){n, (int)o->depth, (int)o->frame_bytes, (int)o->slots, (int)o->heap_per_g,
-                     o->seed};
+                     o->seed, o->wake, (int)o->dirty};
 }
 
 int bench_check_leftover(int argc, char **argv, char *err, size_t errlen) {
@@ -526,6 +566,10 @@ static void usage_switches(FILE *f) {
   fprintf(f, "  --stackmaps=MODE    how frame metadata is found: %s (default %s)\n",
           join_names(buf, sizeof buf, REF_NSTACKMAPS, stackmaps_name, NULL),
           ref_stackmaps_name(REF_MAPS_PCTAB));
+  fprintf(f, "  --reuse=LIST        replay clean stacks' scans: %s (default %s); a sweep\n"
+             "                      dimension, named /reuse:R in a benchmark name when not %s\n",
+          join_names(buf, sizeof buf, REF_NREUSES, reuse_name, NULL),
+          ref_reuse_name(REF_REUSE_OFF), ref_reuse_name(REF_REUSE_OFF));
   fprintf(f, "  --placement=P       how mark workers are bound to PUs (default %s):\n",
           topo_placement_name(TOPO_PLACE_COMPACT));
   for (int i = 0; i < TOPO_NPLACEMENTS; i++)
@@ -547,6 +591,10 @@ static const char usage_text[] =
     " (default: the workload's)\n"
     "  --heap-per-g=SIZE   heap bytes held per goroutine, 0.." STR(WL_MAX_HEAP_PER_G)
     " (default: the workload's)\n"
+    "  --wake=F            GoroutineParked: fraction of readers woken per iteration, "
+    STR(WL_MIN_WAKE) ".." STR(WL_MAX_WAKE) " \n                      (default 0.01)\n"
+    "  --dirty=SIZE        GoroutineDirtyStack: stack bytes rewritten per wake, 0.." STR(WL_MAX_DIRTY)
+    " (default 10K)\n"
     "  --topology=SYNTH    plan for an hwloc synthetic topology, e.g. \"pack:2 numa:2 core:4 pu:2\";\n"
     "                      prints the plan and exits without binding or running\n"
     "  --trace=FILE        write the collections' per-worker timelines (Chrome trace events,\n"
@@ -565,7 +613,7 @@ static const char usage_text[] =
     "  --help, -h          this text\n"
     "\n"
     "Values go as --flag=value or --flag value. SIZE takes suffixes K, M, G, T, P (powers of\n"
-    "1024). Benchmark names are Workload/strategy/n:N/workers:W/placement.\n"
+    "1024). Benchmark names are Workload/strategy/n:N/workers:W/placement[/reuse:R].\n"
     "\n"
     "Google Benchmark's flags pass through (use --flag=value), among them:\n"
     "  --benchmark_filter=REGEX        run only the benchmarks whose name matches\n"

@@ -62,6 +62,8 @@ typedef struct bench_opts {
   bench_strategy strategy[BENCH_MAX_STRATEGIES];
   int nstrategies;
   ref_stackmaps stackmaps;        /* default pctab */
+  ref_reuse reuse[REF_NREUSES];   /* default {off} */
+  int nreuse;
   int64_t n[BENCH_MAX_LIST];      /* goroutines, 1..BENCH_MAX_N; default {1000} */
   int nn;
   int workers[BENCH_MAX_LIST];    /* 1..REF_MAX_WORKERS */
@@ -74,6 +76,8 @@ typedef struct bench_opts {
   int64_t frame_bytes;            /* native bytes per frame */
   int64_t slots;                  /* GC slots per frame record */
   int64_t heap_per_g;             /* heap bytes held per goroutine */
+  double wake;                    /* Parked's wake fraction; -1 = default */
+  int64_t dirty;                  /* DirtyStack's bytes per wake */
   const char *topology;           /* --topology (points into argv); NULL: this machine */
   const char *trace;              /* --trace=FILE (points into argv); NULL: no timeline */
   bench_format format;            /* default console */

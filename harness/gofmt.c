@@ -11,8 +11,12 @@ int bench_go_name(char *buf, size_t len, const char *name) {
   const char *w = strstr(name, "/workers:");
   if (w == NULL) return snprintf(buf, len, "Benchmark%s", name);
   int procs = atoi(w + 9);
-  if (procs == 1) return snprintf(buf, len, "Benchmark%.*s", (int)(w - name), name);
-  return snprintf(buf, len, "Benchmark%.*s-%d", (int)(w - name), name, procs);
+  const char *reuse = strstr(w, "/reuse:");
+  int rlen = reuse ? 7 + (int)strcspn(reuse + 7, "/") : 0; /* "/reuse:R" alone */
+  if (procs == 1)
+    return snprintf(buf, len, "Benchmark%.*s%.*s", (int)(w - name), name, rlen, reuse ? reuse : "");
+  return snprintf(buf, len, "Benchmark%.*s%.*s-%d", (int)(w - name), name, rlen,
+                  reuse ? reuse : "", procs);
 }
 
 /* Go's testing.prettyPrint: four or five significant digits for small

@@ -18,20 +18,23 @@ void bench_opts_resolve(bench_opts *o, const topo *t) {
 }
 
 static int item_name(bench_item *it, const char *workload, topo_placement pl) {
-  int len = snprintf(it->name, sizeof it->name, "%s/%s/n:%lld/workers:%d/%s", workload,
+  int len = snprintf(it->name, sizeof it->name, "%s/%s/n:%lld/workers:%d/%s%s%s", workload,
                      ref_strategy_name(it->strategy.phase, it->strategy.scan),
-                     (long long)it->n, it->workers, topo_placement_name(pl));
+                     (long long)it->n, it->workers, topo_placement_name(pl),
+                     it->reuse == REF_REUSE_OFF ? "" : "/reuse:",
+                     it->reuse == REF_REUSE_OFF ? "" : ref_reuse_name(it->reuse));
   return len < 0 || (size_t)len >= sizeof it->name ? -1 : 0;
 }
 
 int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_t ntable,
                     bench_plan *plan, char *err, size_t errlen) {
   memset(plan, 0, sizeof *plan);
-  if (o->nworkers < 1 || o->nworkloads < 1 || o->nstrategies < 1 || o->nn < 1) {
+  if (o->nworkers < 1 || o->nworkloads < 1 || o->nstrategies < 1 || o->nn < 1 || o->nreuse < 1) {
     snprintf(err, errlen, "empty plan (call bench_opts_resolve for --workers=all)");
     return -1;
   }
-  size_t n = (size_t)o->nworkloads * (size_t)o->nstrategies * (size_t)o->nn * (size_t)o->nworkers;
+  size_t n = (size_t)o->nworkloads * (size_t)o->nstrategies * (size_t)o->nn *
+             (size_t)o->nworkers * (size_t)o->nreuse;
   bench_item *items = calloc(n, sizeof *items), *it = items;
   if (items == NULL) {
     snprintf(err, errlen, "out of memory for a plan of %zu benchmarks", n);
@@ -40,9 +43,10 @@ int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_
   for (int w = 0; w < o->nworkloads; w++)
     for (int s = 0; s < o->nstrategies; s++)
       for (int k = 0; k < o->nn; k++)
-        for (int j = 0; j < o->nworkers; j++, it++) {
+        for (int j = 0; j < o->nworkers * o->nreuse; j++, it++) {
           *it = (bench_item){.workload = o->workload[w], .strategy = o->strategy[s],
-                             .n = o->n[k], .workers = o->workers[j]};
+                             .n = o->n[k], .workers = o->workers[j / o->nreuse],
+                             .reuse = o->reuse[j % o->nreuse]};
           if ((size_t)o->workload[w] >= ntable || item_name(it, table[o->workload[w]].name,
                                                             o->placement) != 0) {
             snprintf(err, errlen, "bad workload index or name too long in the plan");

@@ -1,5 +1,5 @@
 /*
- * plan.h: the benchmark plan -- workloads x strategies x n x workers, the
+ * plan.h: the benchmark plan -- workloads x strategies x n x workers x reuse, the
  * placement fixed per run -- built from the parsed flags (cli.h), and its
  * printout for --list and --topology.
  */
@@ -22,7 +22,10 @@ typedef struct bench_item {
   bench_strategy strategy;
   int64_t n;
   int workers;
-  char name[160];                 /* Workload/strategy/n:N/workers:W/placement */
+  ref_reuse reuse;
+  char name[160];                 /* Workload/strategy/n:N/workers:W/placement, and
+                                     /reuse:R unless R is off, so that names of
+                                     reuse=off runs stay those of older baselines */
 } bench_item;
 
 typedef struct bench_plan {

@@ -114,6 +114,7 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   cfg.phase = ri->item->strategy.phase;
   cfg.scan = ri->item->strategy.scan;
   cfg.stackmaps = ri->env->plan->stackmaps;
+  cfg.reuse = ri->item->reuse;
   cfg.checkmark = o->checkmark;
   cfg.poison = o->checkmark;
   cfg.seed = o->seed;

@@ -59,6 +59,7 @@ void ref_config_default(ref_config *cfg) {
   cfg->phase = REF_PHASE_SERIAL;
   cfg->scan = REF_SCAN_CONSERVATIVE;
   cfg->stackmaps = REF_MAPS_PCTAB;
+  cfg->reuse = REF_REUSE_OFF;
   cfg->split_bytes = 16 << 10;
   cfg->poison = REF_ASSERT_LEVEL >= 2;
   cfg->seed = 1;
@@ -69,6 +70,7 @@ void ref_config_default(ref_config *cfg) {
 static const char *const phase_names[] = {REF_PHASES(NAME_OF)};
 static const char *const scan_names[] = {REF_SCANS(NAME_OF)};
 static const char *const maps_names[] = {REF_STACKMAPS(NAME_OF)};
+static const char *const reuse_names[] = {REF_REUSES(NAME_OF)};
 #undef NAME_OF
 
 /* "<scan>-<phase>" for every pair, joined once before main from the two
@@ -104,14 +106,27 @@ const char *ref_stackmaps_name(ref_stackmaps maps) {
   return (unsigned)maps < REF_NSTACKMAPS ? maps_names[maps] : NULL;
 }
 
-int ref_stackmaps_parse(const char *name, ref_stackmaps *maps) {
-  for (int i = 0; i < REF_NSTACKMAPS; i++) {
-    if (strcmp(name, maps_names[i]) == 0) {
-      *maps = (ref_stackmaps)i;
-      return 0;
-    }
-  }
+/* The index of name in names[0, n), or -1. */
+static int name_index(const char *const *names, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(name, names[i]) == 0) return i;
   return -1;
+}
+
+int ref_stackmaps_parse(const char *name, ref_stackmaps *maps) {
+  int i = name_index(maps_names, REF_NSTACKMAPS, name);
+  if (i >= 0) *maps = (ref_stackmaps)i;
+  return i < 0 ? -1 : 0;
+}
+
+const char *ref_reuse_name(ref_reuse reuse) {
+  return (unsigned)reuse < REF_NREUSES ? reuse_names[reuse] : NULL;
+}
+
+int ref_reuse_parse(const char *name, ref_reuse *reuse) {
+  int i = name_index(reuse_names, REF_NREUSES, name);
+  if (i >= 0) *reuse = (ref_reuse)i;
+  return i < 0 ? -1 : 0;
 }
 
 static int check_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
@@ -140,6 +155,7 @@ int ref__config_check(const ref_config *cfg) {
   if (cfg->workers < 1 || cfg->workers > REF_MAX_WORKERS)
     return ref__seterr("workers must be in 1..%d, not %d", REF_MAX_WORKERS, cfg->workers);
   if (check_strategy(cfg->phase, cfg->scan, cfg->stackmaps) != 0) return -1;
+  if (!ref_reuse_name(cfg->reuse)) return ref__seterr("unknown reuse setting %d", (int)cfg->reuse);
   if (cfg->split_bytes % REF_WORD != 0)
     return ref__seterr("split_bytes %zu is not a multiple of %zu", cfg->split_bytes, REF_WORD);
   if (cfg->stack_size < REF_MIN_STACK_SIZE || cfg->stack_size > REF_MAX_STACK_SIZE)

@@ -134,6 +134,7 @@ static ref_g *g_struct_new(void) {
 static int allg_add(ref_g *g) {
   if (ref__allg.len == ref__allg.cap && !REF_GROW(ref__allg.g, ref__allg.cap, 1024))
     return ref__seterr("out of memory growing the goroutine table past %zu", ref__allg.cap);
+  g->allg_index = (uint32_t)ref__allg.len;
   ref__allg.g[ref__allg.len++] = g;
   return 0;
 }
@@ -163,12 +164,14 @@ ref_g *ref__g_alloc(void) {
   g->id = ++gs.next_id;
   g->frames = NULL;
   g->started = false;
+  g->scan_clean = 0;
   g->param = NULL;
   return g;
 }
 
 void ref__g_release(ref_g *g) {
   ref_assert_internal(g->status == REF_G_DEAD);
+  ref__reuse_forget(g);
   g->fn = NULL;
   g->arg = NULL;
   g->frames = NULL;

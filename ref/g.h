@@ -46,12 +46,48 @@ struct ref__sudog {
 };
 
 struct ref_g {
+  /* First line: what a stack scan or a replay reads (the pipeline fetches it). */
   void *sp;               /* saved stack pointer while not running */
   ref__stack stack;
   ref_frame *frames;      /* top frame record; chain runs to the entry frame */
   uint64_t id;
-  uint32_t status;        /* ref__gstatus */
+  uint16_t status;        /* ref__gstatus */
   bool started;           /* fn/arg are GC roots until the G starts */
+  /* reuse=clean: set by a complete scan that recorded its result (see
+   * scan_reuse.c), cleared by ref__reuse_forget. Invariant: while set, the
+   * words of [sp, stack.hi) and the frame chain with its safepoints are
+   * those the recording scan read, so replaying the record marks what a
+   * rescan would. Why it holds -- every write to a parked stack clears it:
+   *  - the G itself writes only while running: the scheduler clears the bit
+   *    whenever it switches a G in (switch_away, run_from_g0), and a G that
+   *    is running (in ref_gc or an allocation's cycle, on the scheduler
+   *    stack) is never recorded, so it cannot be clean when it resumes;
+   *  - other goroutines write into a parked G's frames only through a
+   *    channel or select: a receive destination (sudog elem) or a select's
+   *    sudogs and cases on its stack. Every such write is followed by
+   *    ref__ready on the same thread with no safepoint between, and
+   *    ref__ready clears the bit;
+   *  - a new G (ref_go, also reusing a dead G's stack) is not started: its
+   *    start argument is scanned instead, never recorded; the bit is
+   *    cleared at ref__g_alloc and ref__g_release (death frees the record);
+   *  - frame records and their safepoints change only by the running G;
+   *    a conservative frame record's range is the G's own stack;
+   *  - a split stack (conservative, parallel/rootjobs, over split_bytes)
+   *    is scanned in pieces by several workers: it is not recorded at all;
+   *  - a record made under one scan mode is not replayed under the other.
+   * An object a record names was marked by the recording cycle and the
+   * stack still holds the word, so each replay keeps exactly what a rescan
+   * would (false retention by conservative words included). The checkmark
+   * verifier reads the real stacks, so it checks every replay.
+   * Future: with several mutator threads the bit must be cleared by the
+   * thread that switches the G in before the G runs, and a waker must clear
+   * it before it publishes the G as runnable; concurrent marking may replay
+   * a record only under the same condition it could read the stack (the G
+   * stopped), and a record is a snapshot of that stack, as a scan is. */
+  uint8_t scan_clean;     /* 0, or REF_G_CLEAN / REF_G_CLEAN_EXT (record words malloc'd) */
+  uint32_t allg_index;    /* g == ref__allg.g[allg_index]; the reuse table's index.
+                             With scan_clean, on the G's first line, which the
+                             scans' pipeline fetches: a replay reads no other */
   ref_gofn fn;
   void *arg;
   ref_g *schedlink;       /* run queue or free list */
@@ -65,6 +101,17 @@ struct ref_g {
   void *tsan_fiber;
   ref__sudog sudog;       /* plain channel send/receive wait entry */
 };
+
+enum { REF_G_CLEAN = 1, REF_G_CLEAN_EXT = 2 };
+
+/* Drops g's scan record, if any (scan_reuse.c): g runs, dies, or another G
+ * wrote into its stack. A record held inline in its table entry is dropped
+ * by clearing the bit alone: the entry is not touched (one cache miss less
+ * per switch-in of a recorded G). */
+void ref__reuse_forget_slow(ref_g *g);
+static inline void ref__reuse_forget(ref_g *g) {
+  if (ref_unlikely(g->scan_clean)) ref__reuse_forget_slow(g);
+}
 
 /* A FIFO of Gs linked through schedlink. */
 typedef struct ref__gqueue {

@@ -144,6 +144,7 @@ static void gc_cycle(void *arg) {
   memset(&cs, 0, sizeof cs);
   workers_reset(n);
   ref__mark_reset(n);
+  ref__reuse_prepare();
   ref__workers_run(mark_region, &cs);
   uint64_t t1 = cs.t_roots0, t2 = cs.t_roots1;
   uint64_t t3 = ref__nanotime();
@@ -206,5 +207,6 @@ void ref__gc_shutdown(void) {
   ref__trace_free();
   ref__workers_shutdown();
   ref__roots_shutdown();
+  ref__reuse_shutdown();
   ref__wbuf_shutdown();
 }

@@ -52,6 +52,11 @@ typedef struct ref__worker {
   ref_worker_stats st;
   size_t nptr;
   uintptr_t ptrbuf[REF_PTRBUF];
+  /* reuse=clean: the record of the stack being scanned, while recording;
+   * nrec > REF_REUSE_MAX_WORDS: over the limit, not kept. */
+  bool recording;
+  uint32_t nrec;
+  uintptr_t rec[REF_REUSE_MAX_WORDS];
   ref__pccache pccache;
   ref_trace_event *trace;  /* NULL: not tracing (ref_trace_enable) */
   uint32_t ntrace, trace_cap;
@@ -152,6 +157,22 @@ static inline void ref__count_stack(ref__worker *w, uintptr_t bytes) {
   w->n.stacks_scanned++;
   w->n.stack_bytes += bytes;
 }
+
+/* ---- scan_reuse.c: records of clean stacks (reuse=clean; see g.h) ---- */
+/* Sizes the side table for allg; before the cycle's first scan. */
+void ref__reuse_prepare(void);
+/* Replays g's record if g is clean and it was made under this scan mode,
+ * counting the stack as scanned; false: scan it. */
+bool ref__reuse_replay(ref__worker *w, ref_g *g);
+/* Around one complete stack scan: begin starts recording what the scan
+ * feeds the marker, end stores it as g's record and sets g clean. */
+void ref__reuse_begin(ref__worker *w);
+void ref__reuse_end(ref__worker *w, ref_g *g);
+void ref__record_slow(ref__worker *w, const uintptr_t *p, size_t n);
+static inline void ref__record(ref__worker *w, const uintptr_t *p, size_t n) {
+  if (w->recording) ref__record_slow(w, p, n);
+}
+void ref__reuse_shutdown(void);
 
 /* ---- mark.c ---- */
 /* Marks the object at base (slot idx of s); greys it if it has pointers. */

@@ -14,6 +14,7 @@
 void ref__ptrbuf_flush(ref__worker *w) {
   size_t n = w->nptr;
   const uintptr_t alo = ref__heap.arena_lo;
+  ref__record(w, w->ptrbuf, n);
   for (size_t i = 0; i < n; i++)
     __builtin_prefetch(&ref__heap.pagemap[(w->ptrbuf[i] - alo) >> REF_PAGE_SHIFT]);
   for (size_t i = 0; i < n; i++) ref__mark_ptr(w, w->ptrbuf[i]);

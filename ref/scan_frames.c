@@ -96,7 +96,10 @@ void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi,
     uint64_t nslots = 0;
     for (; bits; bits &= bits - 1, nslots++) {
       uintptr_t p = (uintptr_t)slot[__builtin_ctzll(bits)];
-      if (p) ref__mark_ptr(w, p);
+      if (!p) continue;
+      if (w->recording && p - ref__heap.arena_lo < ref__heap.arena_hi - ref__heap.arena_lo)
+        ref__record_slow(w, &p, 1);
+      ref__mark_ptr(w, p);
     }
     w->n.slots += nslots;
   }

@@ -47,12 +47,17 @@ static struct {
   } *chunks[REF_MAX_WORKERS];
 } parts;
 
+/* Under reuse=clean a parked G's scan is recorded (a running one, which
+ * collects from its own call, would be clean when it resumes: g.h). */
 void ref__scanstack(ref__worker *w, ref_g *g) {
   ref_assert_internal((uintptr_t)g->sp >= g->stack.lo && (uintptr_t)g->sp < g->stack.hi);
   ref__count_stack(w, g->stack.hi - (uintptr_t)g->sp);
+  bool record = ref__cfg.reuse == REF_REUSE_CLEAN && g->status != REF_G_RUNNING;
+  if (record) ref__reuse_begin(w);
   if (ref__cfg.scan == REF_SCAN_FRAMES) ref__scan_frames(w, g);
   else ref__scan_conservative(w, (uintptr_t)g->sp, g->stack.hi);
   ref__ptrbuf_flush(w);
+  if (record) ref__reuse_end(w, g);
 }
 
 static ref__stackpart *part_new(ref__worker *w) {
@@ -68,7 +73,8 @@ static ref__stackpart *part_new(ref__worker *w) {
 }
 
 /* Scans g's roots: its start argument if it has not started, else its
- * stack. may_split: queue pieces of a deep conservative stack for others.
+ * stack, or the replay of its record when it is clean (reuse=clean).
+ * may_split: queue pieces of a deep conservative stack for others.
  * The pieces are whole words from the (word-aligned) saved sp, whatever
  * split_bytes is, so that no word falls between two of them; none reaches
  * past the top. */
@@ -79,6 +85,7 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
     if (a - ref__heap.arena_lo < ref__heap.arena_hi - ref__heap.arena_lo) ref__mark_ptr(w, a);
     return;
   }
+  if (ref__cfg.reuse == REF_REUSE_CLEAN && ref__reuse_replay(w, g)) return;
   uintptr_t sp = (uintptr_t)g->sp, hi = g->stack.hi;
   uintptr_t step = ref__cfg.split_bytes < REF_WORD ? REF_WORD
                                                    : ref_align_down(ref__cfg.split_bytes, REF_WORD);
@@ -94,16 +101,21 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
     ref__gcw_put(&w->gcw, (uintptr_t)p | REF_ITEM_PART);
   }
   ref__count_stack(w, hi - sp);
+  w->n.reuse_unrecorded += ref__cfg.reuse == REF_REUSE_CLEAN; /* pieces: not recorded (g.h) */
   ref__scan_conservative(w, sp, sp + step);
   ref__ptrbuf_flush(w);
 }
 
+/* Set while touch_stacks runs (on the scheduler stack, never during a
+ * cycle): the floor fetches every stack, clean or not. */
+static bool touching;
+
 /* Fetches lines [first, last) of the live top of a goroutine's stack:
  * [sp, hi) for a conservative scan, [top record, hi) for frames, at most
- * PREFETCH_LINES lines. */
+ * PREFETCH_LINES lines; none of a clean G's in a scan (reuse=clean). */
 ref_prefetch_fn void prefetch_g(ref_g *g, bool frames, int first, int last) {
   uintptr_t from = frames ? (uintptr_t)g->frames : (uintptr_t)g->sp;
-  if (from == 0) return;
+  if (from == 0 || (g->scan_clean && !touching)) return; /* a replay reads no stack */
   uintptr_t a = ref_align_down(from, 64) + 64 * (uintptr_t)first, hi = g->stack.hi;
   for (int i = first; i < last && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
 }
@@ -168,6 +180,7 @@ static void touch_stacks(void *arg) {
   ref_g *const *gs = ref__allg.g;
   size_t n = ref__allg.len;
   uint64_t sum = 0, bytes = 0;
+  touching = true;
   pipeline_start(gs, n, false);
   for (size_t i = 0; i < n; i++) {
     pipeline_walk(gs, i, n, false);
@@ -179,6 +192,7 @@ static void touch_stacks(void *arg) {
     }
     pipeline_lines(gs, i, n, false);
   }
+  touching = false;
   res[0] = sum;
   res[1] = bytes;
 }

@@ -70,6 +70,7 @@ static void switch_away(ref__m *m, ref_g *g, bool dying) {
   }
   if (next) {
     next->status = REF_G_RUNNING;
+    ref__reuse_forget(next);
     m->curg = next;
     ctx_switch(&g->sp, next->sp, next->stack.lo, next->stack.hi, next->tsan_fiber, dying);
   } else {
@@ -81,6 +82,7 @@ static void switch_away(ref__m *m, ref_g *g, bool dying) {
 /* Runs g from the scheduler stack until control comes back to it. */
 static void run_from_g0(ref__m *m, ref_g *g) {
   g->status = REF_G_RUNNING;
+  ref__reuse_forget(g);
   m->curg = g;
   ctx_switch(&m->g0_sp, g->sp, g->stack.lo, g->stack.hi, g->tsan_fiber, false);
 }
@@ -154,6 +156,7 @@ void ref__ready(ref_g *g) {
   ref_assert_internal(g->status == REF_G_WAITING);
   ss.nwaiting--;
   g->status = REF_G_RUNNABLE;
+  ref__reuse_forget(g); /* its waker may have written into its frames (g.h) */
   ref__gq_push(&ref__m_get()->runq, g);
 }
 

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum wl_kind { K_SELECT, K_BLOCKING, K_FORRANGE, K_IDLE };
+enum wl_kind { K_SELECT, K_BLOCKING, K_FORRANGE, K_IDLE, K_PARKED, K_DIRTY };
 
 #define WL_NOINLINE __attribute__((noinline))
 #define PAD_WORD 0x5a5a5a5a5a5a5a5aull /* non-pointer filler: never a heap address */
@@ -41,6 +41,7 @@ typedef struct reader {
   uint64_t id;
   int64_t nnodes;
   int depth, slots, frame_bytes; /* the frames it descends through */
+  int dirty;                     /* DirtyStack: bytes rewritten per wake */
 } reader;
 
 static const uint64_t reader_mask[1] = {0x7}; /* ch, quit, nodes */
@@ -56,6 +57,8 @@ struct wl_instance {
   ref_chan **chans;   /* heap array of n channels (Idle: one shared) */
   ref_chan *quit;
   int64_t parked_expected;
+  int32_t *perm;      /* Parked: a permutation of 0..n-1, its prefix woken */
+  uint64_t rng;
   int64_t exited, received, nodes_checked, failures;
   char failure[200];
 };
@@ -68,6 +71,13 @@ static struct {
 
 static void fail(struct wl_instance *w, const char *fmt, uint64_t a, uint64_t b) {
   if (w->failures++ == 0) snprintf(w->failure, sizeof w->failure, fmt, a, b);
+}
+
+static uint64_t xorshift(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
 }
 
 static uint64_t canary_of(const reader *r, int64_t i) { return r->id * 1000003u + (uint64_t)i; }
@@ -151,6 +161,16 @@ static WL_NOINLINE void select_loop(struct wl_instance *w, ref_chan *ch, ref_cha
   }
 }
 
+/* DirtyStack's loop: a frame of r->dirty bytes of non-pointer data, parked
+ * with the reader and rewritten after every wake. */
+static WL_NOINLINE void dirty_loop(struct wl_instance *w, ref_chan *ch, int dirty) {
+  volatile uint64_t *buf = alloca((size_t)dirty + 8);
+  for (uint64_t round = 1; ref_chan_recv(ch, NULL); round++) {
+    for (int i = 0; i < dirty / 8; i++) buf[i] = PAD_WORD ^ round;
+    w->received++;
+  }
+}
+
 /* Parks the way the workload does until its channel is closed. The record
  * holds what a Go reader's frame would: the reader and its channels. */
 static WL_NOINLINE void park_loop(reader *r) {
@@ -164,6 +184,10 @@ static WL_NOINLINE void park_loop(reader *r) {
   case K_SELECT:
     select_loop(w, f.slot[1], f.slot[2]);
     return;
+  case K_DIRTY:
+    dirty_loop(w, f.slot[1], r->dirty);
+    return;
+  case K_PARKED:
   case K_BLOCKING: /* for { if _, ok := <-ch; !ok { return } } */
     while (ref_chan_recv(f.slot[1], NULL)) w->received++;
     return;
@@ -234,8 +258,14 @@ int wl_params_check(const wl_params *p, char *err, size_t errlen) {
   if (check_field("depth", p->depth, 0, WL_MAX_DEPTH, err, errlen) != 0 ||
       check_field("frame-bytes", p->frame_bytes, 0, WL_MAX_FRAME_BYTES, err, errlen) != 0 ||
       check_field("slots", p->slots, WL_MIN_SLOTS, WL_MAX_SLOTS, err, errlen) != 0 ||
-      check_field("heap-per-g", p->heap_per_g, 0, WL_MAX_HEAP_PER_G, err, errlen) != 0)
+      check_field("heap-per-g", p->heap_per_g, 0, WL_MAX_HEAP_PER_G, err, errlen) != 0 ||
+      check_field("dirty", p->dirty, 0, WL_MAX_DIRTY, err, errlen) != 0)
     return -1;
+  /* Negative: the default. Written so that a NaN is refused too. */
+  if (!(p->wake < 0) && !(p->wake >= WL_MIN_WAKE && p->wake <= WL_MAX_WAKE)) {
+    snprintf(err, errlen, "wake must be in %d..%d", WL_MIN_WAKE, WL_MAX_WAKE);
+    return -1;
+  }
   return 0;
 }
 
@@ -244,7 +274,7 @@ static int check_params(const wl_params *p, char *err, size_t errlen) {
   if (wl_params_check(p, err, errlen) != 0) return -1;
   /* A frame costs its record, its data and about 96 bytes of native frame. */
   size_t per = 32 + 8 * (size_t)p->slots + (size_t)p->frame_bytes + 96;
-  size_t need = per * (size_t)p->depth + 4096;
+  size_t need = per * (size_t)p->depth + 4096 + (size_t)p->dirty;
   size_t have = ref_get_config()->stack_size;
   if (need > have) {
     snprintf(err, errlen, "depth %d with %d slots and %d frame bytes needs about %zu bytes of "
@@ -275,6 +305,9 @@ static wl_instance *setup_kind(const wl_desc *d, enum wl_kind kind, const wl_par
   ref_add_root(&root, sizeof root);
   root.quit = w->quit = ref_chan_make_size(0, 0);
   size_t nch = kind == K_IDLE ? 0 : (size_t)p->n;
+  w->rng = p->seed * 0x9E3779B97F4A7C15ull + 1;
+  if (kind == K_PARKED && !(w->perm = malloc((size_t)p->n * sizeof *w->perm))) goto fail;
+  for (int64_t i = 0; w->perm && i < p->n; i++) w->perm[i] = (int32_t)i;
   root.chans = w->chans = nch ? ref_alloc_array(&ptr_type, nch) : NULL;
   if (!w->quit || (nch && !w->chans)) goto fail;
   for (int64_t i = 0; i < p->n; i++) {
@@ -290,7 +323,8 @@ static wl_instance *setup_kind(const wl_desc *d, enum wl_kind kind, const wl_par
                   .nnodes = p->heap_per_g / NODE_BYTES,
                   .depth = depth_of(w, i),
                   .slots = p->slots,
-                  .frame_bytes = p->frame_bytes};
+                  .frame_bytes = p->frame_bytes,
+                  .dirty = kind == K_DIRTY ? p->dirty : 0};
     if (!ref_go(reader_main, r)) goto fail;
   }
   size_t parked = ref_run();
@@ -309,12 +343,29 @@ fail:
 
 const wl_params *wl_params_of(const wl_instance *w) { return &w->p; }
 
+/* Parked: sends to a fresh seeded choice of round(wake * n) readers (a
+ * partial Fisher-Yates shuffle of perm), each once. Returns how many. */
+static int64_t wake_some(wl_instance *w) {
+  int64_t n = w->p.n, k = (int64_t)(w->p.wake * (double)n + 0.5);
+  for (int64_t i = 0; i < k; i++) {
+    int64_t j = i + (int64_t)(xorshift(&w->rng) % (uint64_t)(n - i));
+    int32_t t = w->perm[i];
+    w->perm[i] = w->perm[j];
+    w->perm[j] = t;
+    ref_chan_send(w->chans[w->perm[i]], NULL);
+  }
+  return k;
+}
+
 int wl_wake(wl_instance *w, char *err, size_t errlen) {
-  int64_t before = w->received;
-  if (w->kind != K_IDLE)
+  int64_t before = w->received, want = 0;
+  if (w->kind == K_PARKED) {
+    want = wake_some(w);
+  } else if (w->kind != K_IDLE) {
     for (int64_t i = 0; i < w->p.n; i++) ref_chan_send(w->chans[i], NULL);
+    want = w->p.n;
+  }
   size_t parked = ref_run();
-  int64_t want = w->kind == K_IDLE ? 0 : w->p.n;
   if (parked != (size_t)w->p.n || w->received - before != want) {
     snprintf(err, errlen, "wake: %zu of %lld readers parked, %lld of %lld woke", parked,
              (long long)w->p.n, (long long)(w->received - before), (long long)want);
@@ -339,6 +390,7 @@ int wl_finish(wl_instance *w, char *err, size_t errlen) {
   ref_remove_root(&root);
   root.chans = NULL;
   root.quit = NULL;
+  free(w->perm);
   free(w);
   return rc;
 }
@@ -353,6 +405,8 @@ void wl_resolve(const wl_desc *d, const wl_params *in, wl_params *out) {
   if (out->frame_bytes < 0) out->frame_bytes = d->defaults.frame_bytes;
   if (out->slots < 0) out->slots = d->defaults.slots;
   if (out->heap_per_g < 0) out->heap_per_g = d->defaults.heap_per_g;
+  if (out->wake < 0) out->wake = d->defaults.wake;
+  if (out->dirty < 0) out->dirty = d->defaults.dirty;
 }
 
 uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p) {
@@ -363,19 +417,19 @@ uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p) {
   uint64_t depth = (uint64_t)p->depth;
   if (strcmp(d->name, "GoroutineSkewed") == 0) depth += 256 / 100 + 1; /* 1% at depth 256 */
   uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-  uint64_t stack = align_up(1024 + depth * frame, page);
+  uint64_t stack = align_up(1024 + depth * frame + (uint64_t)p->dirty, page);
   uint64_t heap = 64 + 128 + (uint64_t)p->heap_per_g * 2 + (uint64_t)p->heap_per_g / 8;
   return (uint64_t)p->n * (stack + 256 + heap);
 }
 
-#define WORKLOAD(NAME, KIND, DEPTH, FBYTES, SLOTS, HEAP, SUMMARY)                            \
+#define WORKLOAD(NAME, KIND, DEPTH, FBYTES, SLOTS, HEAP, WAKE, DIRTY, SUMMARY)               \
   static wl_instance *setup_##NAME(const wl_params *p, char *err, size_t errlen) {           \
     wl_params q;                                                                              \
     wl_resolve(&desc_##NAME, p, &q);                                                          \
     return setup_kind(&desc_##NAME, KIND, &q, err, errlen);                                   \
   }                                                                                           \
-  static const wl_desc desc_##NAME = {#NAME, SUMMARY, {0, DEPTH, FBYTES, SLOTS, HEAP, 0},     \
-                                      setup_##NAME};
+  static const wl_desc desc_##NAME = {                                                       \
+      #NAME, SUMMARY, {0, DEPTH, FBYTES, SLOTS, HEAP, 0, WAKE, DIRTY}, setup_##NAME};
 
 #define DECLARE(NAME) static const wl_desc desc_##NAME;
 DECLARE(GoroutineSelect)
@@ -385,22 +439,32 @@ DECLARE(GoroutineIdle)
 DECLARE(GoroutineDeep)
 DECLARE(GoroutineSkewed)
 DECLARE(GoroutinePointerDense)
+DECLARE(GoroutineParked)
+DECLARE(GoroutineDirtyStack)
+DECLARE(GoroutineManyIdle)
 
-WORKLOAD(GoroutineSelect, K_SELECT, 0, 0, 1, 0,
+WORKLOAD(GoroutineSelect, K_SELECT, 0, 0, 1, 0, 0, 0,
          "readers select on their own channel and a shared quit channel")
-WORKLOAD(GoroutineBlocking, K_BLOCKING, 0, 0, 1, 0, "readers block receiving on their channel")
-WORKLOAD(GoroutineForRange, K_FORRANGE, 0, 0, 1, 0, "readers range over their channel")
-WORKLOAD(GoroutineIdle, K_IDLE, 0, 0, 1, 0, "readers all wait on one shared channel")
-WORKLOAD(GoroutineDeep, K_BLOCKING, 64, 64, 2, 0, "Blocking readers 64 frames deep")
-WORKLOAD(GoroutineSkewed, K_BLOCKING, 0, 64, 2, 0,
+WORKLOAD(GoroutineBlocking, K_BLOCKING, 0, 0, 1, 0, 0, 0, "readers block receiving on their channel")
+WORKLOAD(GoroutineForRange, K_FORRANGE, 0, 0, 1, 0, 0, 0, "readers range over their channel")
+WORKLOAD(GoroutineIdle, K_IDLE, 0, 0, 1, 0, 0, 0, "readers all wait on one shared channel")
+WORKLOAD(GoroutineDeep, K_BLOCKING, 64, 64, 2, 0, 0, 0, "Blocking readers 64 frames deep")
+WORKLOAD(GoroutineSkewed, K_BLOCKING, 0, 64, 2, 0, 0, 0,
          "Blocking readers; 1% of them 256 frames deep (load imbalance)")
-WORKLOAD(GoroutinePointerDense, K_BLOCKING, 16, 0, 64, 1024,
+WORKLOAD(GoroutinePointerDense, K_BLOCKING, 16, 0, 64, 1024, 0, 0,
          "Blocking readers 16 frames deep, every frame slot a live pointer")
+WORKLOAD(GoroutineParked, K_PARKED, 0, 0, 1, 0, 0.01, 0,
+         "Blocking readers; each iteration wakes a seeded fraction --wake of them (default 0.01)")
+WORKLOAD(GoroutineDirtyStack, K_DIRTY, 0, 0, 1, 0, 0, 10240,
+         "readers that rewrite --dirty bytes (default 10 KiB) of their parked frame every wake")
+WORKLOAD(GoroutineManyIdle, K_IDLE, 0, 0, 1, 0, 0, 0,
+         "Idle at go-gcbench's manyidlegs size: run with --n=500k; never woken")
 
 const wl_desc *const wl_all[] = {
     &desc_GoroutineSelect, &desc_GoroutineBlocking, &desc_GoroutineForRange,
     &desc_GoroutineIdle,   &desc_GoroutineDeep,     &desc_GoroutineSkewed,
-    &desc_GoroutinePointerDense, NULL,
+    &desc_GoroutinePointerDense, &desc_GoroutineParked, &desc_GoroutineDirtyStack,
+    &desc_GoroutineManyIdle, NULL,
 };
 
 const wl_desc *wl_find(const char *name) {

@@ -2,8 +2,11 @@
  * workloads.h: the benchmark workloads, written against ref's public API.
  *
  * A GC workload (Go's malloc_test.go GoroutineSelect / Blocking / ForRange /
- * Idle, plus Deep, Skewed and PointerDense) parks n reader goroutines with
- * a shaped stack; each iteration wakes every reader once (not Idle), runs
+ * Idle, plus Deep, Skewed and PointerDense, and go-gcbench's shapes Parked,
+ * DirtyStack and ManyIdle, where most stacks do not run between cycles)
+ * parks n reader goroutines with
+ * a shaped stack; each iteration wakes every reader once (not Idle and
+ * ManyIdle, which wake none; Parked wakes a seeded fraction), runs
  * until all are parked again, and then the caller times exactly one ref_gc().
  * finish() closes the channels and verifies that every reader exited and
  * every object a reader held survived with its contents intact.
@@ -24,6 +27,9 @@
 #define WL_MIN_SLOTS 1
 #define WL_MAX_SLOTS 64            /* the widest reader frame, descend64 */
 #define WL_MAX_HEAP_PER_G 1048576  /* 1 MiB */
+#define WL_MIN_WAKE 0              /* GoroutineParked's --wake: a fraction of n */
+#define WL_MAX_WAKE 1
+#define WL_MAX_DIRTY 65536         /* GoroutineDirtyStack's --dirty: 64 KiB */
 
 /* The shape of every reader's stack and heap. Negative: the workload's own
  * default (Deep's depth 64, say). */
@@ -35,6 +41,11 @@ typedef struct wl_params {
   int heap_per_g;      /* bytes of objects reachable from each reader's frames,
                           0..WL_MAX_HEAP_PER_G */
   uint64_t seed;
+  double wake;         /* GoroutineParked: the fraction of readers each
+                          iteration wakes (chosen by the seed),
+                          WL_MIN_WAKE..WL_MAX_WAKE */
+  int dirty;           /* GoroutineDirtyStack: bytes of its parked frame each
+                          reader rewrites every iteration, 0..WL_MAX_DIRTY */
 } wl_params;
 
 /* Checks p against the limits above; a negative shape field (the workload's

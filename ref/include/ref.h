@@ -37,7 +37,7 @@ extern "C" {
  * Configuration and errors
  * ------------------------------------------------------------------------- */
 
-/* The three switches, one table each, X(enumerator, name): the enums, the
+/* The four switches, one table each, X(enumerator, name): the enums, the
  * names that ref_*_name print and ref_*_parse read, and every list the bench
  * and its reports show are made from these. A strategy is "<scan>-<phase>". */
 #define REF_PHASES(X)                                                             \
@@ -51,16 +51,23 @@ extern "C" {
   X(REF_MAPS_DIRECT, "direct")                                                    \
   X(REF_MAPS_PCTAB, "pctab")                                                      \
   X(REF_MAPS_PCTAB_CACHED, "pctab-cached")
+/* reuse: whether a stack that has not changed since its last complete scan
+ * is read again (off) or its recorded result replayed (clean). */
+#define REF_REUSES(X)                                                             \
+  X(REF_REUSE_OFF, "off")                                                         \
+  X(REF_REUSE_CLEAN, "clean")
 
 #define REF__ENUMERATOR(e, name) e,
 #define REF__ONE(e, name) +1
 typedef enum ref_phase { REF_PHASES(REF__ENUMERATOR) } ref_phase;
 typedef enum ref_scan { REF_SCANS(REF__ENUMERATOR) } ref_scan;
 typedef enum ref_stackmaps { REF_STACKMAPS(REF__ENUMERATOR) } ref_stackmaps;
+typedef enum ref_reuse { REF_REUSES(REF__ENUMERATOR) } ref_reuse;
 enum {
   REF_NPHASES = 0 REF_PHASES(REF__ONE),
   REF_NSCANS = 0 REF_SCANS(REF__ONE),
-  REF_NSTACKMAPS = 0 REF_STACKMAPS(REF__ONE)
+  REF_NSTACKMAPS = 0 REF_STACKMAPS(REF__ONE),
+  REF_NREUSES = 0 REF_REUSES(REF__ONE)
 };
 
 /* Called on every mark worker thread (index 0 is the initiating thread,
@@ -73,6 +80,7 @@ typedef int (*ref_worker_start_fn)(int index, void *arg);
 #define REF_MAX_STACK_SIZE ((size_t)1 << 30)
 #define REF_MIN_HEAP ((size_t)1 << 20)
 #define REF_MAX_HEAP ((size_t)1 << 40)
+#define REF_REUSE_MAX_WORDS 512   /* words one stack's reuse record may hold */
 
 typedef struct ref_config {
   size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB;
@@ -95,6 +103,16 @@ typedef struct ref_config {
   ref_phase phase;
   ref_scan scan;
   ref_stackmaps stackmaps;
+  /* reuse=clean: a goroutine's stack is clean while it has not run since
+   * its last complete scan, and a clean stack's scan replays the result
+   * recorded then (frames: the live slot values in the heap's range;
+   * conservative: the words that fell in it) instead of reading the stack.
+   * Records live off the stack, hold at most REF_REUSE_MAX_WORDS words (a
+   * stack with more, or one scanned in split pieces, is not recorded) and
+   * are freed when the goroutine runs or dies. Default off. Only ref_init
+   * sets it; a record made under one scan mode is not replayed under the
+   * other (ref_set_strategy). */
+  ref_reuse reuse;
   size_t split_bytes;       /* conservative: split a stack scan into jobs above this
                                (default 16 KiB); 0 = default; a multiple of 8 */
   bool checkmark;           /* verify every cycle with an independent marker; also
@@ -154,6 +172,8 @@ const char *ref_strategy_name(ref_phase phase, ref_scan scan);
 int ref_strategy_parse(const char *name, ref_phase *phase, ref_scan *scan);
 const char *ref_stackmaps_name(ref_stackmaps maps);
 int ref_stackmaps_parse(const char *name, ref_stackmaps *maps);
+const char *ref_reuse_name(ref_reuse reuse);
+int ref_reuse_parse(const char *name, ref_reuse *reuse);
 
 /* ---------------------------------------------------------------------------
  * Types and the heap
@@ -431,14 +451,22 @@ void ref_gc(void);
  * which stack is timing. The mark counters are counted by each mark worker
  * as it works; the sweep counters by the sweep. */
 #define REF_MARK_COUNTERS(X)                                                      \
-  X(stacks_scanned, 1, "goroutine stacks scanned")                                \
-  X(stack_bytes, 1, "live stack bytes, [saved sp, top), of the stacks scanned")   \
+  X(stacks_scanned, 1, "goroutine stacks scanned, replayed ones included")        \
+  X(stack_bytes, 1, "live stack bytes, [saved sp, top), of the stacks scanned "   \
+                    "(replayed ones included: the bytes the cycle accounts for)") \
   X(words, 1, "words read by conservative scans (stacks, frames, globals)")      \
   X(candidates, 1, "words a conservative scan found inside the heap's range")    \
   X(frames, 1, "frame records walked")                                            \
   X(lookups, 1, "frame metadata lookups (findfunc + pc-value decode)")            \
   X(cache_hits, 0, "lookups answered by the worker's pc-value cache")             \
   X(slots, 1, "live pointer slots read from frame records")                       \
+  X(stacks_reused, 1, "clean stacks whose recorded scan was replayed (reuse=clean)") \
+  X(stack_bytes_skipped, 1, "stack_bytes of the replayed stacks: not read")       \
+  X(reuse_words, 1, "record entries replayed (distinct words of each record)")     \
+  X(reuse_unrecorded, 1, "stacks scanned but not recorded: split, or a record "   \
+                         "over REF_REUSE_MAX_WORDS words")                        \
+  X(reuse_bytes, 1, "bytes of the records held at the cycle's end (a 64-byte "    \
+                    "entry each, plus their words past the entry's 6)")           \
   X(objects_marked, 1, "objects marked")                                          \
   X(bytes_marked, 1, "bytes of the objects marked")
 #define REF_SWEEP_COUNTERS(X)                                                     \

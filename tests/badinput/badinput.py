@@ -85,6 +85,7 @@ BENCH_CASES = [
     ("seed=18446744073709551616 (overflow)", ["--seed=18446744073709551616"]),
     ("max-mem=0", ["--max-mem=0"]),
     ("gc-percent=-5", ["--gc-percent=-5"]),
+    ("wake=nan", ["--wake=nan"]),
     ("trace= (empty)", ["--trace="]),
     ("trace into a missing directory", ["--trace=/nonexistent/dir/t.json"]),
     ("gc-percent=none", ["--gc-percent=none"]),

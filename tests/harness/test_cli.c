@@ -66,6 +66,9 @@ static const bad_case bad[] = {
     {"--seed=x", NULL, "--seed: \"x\" is not a number"},
     {"--max-mem=0", NULL, "--max-mem: \"0\" is too small"},
     {"--trace=", NULL, "--trace: missing value; accepted: a file name"},
+    {"--wake=nan", NULL, "--wake: \"nan\": wake must be in 0..1"},
+    {"--wake=-inf", NULL, "--wake: \"-inf\": wake must be in 0..1"},
+    {"--wake=0.5x", NULL, "--wake: \"0.5x\" is not a number"},
     {"--gc-percent=-1", NULL, "--gc-percent: \"-1\" is not a number; accepted: integers 0..2147483647 (INT_MAX), or off"},
     {"--gc-percent=2147483648", NULL, "--gc-percent: \"2147483648\" is too large"},
     {"--gc-percent=Off", NULL, "--gc-percent: \"Off\" is not a number"},
@@ -158,7 +161,9 @@ static void test_shape_limits_are_the_workloads(void **state) {
   } shape[] = {{"depth", 0, WL_MAX_DEPTH, offsetof(bench_opts, depth)},
                {"frame-bytes", 0, WL_MAX_FRAME_BYTES, offsetof(bench_opts, frame_bytes)},
                {"slots", WL_MIN_SLOTS, WL_MAX_SLOTS, offsetof(bench_opts, slots)},
-               {"heap-per-g", 0, WL_MAX_HEAP_PER_G, offsetof(bench_opts, heap_per_g)}};
+               {"heap-per-g", 0, WL_MAX_HEAP_PER_G, offsetof(bench_opts, heap_per_g)},
+               {"dirty", 0, WL_MAX_DIRTY, offsetof(bench_opts, dirty)},
+               {"wake", WL_MIN_WAKE, WL_MAX_WAKE, 0}};
   char *help = usage_text();
   for (size_t i = 0; i < REF_ARRAY_SIZE(shape); i++) {
     int lo = shape[i].lo, hi = shape[i].hi;
@@ -171,7 +176,8 @@ static void test_shape_limits_are_the_workloads(void **state) {
       bool in = values[k] >= lo && values[k] <= hi;
       if (in && a->rc != 0) fail_msg("rejected %s: %s", arg, a->err);
       if (!in && a->rc == 0) fail_msg("accepted %s", arg);
-      if (in) assert_int_equal(*(const int64_t *)((const char *)&a->o + shape[i].off), values[k]);
+      if (in && shape[i].off == 0) assert_true(a->o.wake == values[k]); /* --wake: a double */
+      else if (in) assert_int_equal(*(const int64_t *)((const char *)&a->o + shape[i].off), values[k]);
       else if (strncmp(a->err, flag, strlen(flag)) != 0) fail_msg("%s: \"%s\"", arg, a->err);
     }
     char range[64];

@@ -40,6 +40,11 @@ static void test_go_name(void **state) {
   /* Google Benchmark's own suffixes go too. */
   bench_go_name(buf, sizeof buf, "X/conservative-serial/n:10/workers:4/scatter/iterations:3/manual_time");
   assert_string_equal(buf, "BenchmarkX/conservative-serial/n:10-4");
+  /* The reuse setting stays, before the suffix. */
+  bench_go_name(buf, sizeof buf, "X/frames-serial/n:10/workers:2/compact/reuse:clean/manual_time");
+  assert_string_equal(buf, "BenchmarkX/frames-serial/n:10/reuse:clean-2");
+  bench_go_name(buf, sizeof buf, "X/frames-serial/n:10/workers:1/compact/reuse:clean");
+  assert_string_equal(buf, "BenchmarkX/frames-serial/n:10/reuse:clean");
   bench_go_name(buf, sizeof buf, "MicroScan/direct");
   assert_string_equal(buf, "BenchmarkMicroScan/direct");
   /* Zero ns/op is left out, as Go does. */

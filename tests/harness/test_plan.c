@@ -41,6 +41,28 @@ static void test_plan_cross_product(void **state) {
   bench_plan_free(&plan);
 }
 
+/* reuse is the innermost dimension; reuse=off keeps the names older
+ * baselines have, others are named. */
+static void test_plan_reuse(void **state) {
+  (void)state;
+  args *a = parse("--workloads=GoroutineIdle", "--strategies=frames-serial", "--workers=1",
+                  "--reuse=off,clean", NULL);
+  assert_int_equal(a->rc, 0);
+  bench_plan plan;
+  char err[256];
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
+  assert_int_equal(plan.nitems, 2);
+  assert_string_equal(plan.item[0].name, "GoroutineIdle/frames-serial/n:1000/workers:1/compact");
+  assert_string_equal(plan.item[1].name,
+                      "GoroutineIdle/frames-serial/n:1000/workers:1/compact/reuse:clean");
+  assert_int_equal(plan.item[1].reuse, REF_REUSE_CLEAN);
+  bench_plan_free(&plan);
+  a = parse("--reuse=clean,clean", NULL);
+  assert_int_not_equal(a->rc, 0);
+  a = parse("--reuse=dirty", NULL);
+  assert_non_null(strstr(a->err, "accepted: off, clean"));
+}
+
 /* --workers=all becomes the PU count; the printout shows where workers go. */
 static void test_plan_print_synthetic(void **state) {
   (void)state;
@@ -80,6 +102,7 @@ static void test_plan_print_synthetic(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plan_cross_product),
+      cmocka_unit_test(test_plan_reuse),
       cmocka_unit_test(test_plan_print_synthetic),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

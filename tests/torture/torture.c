@@ -858,6 +858,7 @@ typedef struct shape {
   size_t shared_cap[MAX_SHARED], own_cap[MAX_WORKERS];
   ref_stackmaps maps;
   size_t heap_max;
+  ref_reuse reuse; /* drawn last: the other draws are those of older runs */
 } shape;
 
 static shape shape_of(uint64_t seed) {
@@ -873,6 +874,7 @@ static shape shape_of(uint64_t seed) {
   s.maps = (ref_stackmaps)below(&rng, 3);
   static const size_t heaps[] = {1u << 20, 2u << 20, 64u << 20};
   s.heap_max = heaps[below(&rng, 3)];
+  s.reuse = (ref_reuse)below(&rng, REF_NREUSES);
   return s;
 }
 
@@ -961,9 +963,10 @@ static void run_one(uint64_t seed, int strategy, int mark_workers, const opts *o
   shape s = shape_of(seed);
   R.nworkers = s.nworkers;
   R.nshared = s.nshared;
-  fprintf(stderr, "torture: seed %llu strategy %s workers %d ops %d stackmaps %s heap %zuM\n",
+  fprintf(stderr,
+          "torture: seed %llu strategy %s workers %d ops %d stackmaps %s heap %zuM reuse %s\n",
           (unsigned long long)seed, R.strategy, mark_workers, o->ops, ref_stackmaps_name(s.maps),
-          s.heap_max >> 20);
+          s.heap_max >> 20, ref_reuse_name(s.reuse));
   ref_config cfg;
   ref_config_default(&cfg);
   if (ref_strategy_parse(R.strategy, &cfg.phase, &cfg.scan) != 0) die("unknown strategy");
@@ -971,6 +974,7 @@ static void run_one(uint64_t seed, int strategy, int mark_workers, const opts *o
   cfg.workers = mark_workers;
   cfg.stackmaps = s.maps;
   cfg.heap_max = s.heap_max;
+  cfg.reuse = s.reuse;
   cfg.seed = seed;
   if (ref_init(&cfg) != 0) die("ref_init: %s", ref_error());
   worker ws[MAX_WORKERS];

@@ -1,0 +1,152 @@
+/*
+ * scan_reuse.c: the records of clean stacks (reuse=clean). A complete scan
+ * of a parked goroutine's stack records what it fed the marker -- under
+ * frames the live slot values that fell in the heap's range, under
+ * conservative the candidate words -- in a side table indexed by the G's
+ * place in allg, and sets the G's scan_clean bit. While the bit is set the
+ * next cycle replays the record instead of reading the stack: the same
+ * words to the same marker, so the same objects are marked. The bit's
+ * soundness argument is in g.h, next to it.
+ */
+#include "gc.h"
+
+#include <stddef.h>
+#include <string.h>
+
+/* One stack's record: n words of the scan made under scan mode `scan`,
+ * inline when they fit, else all in ext (malloc'd, n words). Valid only
+ * while its G's scan_clean bit is set; ext is NULL unless that is
+ * REF_G_CLEAN_EXT (an inline entry's n and words are left stale when it
+ * is dropped). 64 bytes, one line. */
+#define INLINE_WORDS 6
+typedef struct reuse_entry {
+  uint32_t n;
+  uint32_t scan;
+  uintptr_t *ext;
+  uintptr_t inl[INLINE_WORDS];
+} reuse_entry;
+_Static_assert(sizeof(reuse_entry) == 64, "one line per entry");
+_Static_assert(offsetof(ref_g, allg_index) + sizeof(uint32_t) <= 64,
+               "a replay reads only the G's first line");
+
+/* The side table, one entry per allg slot; grown only between cycles. */
+static struct {
+  reuse_entry *e;
+  size_t cap;
+} table;
+
+static inline const uintptr_t *entry_words(const reuse_entry *e) {
+  return e->n <= INLINE_WORDS ? e->inl : e->ext;
+}
+
+static inline size_t entry_bytes(const reuse_entry *e) {
+  return sizeof *e + (e->n > INLINE_WORDS ? e->n * REF_WORD : 0);
+}
+
+void ref__reuse_prepare(void) {
+  if (ref__cfg.reuse == REF_REUSE_OFF || table.cap >= ref__allg.len) return;
+  size_t cap = table.cap ? table.cap : 1024;
+  while (cap < ref__allg.len) cap *= 2;
+  reuse_entry *e = realloc(table.e, cap * sizeof *e);
+  if (!e) ref__throw("out of memory for the reuse table of %zu goroutines", cap);
+  memset(e + table.cap, 0, (cap - table.cap) * sizeof *e);
+  table.e = e;
+  table.cap = cap;
+}
+
+void ref__reuse_forget_slow(ref_g *g) {
+  if (g->scan_clean == REF_G_CLEAN_EXT) {
+    reuse_entry *e = &table.e[g->allg_index];
+    free(e->ext);
+    e->ext = NULL;
+    e->n = 0;
+  }
+  g->scan_clean = 0;
+}
+
+bool ref__reuse_replay(ref__worker *w, ref_g *g) {
+  if (!g->scan_clean) return false;
+  const reuse_entry *e = &table.e[g->allg_index];
+  if (e->scan != (uint32_t)ref__cfg.scan) return false;
+  uintptr_t bytes = g->stack.hi - (uintptr_t)g->sp;
+  ref__count_stack(w, bytes);
+  w->n.stacks_reused++;
+  w->n.stack_bytes_skipped += bytes;
+  w->n.reuse_words += e->n;
+  w->n.reuse_bytes += entry_bytes(e);
+  const uintptr_t *p = entry_words(e);
+  for (uint32_t i = 0; i < e->n; i++) {
+    w->ptrbuf[w->nptr++] = p[i];
+    if (w->nptr == REF_PTRBUF) ref__ptrbuf_flush(w);
+  }
+  ref__ptrbuf_flush(w);
+  return true;
+}
+
+void ref__reuse_begin(ref__worker *w) {
+  ref__ptrbuf_flush(w); /* what is queued is not this stack's */
+  w->nrec = 0;
+  w->recording = true;
+}
+
+void ref__record_slow(ref__worker *w, const uintptr_t *p, size_t n) {
+  if (w->nrec + n > REF_REUSE_MAX_WORDS) {
+    w->nrec = REF_REUSE_MAX_WORDS + 1; /* over the limit: not recorded */
+    return;
+  }
+  memcpy(w->rec + w->nrec, p, n * REF_WORD);
+  w->nrec += (uint32_t)n;
+}
+
+static int word_cmp(const void *a, const void *b) {
+  uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Sorts w->rec and drops repeats: a word marked twice marks nothing more,
+ * and a parked stack holds the same few pointers in several places (a
+ * record's slot, its spilled registers), so most records then fit inline. */
+static uint32_t dedup(uintptr_t *a, uint32_t n) {
+  if (n > 16) {
+    qsort(a, n, sizeof *a, word_cmp);
+  } else {
+    for (uint32_t i = 1; i < n; i++)
+      for (uint32_t j = i; j > 0 && a[j - 1] > a[j]; j--) {
+        uintptr_t t = a[j];
+        a[j] = a[j - 1];
+        a[j - 1] = t;
+      }
+  }
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (m == 0 || a[m - 1] != a[i]) a[m++] = a[i];
+  return m;
+}
+
+/* Called after the stack's last words are flushed. A record that is over
+ * the limit (counted before repeats are dropped), or whose words cannot be
+ * allocated, is not kept: the stack is read again next cycle. */
+void ref__reuse_end(ref__worker *w, ref_g *g) {
+  w->recording = false;
+  ref__reuse_forget(g);
+  reuse_entry *e = &table.e[g->allg_index];
+  uint32_t n = w->nrec;
+  uintptr_t *ext = NULL;
+  if (n <= REF_REUSE_MAX_WORDS) n = dedup(w->rec, n);
+  if (n > REF_REUSE_MAX_WORDS || (n > INLINE_WORDS && !(ext = malloc(n * REF_WORD)))) {
+    w->n.reuse_unrecorded++;
+    return;
+  }
+  memcpy(ext ? ext : e->inl, w->rec, n * REF_WORD);
+  e->ext = ext;
+  e->n = n;
+  e->scan = (uint32_t)ref__cfg.scan;
+  w->n.reuse_bytes += entry_bytes(e);
+  g->scan_clean = ext ? REF_G_CLEAN_EXT : REF_G_CLEAN;
+}
+
+void ref__reuse_shutdown(void) {
+  for (size_t i = 0; i < table.cap; i++) free(table.e[i].ext); /* NULL unless held */
+  free(table.e);
+  memset(&table, 0, sizeof table);
+}
