@@ -6,7 +6,6 @@
  */
 #include "gc.h"
 
-#include <sched.h>
 #include <string.h>
 
 /* One cycle's state, shared by its parallel regions through their context
@@ -29,13 +28,12 @@ const ref_gc_stats *ref_gc_last(void) { return &last; }
  * Parallel regions
  * ------------------------------------------------------------------------- */
 
+static bool roots_done(void *cs) { return atomic_load(&((gc_cycle_state *)cs)->xroots_done); }
+
 /* Waits, as an idle worker, for worker 0 to finish root enumeration. */
 static void wait_roots(ref__worker *w, gc_cycle_state *cs) {
   uint64_t t0 = ref__nanotime();
-  for (unsigned i = 0; !atomic_load(&cs->xroots_done); i++) {
-    if (i < 1024) __builtin_ia32_pause();
-    else sched_yield(); /* oversubscribed workers must let worker 0 run */
-  }
+  ref__wait_until(roots_done, cs);
   w->st.idle_ns += ref__nanotime() - t0;
 }
 
@@ -52,6 +50,7 @@ static void mark_region(ref__worker *w, void *ctx) {
     ref__roots_prepare(w);
     cs->t_roots1 = ref__nanotime();
     atomic_store(&cs->xroots_done, true);
+    ref__unpark();
   } else if (ref__cfg.phase != REF_PHASE_PARALLEL) {
     wait_roots(w, cs);
   }

@@ -171,6 +171,10 @@ void ref__workers_run(void (*fn)(ref__worker *, void *), void *ctx);
  * whole mark phase is done, false when it should look for work again. */
 bool ref__mark_idle(ref__worker *w);
 void ref__mark_reset(int nworkers);
+/* A wait inside a region: returns once ready(arg) holds, spinning briefly
+ * and then parked until a ref__unpark (workbuf.h). ready must become true
+ * only by a store followed by ref__unpark. */
+void ref__wait_until(bool (*ready)(void *), void *arg);
 
 /* ---- checkmark.c ---- */
 /* Re-marks with an independent serial marker and aborts on any difference. */
