@@ -133,18 +133,21 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   return 0;
 }
 
-/* The memory floor under the cycles' stack scans: the time of
- * ref_debug_touch_stacks after the same wake as a cycle, the median of
- * TOUCH_RUNS. Measured after the cycles, in the same process, so that a
- * cycle's time can be held against it whatever this machine's speed is at
- * the time. -1 when a wake fails (err says why). */
+/* The memory floor under the cycles' stack scans with nworkers threads: the
+ * time of ref_debug_touch_stacks_parallel after the same wake as a cycle,
+ * the median of TOUCH_RUNS. Measured after the cycles, in the same process,
+ * so that a cycle's time can be held against it whatever this machine's
+ * speed is at the time. -1 when a wake fails (err says why). */
 #define TOUCH_RUNS 3
-static double touch_ns(wl_instance *w, char *err, size_t errlen) {
+static double touch_ns(wl_instance *w, int nworkers, char *err, size_t errlen) {
   double t[TOUCH_RUNS];
   for (int i = 0; i < TOUCH_RUNS; i++) {
     if (wl_wake(w, err, errlen) != 0) return -1;
     double t0 = now_s();
-    ref_debug_touch_stacks(NULL);
+    if (ref_debug_touch_stacks_parallel(nworkers, NULL, NULL) != 0) {
+      snprintf(err, errlen, "touch: %s", ref_error());
+      return -1;
+    }
     t[i] = (now_s() - t0) * 1e9;
     for (int k = i; k > 0 && t[k] < t[k - 1]; k--) {
       double x = t[k];
@@ -155,8 +158,9 @@ static double touch_ns(wl_instance *w, char *err, size_t errlen) {
   return t[TOUCH_RUNS / 2];
 }
 
+/* The floors: floor_ns with the benchmark's W threads, floor1_ns with one. */
 static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t rss_per_g,
-                         double floor_ns) {
+                         double floor_ns, double floor1_ns) {
   const ref_gc_stats *last = ref_gc_last();
   double n = (double)ri->item->n, cycles = a->cycles ? (double)a->cycles : 1;
   double gc_ns = a->gc_ns / cycles;
@@ -172,6 +176,7 @@ static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t 
   gb_counter(st, "imbalance", imbalance(a, ri->item->workers), GB_COUNTER_DEFAULT);
   gb_counter(st, "rss_per_goroutine", (double)rss_per_g, GB_COUNTER_DEFAULT);
   gb_counter(st, "touch_ns", floor_ns, GB_COUNTER_DEFAULT);
+  gb_counter(st, "touch1_ns", floor1_ns, GB_COUNTER_DEFAULT);
 
   run_result r = {.iterations = a->cycles, .ns_per_op = gc_ns, .nextra = 4};
   snprintf(r.name, sizeof r.name, "%s", ri->name);
@@ -213,10 +218,14 @@ void run_gc_workload(gb_state *st, void *arg) {
       gb_set_iteration_time(st, now_s() - t0);
       acc_add(&a, ref_gc_last());
     }
-    double floor_ns = -1;
-    if (!gb_error_occurred(st) && (floor_ns = touch_ns(w, err, sizeof err)) < 0) fail_run(st, err);
+    double floor_ns = -1, floor1_ns = -1;
+    if (!gb_error_occurred(st) &&
+        ((floor_ns = touch_ns(w, ri->item->workers, err, sizeof err)) < 0 ||
+         (floor1_ns = touch_ns(w, 1, err, sizeof err)) < 0))
+      fail_run(st, err);
     if (!gb_error_occurred(st))
-      set_counters(st, ri, &a, rss1 > rss0 ? (rss1 - rss0) / (size_t)ri->item->n : 0, floor_ns);
+      set_counters(st, ri, &a, rss1 > rss0 ? (rss1 - rss0) / (size_t)ri->item->n : 0, floor_ns,
+                   floor1_ns);
     if (wl_finish(w, err, sizeof err) != 0 && !gb_error_occurred(st)) fail_run(st, err);
   }
   ref_shutdown();

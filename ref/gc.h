@@ -157,6 +157,10 @@ static inline void ref__scan_item(ref__worker *w, uintptr_t item) {
 /* Scans objects (and jobs) until no work is left anywhere. */
 void ref__drain(ref__worker *w);
 
+/* Root jobs a worker claims per atomic add: the rootjobs phase (roots.c)
+ * and the parallel floor (scan_stack.c). */
+#define REF_CLAIM_BATCH 128
+
 /* ---- workers.c ---- */
 extern _Atomic int ref__xnwait; /* idle mark workers */
 int ref__workers_init(const ref_config *cfg);

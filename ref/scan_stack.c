@@ -159,14 +159,12 @@ void ref__scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split) {
 }
 
 /* Reads what a conservative scan reads, [saved sp, top) of every started
- * live G, in allg order with the scans' prefetch pipeline, and does nothing
+ * live G of gs[0, n), with the scans' prefetch pipeline, and does nothing
  * with it but sum it: the memory floor under a stack scan (see
- * ref_debug_touch_stacks). Poisoned words are read as the scan reads them. */
+ * ref_debug_touch_stacks). Poisoned words are read as the scan reads them.
+ * Adds to res[0] (sum) and res[1] (bytes). */
 REF_NO_SANITIZE_ADDRESS
-static void touch_stacks(void *arg) {
-  uint64_t *res = arg; /* sum, bytes */
-  ref_g *const *gs = ref__allg.g;
-  size_t n = ref__allg.len;
+static void touch_run(ref_g *const *gs, size_t n, uint64_t res[2]) {
   uint64_t sum = 0, bytes = 0;
   pipeline_start(gs, n, false);
   for (size_t i = 0; i < n; i++) {
@@ -179,15 +177,58 @@ static void touch_stacks(void *arg) {
     }
     pipeline_lines(gs, i, n, false);
   }
-  res[0] = sum;
-  res[1] = bytes;
+  res[0] += sum;
+  res[1] += bytes;
+}
+
+/* The parallel floor: workers [0, nworkers) claim runs of REF_CLAIM_BATCH Gs
+ * with an atomic counter, as the rootjobs phase claims its stack jobs. */
+typedef struct touch_state {
+  int nworkers;
+  _Atomic size_t xnext;
+  struct { _Alignas(64) uint64_t res[2]; } w[REF_MAX_WORKERS];
+} touch_state;
+
+static void touch_region(ref__worker *w, void *ctx) {
+  touch_state *ts = ctx;
+  if (w->id >= ts->nworkers) return;
+  size_t n = ref__allg.len;
+  for (;;) {
+    size_t i = atomic_fetch_add_explicit(&ts->xnext, REF_CLAIM_BATCH, memory_order_relaxed);
+    if (i >= n) return;
+    touch_run(ref__allg.g + i, n - i < REF_CLAIM_BATCH ? n - i : REF_CLAIM_BATCH, ts->w[w->id].res);
+  }
+}
+
+static void touch_stacks(void *arg) {
+  touch_state *ts = arg;
+  if (ts->nworkers == 1) touch_run(ref__allg.g, ref__allg.len, ts->w[0].res);
+  else ref__workers_run(touch_region, ts);
+}
+
+int ref_debug_touch_stacks_parallel(int nworkers, uint64_t *sum, uint64_t *bytes) {
+  if (!ref__m_get()) return ref__seterr("ref_debug_touch_stacks_parallel called with no runtime");
+  if (nworkers < 1 || nworkers > ref__workers_count())
+    return ref__seterr("touch workers %d not in 1..%d (the runtime's mark workers)", nworkers,
+                       ref__workers_count());
+  static touch_state ts; /* 16 KiB: not on a goroutine's stack */
+  memset(&ts, 0, sizeof ts);
+  ts.nworkers = nworkers;
+  ref__systemstack(touch_stacks, &ts);
+  uint64_t s = 0, b = 0;
+  for (int i = 0; i < nworkers; i++) {
+    s += ts.w[i].res[0];
+    b += ts.w[i].res[1];
+  }
+  if (sum) *sum = s;
+  if (bytes) *bytes = b;
+  return 0;
 }
 
 uint64_t ref_debug_touch_stacks(uint64_t *bytes) {
-  uint64_t res[2];
-  ref__systemstack(touch_stacks, res);
-  if (bytes) *bytes = res[1];
-  return res[0];
+  uint64_t sum = 0;
+  if (ref_debug_touch_stacks_parallel(1, &sum, bytes) != 0) ref__throw("%s", ref_error());
+  return sum;
 }
 
 void ref__item_run(ref__worker *w, uintptr_t item) {

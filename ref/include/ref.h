@@ -505,6 +505,16 @@ uint64_t ref_debug_scan_conservative(const void *buf, size_t len);
  * which equal a cycle's stack_bytes; returns their sum. */
 uint64_t ref_debug_touch_stacks(uint64_t *bytes);
 
+/* Benchmark hook: ref_debug_touch_stacks split over mark workers [0,
+ * nworkers), each on its own thread (bound as the cycle's workers are),
+ * claiming runs of consecutive goroutines from a shared counter as the
+ * rootjobs phase claims its stack jobs: the floor under a stack scan with
+ * nworkers threads. nworkers 1 is ref_debug_touch_stacks on the calling
+ * thread. Sets *sum and *bytes (each if not NULL) as that function does;
+ * returns 0, or -1 (ref_error says why) when nworkers is not in 1..the
+ * configured workers or there is no runtime. */
+int ref_debug_touch_stacks_parallel(int nworkers, uint64_t *sum, uint64_t *bytes);
+
 #ifdef __cplusplus
 }
 #endif
