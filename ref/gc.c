@@ -14,6 +14,7 @@
 typedef struct gc_cycle_state {
   _Atomic bool xroots_done;            /* worker 0 has enumerated the roots */
   uint64_t t_roots0, t_roots1;         /* worker 0's root enumeration */
+  _Atomic int xsweep_next;             /* the next sweep part to claim */
   ref__sweep_result sweep[REF_MAX_WORKERS];
 } gc_cycle_state;
 
@@ -51,8 +52,9 @@ static void mark_region(ref__worker *w, void *ctx) {
     cs->t_roots1 = ref__nanotime();
     atomic_store(&cs->xroots_done, true);
     ref__unpark();
-  } else if (ref__cfg.phase != REF_PHASE_PARALLEL) {
-    wait_roots(w, cs);
+  } else {
+    ref__mark_join();
+    if (ref__cfg.phase != REF_PHASE_PARALLEL) wait_roots(w, cs);
   }
   ref__drain(w);
   ref_assert_internal(ref__gcw_empty(&w->gcw));
@@ -64,9 +66,13 @@ static void mark_region(ref__worker *w, void *ctx) {
   w->st.bufs_given = w->gcw.bufs_given;
 }
 
+/* The workers claim the n parts (a helper may not join). */
 static void sweep_region(ref__worker *w, void *ctx) {
+  (void)w;
   gc_cycle_state *cs = ctx;
-  ref__heap_sweep_part(w->id, ref__workers_count(), &cs->sweep[w->id]);
+  int n = ref__workers_count();
+  for (int k; (k = atomic_fetch_add(&cs->xsweep_next, 1)) < n;)
+    ref__heap_sweep_part(k, n, &cs->sweep[k]);
 }
 
 /* Sweeps in parallel by span ranges, or alone when the heap is too small to
