@@ -19,22 +19,25 @@
  * every goroutine costs a TLB miss, on this VM a nested page walk, as well
  * as its lines. A prefetch that misses the TLB holds up retirement until
  * its walk is done, so the scan loops fetch each goroutine in two steps:
- * one line WALK_AHEAD goroutines ahead starts the page walk, and the rest of
- * the live top, up to PREFETCH_LINES lines, follows LINES_AHEAD goroutines
+ * one line walk_ahead goroutines ahead starts the page walk, and the rest of
+ * the live top, up to prefetch_lines lines, follows lines_ahead goroutines
  * ahead, after the current stack's scan, when it hits the TLB. Measured on
  * the 2-core VM, 100k GoroutineIdle, one worker: no stack prefetch 24 ms
  * (frames-serial) and 34 ms (conservative-serial); every line 4 ahead in one
  * step 10.2 and 12.2 ms; in two steps, 8 and 3 ahead, 8.5 and 9.7-10.5 ms.
- * -D overrides are for such sweeps. */
-#ifndef WALK_AHEAD
-#define WALK_AHEAD 8
-#endif
-#ifndef LINES_AHEAD
-#define LINES_AHEAD 3
-#endif
-#ifndef PREFETCH_LINES
-#define PREFETCH_LINES 8
-#endif
+ * The distances are ref_config's walk_ahead, lines_ahead and prefetch_lines
+ * (defaults 8, 3, 8 in config.c), read once per run of Gs into a pf_dist;
+ * the bench's --prefetch=auto picks them per machine. */
+typedef struct pf_dist {
+  size_t walk, lines;  /* goroutines ahead: the page walk, the live top */
+  int nlines;          /* lines of a live top */
+} pf_dist;
+
+static inline pf_dist pf_dist_get(void) {
+  return (pf_dist){(size_t)ref__cfg.walk_ahead, (size_t)ref__cfg.lines_ahead,
+                   ref__cfg.prefetch_lines};
+}
+
 #define PARTS_PER_CHUNK 256
 
 /* Stack parts, carved per worker from chunks that never move; freed when
@@ -100,7 +103,7 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
 
 /* Fetches lines [first, last) of the live top of a goroutine's stack:
  * [sp, hi) for a conservative scan, [top record, hi) for frames, at most
- * PREFETCH_LINES lines. */
+ * pf_dist.nlines lines. */
 ref_prefetch_fn void prefetch_g(ref_g *g, bool frames, int first, int last) {
   uintptr_t from = frames ? (uintptr_t)g->frames : (uintptr_t)g->sp;
   if (from == 0) return;
@@ -109,30 +112,30 @@ ref_prefetch_fn void prefetch_g(ref_g *g, bool frames, int first, int last) {
 }
 
 /* The stack scans' software pipeline of prefetches over gs[0, n): G structs
- * G_AHEAD goroutines ahead, then the two steps above. pipeline_start fetches
+ * walk + G_EXTRA goroutines ahead, then the two steps above. pipeline_start fetches
  * the first goroutines; pipeline_walk runs before goroutine i is scanned,
  * pipeline_lines after. pipeline_walk also fetches the first line of the
- * LINES_AHEAD goroutine again, before the scan, though its walk started it:
+ * lines_ahead goroutine again, before the scan, though its walk started it:
  * fetching all its lines after the scan instead made conservative-serial
  * 10.1 ms against 9.4 (100k GoroutineIdle, one worker, 4 A/B rounds).
  * scan_gs and touch_stacks share the pipeline, so the floor keeps the
  * scan's prefetching. */
-#define G_AHEAD (WALK_AHEAD + 8)
+#define G_EXTRA 8 /* G structs are fetched walk + G_EXTRA ahead */
 
-ref_prefetch_fn void pipeline_start(ref_g *const *gs, size_t n, bool frames) {
-  for (size_t i = 0; i < n && i < G_AHEAD; i++) __builtin_prefetch(gs[i]);
-  for (size_t i = 0; i < n && i < WALK_AHEAD; i++)
-    prefetch_g(gs[i], frames, 0, i < LINES_AHEAD ? PREFETCH_LINES : 1);
+ref_prefetch_fn void pipeline_start(pf_dist d, ref_g *const *gs, size_t n, bool frames) {
+  for (size_t i = 0; i < n && i < d.walk + G_EXTRA; i++) __builtin_prefetch(gs[i]);
+  for (size_t i = 0; i < n && i < d.walk; i++)
+    prefetch_g(gs[i], frames, 0, i < d.lines ? d.nlines : 1);
 }
 
-ref_prefetch_fn void pipeline_walk(ref_g *const *gs, size_t i, size_t n, bool frames) {
-  if (i + G_AHEAD < n) __builtin_prefetch(gs[i + G_AHEAD]);
-  if (i + WALK_AHEAD < n) prefetch_g(gs[i + WALK_AHEAD], frames, 0, 1);
-  if (i + LINES_AHEAD < n) prefetch_g(gs[i + LINES_AHEAD], frames, 0, 1);
+ref_prefetch_fn void pipeline_walk(pf_dist d, ref_g *const *gs, size_t i, size_t n, bool frames) {
+  if (i + d.walk + G_EXTRA < n) __builtin_prefetch(gs[i + d.walk + G_EXTRA]);
+  if (i + d.walk < n) prefetch_g(gs[i + d.walk], frames, 0, 1);
+  if (i + d.lines < n) prefetch_g(gs[i + d.lines], frames, 0, 1);
 }
 
-ref_prefetch_fn void pipeline_lines(ref_g *const *gs, size_t i, size_t n, bool frames) {
-  if (i + LINES_AHEAD < n) prefetch_g(gs[i + LINES_AHEAD], frames, 1, PREFETCH_LINES);
+ref_prefetch_fn void pipeline_lines(pf_dist d, ref_g *const *gs, size_t i, size_t n, bool frames) {
+  if (i + d.lines < n) prefetch_g(gs[i + d.lines], frames, 1, d.nlines);
 }
 
 /* Scans the roots of gs[0, n), with the pipeline above (see gc.h).
@@ -148,11 +151,12 @@ ref_prefetch_fn void pipeline_lines(ref_g *const *gs, size_t i, size_t n, bool f
  * so it does not take it. */
 void ref__scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split) {
   const bool frames = ref__cfg.scan == REF_SCAN_FRAMES, fill = !frames;
-  pipeline_start(gs, n, frames);
+  const pf_dist d = pf_dist_get();
+  pipeline_start(d, gs, n, frames);
   for (size_t i = 0; i < n; i++) {
-    pipeline_walk(gs, i, n, frames);
+    pipeline_walk(d, gs, i, n, frames);
     scan_g(w, gs[i], may_split);
-    pipeline_lines(gs, i, n, frames);
+    pipeline_lines(d, gs, i, n, frames);
     uintptr_t item;
     if (fill && (item = ref__gcw_tryget_fast(&w->gcw)) != 0) ref__scan_item(w, item);
   }
@@ -166,16 +170,17 @@ void ref__scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split) {
 REF_NO_SANITIZE_ADDRESS
 static void touch_run(ref_g *const *gs, size_t n, uint64_t res[2]) {
   uint64_t sum = 0, bytes = 0;
-  pipeline_start(gs, n, false);
+  const pf_dist d = pf_dist_get();
+  pipeline_start(d, gs, n, false);
   for (size_t i = 0; i < n; i++) {
-    pipeline_walk(gs, i, n, false);
+    pipeline_walk(d, gs, i, n, false);
     const ref_g *g = gs[i];
     if (ref__g_scannable(g)) {
       const uintptr_t *p = g->sp, *end = (const uintptr_t *)g->stack.hi;
       bytes += (uintptr_t)end - (uintptr_t)p;
       for (; p < end; p++) sum += *p;
     }
-    pipeline_lines(gs, i, n, false);
+    pipeline_lines(d, gs, i, n, false);
   }
   res[0] += sum;
   res[1] += bytes;

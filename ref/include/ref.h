@@ -72,6 +72,8 @@ typedef int (*ref_worker_start_fn)(int index, void *arg);
 #define REF_MAX_STACK_SIZE ((size_t)1 << 30)
 #define REF_MIN_HEAP ((size_t)1 << 20)
 #define REF_MAX_HEAP ((size_t)1 << 40)
+#define REF_MAX_PREFETCH_AHEAD 64 /* walk_ahead and lines_ahead */
+#define REF_MAX_PREFETCH_LINES 64
 
 typedef struct ref_config {
   size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB;
@@ -96,6 +98,13 @@ typedef struct ref_config {
   ref_stackmaps stackmaps;
   size_t split_bytes;       /* conservative: split a stack scan into jobs above this
                                (default 16 KiB); 0 = default; a multiple of 8 */
+  /* The stack scans' prefetch distances (scan_stack.c's pipeline, also the
+   * floor's): walk_ahead, goroutines ahead whose top line is fetched to start
+   * the page walk (default 8); lines_ahead, goroutines ahead whose live top
+   * is fetched (default 3); prefetch_lines, lines of a live top fetched
+   * (default 8). 0 = default; the aheads 0..REF_MAX_PREFETCH_AHEAD, lines
+   * 0..REF_MAX_PREFETCH_LINES. ref_get_config shows the defaults filled in. */
+  int walk_ahead, lines_ahead, prefetch_lines;
   bool checkmark;           /* verify every cycle with an independent marker; also
                                switched on by env STACKSCAN_CHECKMARK=1 */
   bool poison;              /* fill objects freed by sweep with 0xfe bytes; on by
@@ -145,6 +154,11 @@ const char *ref_error(void);
  * a one-line message in ref_error() and nothing changed when a value is not
  * one of the enums' (as ref_init checks them). */
 int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps);
+/* Sets the prefetch distances (ref_config's walk_ahead, lines_ahead,
+ * prefetch_lines, 0 = default) between cycles. Returns 0, or -1 with a
+ * one-line message in ref_error() and nothing changed when one is out of
+ * range. */
+int ref_set_prefetch(int walk_ahead, int lines_ahead, int prefetch_lines);
 const ref_config *ref_get_config(void);
 
 /* Strategy names, e.g. "frames-parallel" (NULL for values outside the
