@@ -50,6 +50,13 @@ static uint64_t stack_size(const bench_opts *o) {
 /* Refuses a sweep with a run that would not fit in --max-mem (default: 3/4
  * of physical memory), or whose stacks (reserved, not touched) would not fit
  * in the address space, before anything is started. */
+/* Whether the plan times a collector workload (not only micro benchmarks). */
+static bool plan_has_gc(const bench_plan *plan, size_t ngc) {
+  for (size_t i = 0; i < plan->nitems; i++)
+    if ((size_t)plan->item[i].workload < ngc) return true;
+  return false;
+}
+
 static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc) {
   uint64_t limit = o->max_mem;
   if (!limit) limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4 * 3;
@@ -123,10 +130,15 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   topo_get_counts(t, &c);
   snprintf(buf, sizeof buf, "x86_64-%dpu", c.pus);
   gb_add_context("machine", buf);
-  snprintf(buf, sizeof buf, "stack_size=%llu stackmaps=%s placement=%s checkmark=%d seed=%llu",
+  snprintf(buf, sizeof buf,
+           "stack_size=%llu stackmaps=%s placement=%s checkmark=%d seed=%llu prefetch=%d,%d,%d",
            (unsigned long long)stack_size(o), ref_stackmaps_name(plan->stackmaps),
-           topo_placement_name(plan->placement), o->checkmark, (unsigned long long)o->seed);
+           topo_placement_name(plan->placement), o->checkmark, (unsigned long long)o->seed,
+           o->prefetch[0], o->prefetch[1], o->prefetch[2]);
   gb_add_context("ref_config", buf);
+  snprintf(buf, sizeof buf, "%d,%d,%d%s", o->prefetch[0], o->prefetch[1], o->prefetch[2],
+           o->prefetch_auto ? " (auto)" : "");
+  gb_add_context("prefetch", buf);
   gb_add_context("stackmaps", ref_stackmaps_name(plan->stackmaps));
   gb_add_context("compiler", __VERSION__);
   gb_add_context("cflags", STACKSCAN_CFLAGS);
@@ -205,6 +217,11 @@ int main(int argc, char **argv) {
   if (gb_initialize(&argc, argv) != 0) usage_error(gb_error());
   if (bench_check_leftover(argc, argv, err, sizeof err) != 0) usage_error(err);
   check_memory(&o, &plan, ngc);
+  o.prefetch_auto = o.prefetch[0] == 0;
+  if (o.prefetch_auto && plan_has_gc(&plan, ngc) && run_prefetch_auto(&o, err, sizeof err) != 0) {
+    fprintf(stderr, "stackscan-bench: %s\n", err);
+    return 1;
+  }
   add_context(&o, t, &plan);
   run_env env = {&o, &plan, t, ngc};
   run_item *items = register_all(&env, table);

@@ -115,6 +115,9 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   cfg.poison = o->checkmark;
   cfg.seed = o->seed;
   if (o->stack_size) cfg.stack_size = (size_t)o->stack_size;
+  cfg.walk_ahead = o->prefetch[0];
+  cfg.lines_ahead = o->prefetch[1];
+  cfg.prefetch_lines = o->prefetch[2];
   topo_binder_init(binder, ri->env->topo, tp); /* no failure yet, bound or not */
   if (ri->env->plan->placement != TOPO_PLACE_NONE) {
     if (topo_plan_make(ri->env->topo, ri->env->plan->placement, cfg.workers, tp) != 0) {
@@ -159,6 +162,49 @@ static double touch_ns(wl_instance *w, int nworkers, char *err, size_t errlen) {
 }
 
 /* The floors: floor_ns with the benchmark's W threads, floor1_ns with one. */
+/* The auto sweep: the default first, so a sweep cut short by its budget
+ * still has it; a candidate's time is the median of TOUCH_RUNS floors. */
+#define AUTO_N 8192
+#define AUTO_BUDGET_NS 50e6
+static const int auto_candidates[][3] = {{8, 3, 8}, {4, 2, 8},  {12, 4, 8},
+                                         {16, 6, 8}, {8, 3, 4}, {6, 3, 12}};
+
+static int auto_sweep(wl_instance *w, bench_opts *o, char *err, size_t errlen) {
+  double best = -1, t0 = now_s();
+  for (size_t k = 0; k < sizeof auto_candidates / sizeof auto_candidates[0]; k++) {
+    const int *c = auto_candidates[k];
+    if (ref_set_prefetch(c[0], c[1], c[2]) != 0) {
+      snprintf(err, errlen, "prefetch auto: %s", ref_error());
+      return -1;
+    }
+    double t = touch_ns(w, 1, err, errlen);
+    if (t < 0) return -1;
+    if (best < 0 || t < best) {
+      best = t;
+      memcpy(o->prefetch, c, sizeof o->prefetch);
+    }
+    if ((now_s() - t0) * 1e9 > AUTO_BUDGET_NS) break;
+  }
+  return 0;
+}
+
+int run_prefetch_auto(bench_opts *o, char *err, size_t errlen) {
+  ref_config cfg;
+  ref_config_default(&cfg);
+  if (o->stack_size) cfg.stack_size = (size_t)o->stack_size;
+  if (ref_init(&cfg) != 0) {
+    snprintf(err, errlen, "prefetch auto: ref_init: %s", ref_error());
+    return -1;
+  }
+  wl_params p = bench_wl_params(o, AUTO_N);
+  p.depth = p.frame_bytes = p.slots = p.heap_per_g = -1; /* GoroutineIdle's own shape */
+  wl_instance *w = wl_find("GoroutineIdle")->setup(&p, err, errlen);
+  int rc = w ? auto_sweep(w, o, err, errlen) : -1;
+  if (w && wl_finish(w, err, errlen) != 0) rc = -1;
+  ref_shutdown();
+  return rc;
+}
+
 static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t rss_per_g,
                          double floor_ns, double floor1_ns) {
   const ref_gc_stats *last = ref_gc_last();
