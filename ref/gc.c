@@ -6,6 +6,7 @@
  */
 #include "gc.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* One cycle's state, shared by its parallel regions through their context
@@ -102,6 +103,22 @@ static void workers_reset(int n) {
   }
 }
 
+/* The resets clear only the first n per-worker entries (two arrays of
+ * REF_MAX_WORKERS entries are 18 KiB of stores per cycle): n is fixed for a
+ * runtime, so last's other entries stay zero from ref__gc_init, and the
+ * cycle state's are never read (sweep parts are < n). */
+static void cycle_state_reset(gc_cycle_state *cs, int n) {
+  memset(cs, 0, offsetof(gc_cycle_state, sweep));
+  memset(cs->sweep, 0, sizeof cs->sweep[0] * (size_t)n);
+}
+
+static void stats_reset(ref_gc_stats *st, int n) {
+  memset(st, 0, offsetof(ref_gc_stats, worker));
+  memset(st->worker, 0, sizeof st->worker[0] * (size_t)n);
+  size_t tail = offsetof(ref_gc_stats, reason);
+  memset((char *)st + tail, 0, sizeof *st - tail);
+}
+
 #define ADD_COUNTER(name, exact, meaning) st->name += w->n.name;
 #define ADD_SWEEP_COUNTER(name, exact, meaning) st->name += cs->sweep[i].name;
 
@@ -138,7 +155,7 @@ static void gc_cycle(void *arg) {
   ref__m *m = ref__m_get();
   ref_assert(!m->curg || m->curg->status == REF_G_RUNNING);
   ref_assert_expensive((ref__heap_check(), true));
-  memset(&cs, 0, sizeof cs);
+  cycle_state_reset(&cs, n);
   workers_reset(n);
   ref__mark_reset(n);
   ref__workers_run(mark_region, &cs);
@@ -152,7 +169,7 @@ static void gc_cycle(void *arg) {
   uint64_t t5 = ref__nanotime();
   ref_assert_expensive((ref__heap_check(), true));
 
-  memset(&last, 0, sizeof last);
+  stats_reset(&last, n);
   last.cycle = ++ncycles;
   last.stw_ns = t1 - t0;
   last.roots_ns = t2 - t1;
