@@ -87,6 +87,10 @@ typedef struct bench_opts {
   int64_t gc_percent;             /* GOGC of every run; default ref's; -1 = off */
   uint64_t stack_size;            /* bytes per goroutine stack, a multiple of 4 KiB;
                                      0 = not given (ref's default) */
+  /* --prefetch: ref_config's walk_ahead, lines_ahead, prefetch_lines, each
+   * 1..ref.h's limit; all 0 = auto (run_prefetch_auto fills them in). */
+  int prefetch[3];
+  bool prefetch_auto;             /* they were auto (set by main) */
 } bench_opts;
 
 /* Parses argv[1..*argc) into *o (defaults first). Recognised flags are

@@ -53,6 +53,13 @@ static uint64_t stack_size(const bench_opts *o) {
 /* Refuses a sweep with a run that would not fit in --max-mem (default: 3/4
  * of physical memory), or whose stacks (reserved, not touched) would not fit
  * in the address space, before anything is started. */
+/* Whether the plan times a collector workload (not only micro benchmarks). */
+static bool plan_has_gc(const bench_plan *plan, size_t ngc) {
+  for (size_t i = 0; i < plan->nitems; i++)
+    if ((size_t)plan->item[i].workload < ngc) return true;
+  return false;
+}
+
 static void check_memory(const bench_opts *o, const bench_plan *plan, size_t ngc) {
   uint64_t limit = o->max_mem;
   if (!limit) limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4 * 3;
@@ -132,11 +139,15 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   gb_add_context("virtual", mi.virt);
   gb_add_context("host_id", mi.host_id);
   snprintf(buf, sizeof buf,
-           "stack_size=%llu stackmaps=%s placement=%s checkmark=%d seed=%llu gc_percent=%lld",
+           "stack_size=%llu stackmaps=%s placement=%s checkmark=%d seed=%llu gc_percent=%lld "
+           "prefetch=%d,%d,%d",
            (unsigned long long)stack_size(o), ref_stackmaps_name(plan->stackmaps),
            topo_placement_name(plan->placement), o->checkmark, (unsigned long long)o->seed,
-           (long long)o->gc_percent);
+           (long long)o->gc_percent, o->prefetch[0], o->prefetch[1], o->prefetch[2]);
   gb_add_context("ref_config", buf);
+  snprintf(buf, sizeof buf, "%d,%d,%d%s", o->prefetch[0], o->prefetch[1], o->prefetch[2],
+           o->prefetch_auto ? " (auto)" : "");
+  gb_add_context("prefetch", buf);
   gb_add_context("stackmaps", ref_stackmaps_name(plan->stackmaps));
   gb_add_context("compiler", __VERSION__);
   gb_add_context("cflags", STACKSCAN_CFLAGS);
@@ -215,6 +226,11 @@ int main(int argc, char **argv) {
   if (gb_initialize(&argc, argv) != 0) usage_error(gb_error());
   if (bench_check_leftover(argc, argv, err, sizeof err) != 0) usage_error(err);
   check_memory(&o, &plan, ngc);
+  o.prefetch_auto = o.prefetch[0] == 0;
+  if (o.prefetch_auto && plan_has_gc(&plan, ngc) && run_prefetch_auto(&o, err, sizeof err) != 0) {
+    fprintf(stderr, "stackscan-bench: %s\n", err);
+    return 1;
+  }
   if (o.trace && tracefile_open(o.trace, err, sizeof err) != 0) usage_error(err);
   add_context(&o, t, &plan);
   run_env env = {&o, &plan, t, ngc};

@@ -124,6 +124,9 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
     cfg.mem_max = (size_t)o->max_mem;
     if (cfg.heap_max > cfg.mem_max) cfg.heap_max = cfg.mem_max;
   }
+  cfg.walk_ahead = o->prefetch[0];
+  cfg.lines_ahead = o->prefetch[1];
+  cfg.prefetch_lines = o->prefetch[2];
   topo_binder_init(binder, ri->env->topo, tp); /* no failure yet, bound or not */
   if (ri->env->plan->placement != TOPO_PLACE_NONE) {
     if (topo_plan_make(ri->env->topo, ri->env->plan->placement, cfg.workers, tp) != 0) {
@@ -142,18 +145,21 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   return 0;
 }
 
-/* The memory floor under the cycles' stack scans: the time of
- * ref_debug_touch_stacks after the same wake as a cycle, the median of
- * TOUCH_RUNS. Measured after the cycles, in the same process, so that a
- * cycle's time can be held against it whatever this machine's speed is at
- * the time. -1 when a wake fails (err says why). */
+/* The memory floor under the cycles' stack scans with nworkers threads: the
+ * time of ref_debug_touch_stacks_parallel after the same wake as a cycle,
+ * the median of TOUCH_RUNS. Measured after the cycles, in the same process,
+ * so that a cycle's time can be held against it whatever this machine's
+ * speed is at the time. -1 when a wake fails (err says why). */
 #define TOUCH_RUNS 3
-static double touch_ns(wl_instance *w, char *err, size_t errlen) {
+static double touch_ns(wl_instance *w, int nworkers, char *err, size_t errlen) {
   double t[TOUCH_RUNS];
   for (int i = 0; i < TOUCH_RUNS; i++) {
     if (wl_wake(w, err, errlen) != 0) return -1;
     double t0 = now_s();
-    ref_debug_touch_stacks(NULL);
+    if (ref_debug_touch_stacks_parallel(nworkers, NULL, NULL) != 0) {
+      snprintf(err, errlen, "touch: %s", ref_error());
+      return -1;
+    }
     t[i] = (now_s() - t0) * 1e9;
     for (int k = i; k > 0 && t[k] < t[k - 1]; k--) {
       double x = t[k];
@@ -164,8 +170,52 @@ static double touch_ns(wl_instance *w, char *err, size_t errlen) {
   return t[TOUCH_RUNS / 2];
 }
 
+/* The floors: floor_ns with the benchmark's W threads, floor1_ns with one. */
+/* The auto sweep: the default first, so a sweep cut short by its budget
+ * still has it; a candidate's time is the median of TOUCH_RUNS floors. */
+#define AUTO_N 8192
+#define AUTO_BUDGET_NS 50e6
+static const int auto_candidates[][3] = {{8, 3, 8}, {4, 2, 8},  {12, 4, 8},
+                                         {16, 6, 8}, {8, 3, 4}, {6, 3, 12}};
+
+static int auto_sweep(wl_instance *w, bench_opts *o, char *err, size_t errlen) {
+  double best = -1, t0 = now_s();
+  for (size_t k = 0; k < sizeof auto_candidates / sizeof auto_candidates[0]; k++) {
+    const int *c = auto_candidates[k];
+    if (ref_set_prefetch(c[0], c[1], c[2]) != 0) {
+      snprintf(err, errlen, "prefetch auto: %s", ref_error());
+      return -1;
+    }
+    double t = touch_ns(w, 1, err, errlen);
+    if (t < 0) return -1;
+    if (best < 0 || t < best) {
+      best = t;
+      memcpy(o->prefetch, c, sizeof o->prefetch);
+    }
+    if ((now_s() - t0) * 1e9 > AUTO_BUDGET_NS) break;
+  }
+  return 0;
+}
+
+int run_prefetch_auto(bench_opts *o, char *err, size_t errlen) {
+  ref_config cfg;
+  ref_config_default(&cfg);
+  if (o->stack_size) cfg.stack_size = (size_t)o->stack_size;
+  if (ref_init(&cfg) != 0) {
+    snprintf(err, errlen, "prefetch auto: ref_init: %s", ref_error());
+    return -1;
+  }
+  wl_params p = bench_wl_params(o, AUTO_N);
+  p.depth = p.frame_bytes = p.slots = p.heap_per_g = -1; /* GoroutineIdle's own shape */
+  wl_instance *w = wl_find("GoroutineIdle")->setup(&p, err, errlen);
+  int rc = w ? auto_sweep(w, o, err, errlen) : -1;
+  if (w && wl_finish(w, err, errlen) != 0) rc = -1;
+  ref_shutdown();
+  return rc;
+}
+
 static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t rss_per_g,
-                         double floor_ns) {
+                         double floor_ns, double floor1_ns) {
   const ref_gc_stats *last = ref_gc_last();
   double n = (double)ri->item->n, cycles = a->cycles ? (double)a->cycles : 1;
   double gc_ns = a->gc_ns / cycles;
@@ -181,6 +231,7 @@ static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t 
   gb_counter(st, "imbalance", imbalance(a, ri->item->workers), GB_COUNTER_DEFAULT);
   gb_counter(st, "rss_per_goroutine", (double)rss_per_g, GB_COUNTER_DEFAULT);
   gb_counter(st, "touch_ns", floor_ns, GB_COUNTER_DEFAULT);
+  gb_counter(st, "touch1_ns", floor1_ns, GB_COUNTER_DEFAULT);
 
   run_result r = {.iterations = a->cycles, .ns_per_op = gc_ns, .nextra = 4};
   snprintf(r.name, sizeof r.name, "%s", ri->name);
@@ -229,10 +280,14 @@ void run_gc_workload(gb_state *st, void *arg) {
       acc_add(&a, ref_gc_last());
       tracefile_cycle(ri->item->workers);
     }
-    double floor_ns = -1;
-    if (!gb_error_occurred(st) && (floor_ns = touch_ns(w, err, sizeof err)) < 0) fail_run(st, err);
+    double floor_ns = -1, floor1_ns = -1;
+    if (!gb_error_occurred(st) &&
+        ((floor_ns = touch_ns(w, ri->item->workers, err, sizeof err)) < 0 ||
+         (floor1_ns = touch_ns(w, 1, err, sizeof err)) < 0))
+      fail_run(st, err);
     if (!gb_error_occurred(st))
-      set_counters(st, ri, &a, rss1 > rss0 ? (rss1 - rss0) / (size_t)ri->item->n : 0, floor_ns);
+      set_counters(st, ri, &a, rss1 > rss0 ? (rss1 - rss0) / (size_t)ri->item->n : 0, floor_ns,
+                   floor1_ns);
     if (wl_finish(w, err, sizeof err) != 0 && !gb_error_occurred(st)) fail_run(st, err);
   }
   ref_shutdown();

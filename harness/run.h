@@ -31,6 +31,11 @@ typedef struct run_item {
 } run_item;
 
 void run_gc_workload(gb_state *st, void *arg);
+/* --prefetch=auto: times ref_debug_touch_stacks with a few candidate
+ * distance triples on a runtime of its own with AUTO_N parked GoroutineIdle
+ * goroutines (the median of 3 each, within a bounded sweep) and sets
+ * o->prefetch to the fastest. Returns 0, or -1 with err set. */
+int run_prefetch_auto(bench_opts *o, char *err, size_t errlen);
 void run_micro(gb_state *st, void *arg);
 
 /* Results kept for the Go-format listing, one per finished run. */

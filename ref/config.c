@@ -144,6 +144,28 @@ int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
   return 0;
 }
 
+/* The prefetch distances' defaults (scan_stack.c says where they come from). */
+#define WALK_AHEAD_DEFAULT 8
+#define LINES_AHEAD_DEFAULT 3
+#define PREFETCH_LINES_DEFAULT 8
+
+static int check_prefetch(int walk, int lines, int nlines) {
+  if (walk < 0 || walk > REF_MAX_PREFETCH_AHEAD || lines < 0 || lines > REF_MAX_PREFETCH_AHEAD)
+    return ref__seterr("prefetch walk_ahead %d and lines_ahead %d must be in 0..%d", walk, lines,
+                       REF_MAX_PREFETCH_AHEAD);
+  if (nlines < 0 || nlines > REF_MAX_PREFETCH_LINES)
+    return ref__seterr("prefetch_lines %d must be in 0..%d", nlines, REF_MAX_PREFETCH_LINES);
+  return 0;
+}
+
+int ref_set_prefetch(int walk_ahead, int lines_ahead, int prefetch_lines) {
+  if (check_prefetch(walk_ahead, lines_ahead, prefetch_lines) != 0) return -1;
+  ref__cfg.walk_ahead = walk_ahead ? walk_ahead : WALK_AHEAD_DEFAULT;
+  ref__cfg.lines_ahead = lines_ahead ? lines_ahead : LINES_AHEAD_DEFAULT;
+  ref__cfg.prefetch_lines = prefetch_lines ? prefetch_lines : PREFETCH_LINES_DEFAULT;
+  return 0;
+}
+
 const ref_config *ref_get_config(void) { return &ref__cfg; }
 
 bool ref__env_on(const char *name) {
@@ -156,6 +178,7 @@ int ref__config_check(const ref_config *cfg) {
     return ref__seterr("workers must be in 1..%d, not %d", REF_MAX_WORKERS, cfg->workers);
   if (check_strategy(cfg->phase, cfg->scan, cfg->stackmaps) != 0) return -1;
   if (!ref_reuse_name(cfg->reuse)) return ref__seterr("unknown reuse setting %d", (int)cfg->reuse);
+  if (check_prefetch(cfg->walk_ahead, cfg->lines_ahead, cfg->prefetch_lines) != 0) return -1;
   if (cfg->split_bytes % REF_WORD != 0)
     return ref__seterr("split_bytes %zu is not a multiple of %zu", cfg->split_bytes, REF_WORD);
   if (cfg->stack_size < REF_MIN_STACK_SIZE || cfg->stack_size > REF_MAX_STACK_SIZE)

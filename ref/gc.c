@@ -6,7 +6,7 @@
  */
 #include "gc.h"
 
-#include <sched.h>
+#include <stddef.h>
 #include <string.h>
 
 /* One cycle's state, shared by its parallel regions through their context
@@ -15,6 +15,7 @@
 typedef struct gc_cycle_state {
   _Atomic bool xroots_done;            /* worker 0 has enumerated the roots */
   uint64_t t_roots0, t_roots1;         /* worker 0's root enumeration */
+  _Atomic int xsweep_next;             /* the next sweep part to claim */
   ref__sweep_result sweep[REF_MAX_WORKERS];
 } gc_cycle_state;
 
@@ -29,13 +30,12 @@ const ref_gc_stats *ref_gc_last(void) { return &last; }
  * Parallel regions
  * ------------------------------------------------------------------------- */
 
+static bool roots_done(void *cs) { return atomic_load(&((gc_cycle_state *)cs)->xroots_done); }
+
 /* Waits, as an idle worker, for worker 0 to finish root enumeration. */
 static void wait_roots(ref__worker *w, gc_cycle_state *cs) {
   uint64_t t0 = ref__nanotime();
-  for (unsigned i = 0; !atomic_load(&cs->xroots_done); i++) {
-    if (i < 1024) ref_cpu_relax();
-    else sched_yield(); /* oversubscribed workers must let worker 0 run */
-  }
+  ref__wait_until(roots_done, cs);
   w->st.idle_ns += ref__nanotime() - t0;
 }
 
@@ -52,10 +52,14 @@ static void mark_region(ref__worker *w, void *ctx) {
     ref__roots_prepare(w);
     cs->t_roots1 = ref__nanotime();
     atomic_store(&cs->xroots_done, true);
+    ref__unpark();
     ref__trace(w, REF_TRACE_ROOTS, t0, 0);
-  } else if (ref__cfg.phase != REF_PHASE_PARALLEL) {
-    wait_roots(w, cs);
-    ref__trace(w, REF_TRACE_WAIT_ROOTS, t0, 0);
+  } else {
+    ref__mark_join();
+    if (ref__cfg.phase != REF_PHASE_PARALLEL) {
+      wait_roots(w, cs);
+      ref__trace(w, REF_TRACE_WAIT_ROOTS, t0, 0);
+    }
   }
   ref__drain(w);
   ref_assert_internal(ref__gcw_empty(&w->gcw));
@@ -67,10 +71,14 @@ static void mark_region(ref__worker *w, void *ctx) {
   w->st.bufs_given = w->gcw.bufs_given;
 }
 
+/* The workers claim the n parts (a helper may not join). */
 static void sweep_region(ref__worker *w, void *ctx) {
+  (void)w;
   gc_cycle_state *cs = ctx;
+  int n = ref__workers_count();
   uint64_t t0 = ref__trace_start(w);
-  ref__heap_sweep_part(w->id, ref__workers_count(), &cs->sweep[w->id]);
+  for (int k; (k = atomic_fetch_add(&cs->xsweep_next, 1)) < n;)
+    ref__heap_sweep_part(k, n, &cs->sweep[k]);
   ref__trace(w, REF_TRACE_SWEEP, t0, 0);
 }
 
@@ -103,6 +111,22 @@ static void workers_reset(int n) {
     ref__pccache_reset(&w->pccache);
     ref__trace_reset(w);
   }
+}
+
+/* The resets clear only the first n per-worker entries (two arrays of
+ * REF_MAX_WORKERS entries are 18 KiB of stores per cycle): n is fixed for a
+ * runtime, so last's other entries stay zero from ref__gc_init, and the
+ * cycle state's are never read (sweep parts are < n). */
+static void cycle_state_reset(gc_cycle_state *cs, int n) {
+  memset(cs, 0, offsetof(gc_cycle_state, sweep));
+  memset(cs->sweep, 0, sizeof cs->sweep[0] * (size_t)n);
+}
+
+static void stats_reset(ref_gc_stats *st, int n) {
+  memset(st, 0, offsetof(ref_gc_stats, worker));
+  memset(st->worker, 0, sizeof st->worker[0] * (size_t)n);
+  size_t tail = offsetof(ref_gc_stats, reason);
+  memset((char *)st + tail, 0, sizeof *st - tail);
 }
 
 #define ADD_COUNTER(name, exact, meaning) st->name += w->n.name;
@@ -141,7 +165,7 @@ static void gc_cycle(void *arg) {
   ref__m *m = ref__m_get();
   ref_assert(!m->curg || m->curg->status == REF_G_RUNNING);
   ref_assert_expensive((ref__heap_check(), true));
-  memset(&cs, 0, sizeof cs);
+  cycle_state_reset(&cs, n);
   workers_reset(n);
   ref__mark_reset(n);
   ref__reuse_prepare();
@@ -156,7 +180,7 @@ static void gc_cycle(void *arg) {
   uint64_t t5 = ref__nanotime();
   ref_assert_expensive((ref__heap_check(), true));
 
-  memset(&last, 0, sizeof last);
+  stats_reset(&last, n);
   last.cycle = ++ncycles;
   last.stw_ns = t1 - t0;
   last.roots_ns = t2 - t1;

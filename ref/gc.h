@@ -199,20 +199,32 @@ static inline void ref__scan_item(ref__worker *w, uintptr_t item) {
 /* Scans objects (and jobs) until no work is left anywhere. */
 void ref__drain(ref__worker *w);
 
+/* Root jobs a worker claims per atomic add: the rootjobs phase (roots.c)
+ * and the parallel floor (scan_stack.c). */
+#define REF_CLAIM_BATCH 128
+
 /* ---- workers.c ---- */
 extern _Atomic int ref__xnwait; /* idle mark workers */
 int ref__workers_init(const ref_config *cfg);
 void ref__workers_shutdown(void);
 ref__worker *ref__worker_get(int i);
 int ref__workers_count(void);
-/* Runs fn(worker, ctx) on every worker, the caller as worker 0; returns
- * when all have finished. ctx carries the region's state (libuv's
- * req->data), so no region state travels through file-level globals. */
+/* Runs fn(worker, ctx) on worker 0 (the caller) and on every helper that
+ * joins before the caller's run returns; returns when those have finished.
+ * A helper may not run it at all, so fn hands out its work by claiming, not
+ * by worker id. ctx carries the region's state (libuv's req->data), so no
+ * region state travels through file-level globals. */
 void ref__workers_run(void (*fn)(ref__worker *, void *), void *ctx);
 /* Termination detection: a drained worker calls this; returns true when the
  * whole mark phase is done, false when it should look for work again. */
 bool ref__mark_idle(ref__worker *w);
 void ref__mark_reset(int nworkers);
+/* A helper entering the mark region: helpers count as idle until then. */
+void ref__mark_join(void);
+/* A wait inside a region: returns once ready(arg) holds, spinning briefly
+ * and then parked until a ref__unpark (workbuf.h). ready must become true
+ * only by a store followed by ref__unpark. */
+void ref__wait_until(bool (*ready)(void *), void *arg);
 
 /* ---- checkmark.c ---- */
 /* Re-marks with an independent serial marker and aborts on any difference. */

@@ -23,8 +23,6 @@
 
 #include <string.h>
 
-#define CLAIM_BATCH 128  /* rootjobs: jobs claimed per atomic add */
-
 /* This cycle's root jobs. */
 static struct {
   size_t nblocks;        /* global blocks (first jobs in rootjobs) */
@@ -105,13 +103,13 @@ bool ref__roots_remaining(void) {
   }
 }
 
-/* The rootjobs phase's indexed jobs, claimed CLAIM_BATCH at a time. */
+/* The rootjobs phase's indexed jobs, claimed REF_CLAIM_BATCH at a time. */
 static void claim_indexed_jobs(ref__worker *w) {
   for (;;) {
-    size_t i = atomic_fetch_add_explicit(&rs.xnext, CLAIM_BATCH, memory_order_relaxed);
+    size_t i = atomic_fetch_add_explicit(&rs.xnext, REF_CLAIM_BATCH, memory_order_relaxed);
     if (i >= rs.njobs) return;
     uint64_t t0 = ref__trace_start(w);
-    size_t end = i + CLAIM_BATCH < rs.njobs ? i + CLAIM_BATCH : rs.njobs, first = i;
+    size_t end = i + REF_CLAIM_BATCH < rs.njobs ? i + REF_CLAIM_BATCH : rs.njobs, first = i;
     for (; i < end && i < rs.nblocks; i++) ref__globals_scan_block(w, i);
     if (i < end) ref__scan_gs(w, ref__allg.g + (i - rs.nblocks), end - i, true);
     ref__trace(w, REF_TRACE_STACKS, t0, end - first);

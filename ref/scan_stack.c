@@ -19,22 +19,26 @@
  * every goroutine costs a TLB miss, on this VM a nested page walk, as well
  * as its lines. A prefetch that misses the TLB holds up retirement until
  * its walk is done, so the scan loops fetch each goroutine in two steps:
- * one line WALK_AHEAD goroutines ahead starts the page walk, and the rest of
- * the live top, up to PREFETCH_LINES lines, follows LINES_AHEAD goroutines
+ * one line walk_ahead goroutines ahead starts the page walk, and the rest of
+ * the live top, up to prefetch_lines lines, follows lines_ahead goroutines
  * ahead, after the current stack's scan, when it hits the TLB. Measured on
  * the 2-core VM, 100k GoroutineIdle, one worker: no stack prefetch 24 ms
  * (frames-serial) and 34 ms (conservative-serial); every line 4 ahead in one
  * step 10.2 and 12.2 ms; in two steps, 8 and 3 ahead, 8.5 and 9.7-10.5 ms.
- * -D overrides are for such sweeps. */
-#ifndef WALK_AHEAD
-#define WALK_AHEAD 8
-#endif
-#ifndef LINES_AHEAD
-#define LINES_AHEAD 3
-#endif
-#ifndef PREFETCH_LINES
-#define PREFETCH_LINES 8
-#endif
+ * The distances are ref_config's walk_ahead, lines_ahead and prefetch_lines
+ * (defaults 8, 3, 8 in config.c), read once per run of Gs into a pf_dist;
+ * the bench's --prefetch=auto picks them per machine. */
+typedef struct pf_dist {
+  size_t walk, lines;  /* goroutines ahead: the page walk, the live top */
+  int nlines;          /* lines of a live top */
+  bool all;            /* the floor: clean stacks too (see prefetch_g) */
+} pf_dist;
+
+static inline pf_dist pf_dist_get(void) {
+  return (pf_dist){(size_t)ref__cfg.walk_ahead, (size_t)ref__cfg.lines_ahead,
+                   ref__cfg.prefetch_lines, false};
+}
+
 #define PARTS_PER_CHUNK 256
 
 /* Stack parts, carved per worker from chunks that never move; freed when
@@ -106,45 +110,43 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
   ref__ptrbuf_flush(w);
 }
 
-/* Set while touch_stacks runs (on the scheduler stack, never during a
- * cycle): the floor fetches every stack, clean or not. */
-static bool touching;
-
 /* Fetches lines [first, last) of the live top of a goroutine's stack:
  * [sp, hi) for a conservative scan, [top record, hi) for frames, at most
- * PREFETCH_LINES lines; none of a clean G's in a scan (reuse=clean). */
-ref_prefetch_fn void prefetch_g(ref_g *g, bool frames, int first, int last) {
+ * pf_dist.nlines lines; in a scan none of a clean G's (reuse=clean: a replay
+ * reads no stack), while the floor (pf_dist.all) fetches every stack. */
+ref_prefetch_fn void prefetch_g(pf_dist d, ref_g *g, bool frames, int first, int last) {
   uintptr_t from = frames ? (uintptr_t)g->frames : (uintptr_t)g->sp;
-  if (from == 0 || (g->scan_clean && !touching)) return; /* a replay reads no stack */
-  uintptr_t a = ref_align_down(from, 64) + 64 * (uintptr_t)first, hi = g->stack.hi;
-  for (int i = first; i < last && a < hi; i++, a += 64) __builtin_prefetch((void *)a);
+  if (from == 0 || (g->scan_clean && !d.all)) return;
+  uintptr_t a = ref_align_down(from, REF_CACHE_LINE) + REF_CACHE_LINE * (uintptr_t)first;
+  uintptr_t hi = g->stack.hi;
+  for (int i = first; i < last && a < hi; i++, a += REF_CACHE_LINE) __builtin_prefetch((void *)a);
 }
 
 /* The stack scans' software pipeline of prefetches over gs[0, n): G structs
- * G_AHEAD goroutines ahead, then the two steps above. pipeline_start fetches
+ * walk + G_EXTRA goroutines ahead, then the two steps above. pipeline_start fetches
  * the first goroutines; pipeline_walk runs before goroutine i is scanned,
  * pipeline_lines after. pipeline_walk also fetches the first line of the
- * LINES_AHEAD goroutine again, before the scan, though its walk started it:
+ * lines_ahead goroutine again, before the scan, though its walk started it:
  * fetching all its lines after the scan instead made conservative-serial
  * 10.1 ms against 9.4 (100k GoroutineIdle, one worker, 4 A/B rounds).
  * scan_gs and touch_stacks share the pipeline, so the floor keeps the
  * scan's prefetching. */
-#define G_AHEAD (WALK_AHEAD + 8)
+#define G_EXTRA 8 /* G structs are fetched walk + G_EXTRA ahead */
 
-ref_prefetch_fn void pipeline_start(ref_g *const *gs, size_t n, bool frames) {
-  for (size_t i = 0; i < n && i < G_AHEAD; i++) __builtin_prefetch(gs[i]);
-  for (size_t i = 0; i < n && i < WALK_AHEAD; i++)
-    prefetch_g(gs[i], frames, 0, i < LINES_AHEAD ? PREFETCH_LINES : 1);
+ref_prefetch_fn void pipeline_start(pf_dist d, ref_g *const *gs, size_t n, bool frames) {
+  for (size_t i = 0; i < n && i < d.walk + G_EXTRA; i++) __builtin_prefetch(gs[i]);
+  for (size_t i = 0; i < n && i < d.walk; i++)
+    prefetch_g(d, gs[i], frames, 0, i < d.lines ? d.nlines : 1);
 }
 
-ref_prefetch_fn void pipeline_walk(ref_g *const *gs, size_t i, size_t n, bool frames) {
-  if (i + G_AHEAD < n) __builtin_prefetch(gs[i + G_AHEAD]);
-  if (i + WALK_AHEAD < n) prefetch_g(gs[i + WALK_AHEAD], frames, 0, 1);
-  if (i + LINES_AHEAD < n) prefetch_g(gs[i + LINES_AHEAD], frames, 0, 1);
+ref_prefetch_fn void pipeline_walk(pf_dist d, ref_g *const *gs, size_t i, size_t n, bool frames) {
+  if (i + d.walk + G_EXTRA < n) __builtin_prefetch(gs[i + d.walk + G_EXTRA]);
+  if (i + d.walk < n) prefetch_g(d, gs[i + d.walk], frames, 0, 1);
+  if (i + d.lines < n) prefetch_g(d, gs[i + d.lines], frames, 0, 1);
 }
 
-ref_prefetch_fn void pipeline_lines(ref_g *const *gs, size_t i, size_t n, bool frames) {
-  if (i + LINES_AHEAD < n) prefetch_g(gs[i + LINES_AHEAD], frames, 1, PREFETCH_LINES);
+ref_prefetch_fn void pipeline_lines(pf_dist d, ref_g *const *gs, size_t i, size_t n, bool frames) {
+  if (i + d.lines < n) prefetch_g(d, gs[i + d.lines], frames, 1, d.nlines);
 }
 
 /* Scans the roots of gs[0, n), with the pipeline above (see gc.h).
@@ -160,48 +162,90 @@ ref_prefetch_fn void pipeline_lines(ref_g *const *gs, size_t i, size_t n, bool f
  * so it does not take it. */
 void ref__scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split) {
   const bool frames = ref__cfg.scan == REF_SCAN_FRAMES, fill = !frames;
-  pipeline_start(gs, n, frames);
+  const pf_dist d = pf_dist_get();
+  pipeline_start(d, gs, n, frames);
   for (size_t i = 0; i < n; i++) {
-    pipeline_walk(gs, i, n, frames);
+    pipeline_walk(d, gs, i, n, frames);
     scan_g(w, gs[i], may_split);
-    pipeline_lines(gs, i, n, frames);
+    pipeline_lines(d, gs, i, n, frames);
     uintptr_t item;
     if (fill && (item = ref__gcw_tryget_fast(&w->gcw)) != 0) ref__scan_item(w, item);
   }
 }
 
 /* Reads what a conservative scan reads, [saved sp, top) of every started
- * live G, in allg order with the scans' prefetch pipeline, and does nothing
+ * live G of gs[0, n), with the scans' prefetch pipeline, and does nothing
  * with it but sum it: the memory floor under a stack scan (see
- * ref_debug_touch_stacks). Poisoned words are read as the scan reads them. */
+ * ref_debug_touch_stacks). Poisoned words are read as the scan reads them.
+ * Adds to res[0] (sum) and res[1] (bytes). */
 REF_NO_SANITIZE_ADDRESS
-static void touch_stacks(void *arg) {
-  uint64_t *res = arg; /* sum, bytes */
-  ref_g *const *gs = ref__allg.g;
-  size_t n = ref__allg.len;
+static void touch_run(ref_g *const *gs, size_t n, uint64_t res[2]) {
   uint64_t sum = 0, bytes = 0;
-  touching = true;
-  pipeline_start(gs, n, false);
+  pf_dist d = pf_dist_get();
+  d.all = true;
+  pipeline_start(d, gs, n, false);
   for (size_t i = 0; i < n; i++) {
-    pipeline_walk(gs, i, n, false);
+    pipeline_walk(d, gs, i, n, false);
     const ref_g *g = gs[i];
     if (ref__g_scannable(g)) {
       const uintptr_t *p = g->sp, *end = (const uintptr_t *)g->stack.hi;
       bytes += (uintptr_t)end - (uintptr_t)p;
       for (; p < end; p++) sum += *p;
     }
-    pipeline_lines(gs, i, n, false);
+    pipeline_lines(d, gs, i, n, false);
   }
-  touching = false;
-  res[0] = sum;
-  res[1] = bytes;
+  res[0] += sum;
+  res[1] += bytes;
+}
+
+/* The parallel floor: workers [0, nworkers) claim runs of REF_CLAIM_BATCH Gs
+ * with an atomic counter, as the rootjobs phase claims its stack jobs. */
+typedef struct touch_state {
+  int nworkers;
+  _Atomic size_t xnext;
+  struct { _Alignas(64) uint64_t res[2]; } w[REF_MAX_WORKERS];
+} touch_state;
+
+static void touch_region(ref__worker *w, void *ctx) {
+  touch_state *ts = ctx;
+  if (w->id >= ts->nworkers) return;
+  size_t n = ref__allg.len;
+  for (;;) {
+    size_t i = atomic_fetch_add_explicit(&ts->xnext, REF_CLAIM_BATCH, memory_order_relaxed);
+    if (i >= n) return;
+    touch_run(ref__allg.g + i, n - i < REF_CLAIM_BATCH ? n - i : REF_CLAIM_BATCH, ts->w[w->id].res);
+  }
+}
+
+static void touch_stacks(void *arg) {
+  touch_state *ts = arg;
+  if (ts->nworkers == 1) touch_run(ref__allg.g, ref__allg.len, ts->w[0].res);
+  else ref__workers_run(touch_region, ts);
+}
+
+int ref_debug_touch_stacks_parallel(int nworkers, uint64_t *sum, uint64_t *bytes) {
+  if (!ref__m_get()) return ref__seterr("ref_debug_touch_stacks_parallel called with no runtime");
+  if (nworkers < 1 || nworkers > ref__workers_count())
+    return ref__seterr("touch workers %d not in 1..%d (the runtime's mark workers)", nworkers,
+                       ref__workers_count());
+  static touch_state ts; /* 16 KiB: not on a goroutine's stack */
+  memset(&ts, 0, sizeof ts);
+  ts.nworkers = nworkers;
+  ref__systemstack(touch_stacks, &ts);
+  uint64_t s = 0, b = 0;
+  for (int i = 0; i < nworkers; i++) {
+    s += ts.w[i].res[0];
+    b += ts.w[i].res[1];
+  }
+  if (sum) *sum = s;
+  if (bytes) *bytes = b;
+  return 0;
 }
 
 uint64_t ref_debug_touch_stacks(uint64_t *bytes) {
-  uint64_t res[2];
-  ref__systemstack(touch_stacks, res);
-  if (bytes) *bytes = res[1];
-  return res[0];
+  uint64_t sum = 0;
+  if (ref_debug_touch_stacks_parallel(1, &sum, bytes) != 0) ref__throw("%s", ref_error());
+  return sum;
 }
 
 void ref__item_run(ref__worker *w, uintptr_t item) {

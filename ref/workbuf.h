@@ -76,8 +76,13 @@ _Static_assert(sizeof(ref__workbuf) == REF_WORKBUF_SIZE, "workbuf is 2 KiB");
 ref__workbuf *ref__wbuf_getempty(void);
 /* Precondition: b->nobj == 0. */
 void ref__wbuf_putempty(ref__workbuf *b);
-/* Publishes b for any worker. Precondition: b->nobj > 0. */
+/* Publishes b for any worker and wakes parked ones. Precondition:
+ * b->nobj > 0. */
 void ref__wbuf_putfull(ref__workbuf *b);
+/* Wakes the mark workers parked in a wait (workers.c), if any: call after
+ * the store that publishes what they may wait for. A fence and a load when
+ * nobody sleeps. */
+void ref__unpark(void);
 /* A published buffer, or NULL when there is none. */
 ref__workbuf *ref__wbuf_tryget_full(void);
 /* Number of published buffers. Counted up before the push and down after the

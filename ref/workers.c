@@ -3,8 +3,11 @@
  *
  * W workers: the initiating thread (worker 0) plus W-1 helper pthreads
  * created once by ref_init and parked on a condition variable between
- * cycles. A region runs one function on every worker and returns when all
- * have finished. Waking a thread from a condition variable costs tens of
+ * cycles. A region runs one function on worker 0 and on every helper that
+ * joins it before worker 0's own run returns, and returns when those have
+ * finished: a helper that the OS has not run by then (a loaded machine, or
+ * a wake-up slower than a small cycle) is not waited for. Regions therefore
+ * hand out their work by claiming, never by worker id. Waking a thread from a condition variable costs tens of
  * microseconds on a VM, so after a region a helper spins for a bounded
  * while (SPIN_NS) for the next one -- a cycle's mark and sweep regions
  * follow each other closely -- and only then sleeps.
@@ -16,13 +19,35 @@
  * worker that sees work first leaves xnwait and then bumps xepoch before
  * taking any; so if xepoch is unchanged across the check, every worker was
  * idle for its whole duration and the global state it read was frozen.
+ *
+ * Waiting within a region (an idle worker, a helper waiting for the roots,
+ * worker 0 waiting for the region's end) spins for PARK_SPIN_NS and then
+ * parks: it sleeps on a futex word until something it may be waiting for
+ * happens -- work published, roots enumerated, termination, a helper done
+ * -- whose author calls ref__unpark. A spinning or yielding waiter on a
+ * loaded machine takes the CPU from the thread it waits for (the seed table
+ * ran 3-8x slower next to one busy process). Parking does not change the
+ * termination argument: a parked worker stays counted in xnwait, and the
+ * last worker to go idle still finds xnwait == n and ends the phase.
+ *
+ * A helper that has not joined the mark region counts as idle (with empty
+ * buffers, as it is): ref__mark_reset starts xnwait at n-1, and joining is
+ * leaving idle (ref__mark_join: leave xnwait, then bump xepoch), so a late
+ * joiner is one more idle worker that saw work, and one that joins after
+ * termination finds xdone and none.
  */
 #include "gc.h"
 
-#include <sched.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#define SPIN_NS 200000 /* a helper's bounded wait for the next region */
+#define SPIN_NS 200000    /* a helper's bounded wait for the next region */
+#define PARK_SPIN_NS 20000 /* a wait's spin before it parks */
+#define JOIN_CLOSED ((uint64_t)1 << 31)
+#define JOIN_COUNT (JOIN_CLOSED - 1)
 
 _Atomic int ref__xnwait;
 
@@ -36,16 +61,57 @@ static struct {
   _Atomic uint64_t xgen;         /* bumped per region (under mu); fn is set before */
   void (*_Atomic xfn)(ref__worker *, void *);
   void *_Atomic xctx;             /* fn's context, set with fn */
-  _Atomic int xpending;          /* helpers still running the region */
+  /* The region's joins: xgen's low 32 bits << 32 | JOIN_CLOSED | helpers
+   * joined; stored (open, 0 joined) before xgen moves; worker 0 closes it
+   * when its own run returns and then waits for xfinished to reach the
+   * count. */
+  _Atomic uint64_t xjoin;
+  _Atomic int xfinished;         /* joined helpers done with the region */
   int started;                   /* guarded by mu */
   int start_err;
   bool quit;
   _Atomic uint64_t xepoch;
   _Atomic bool xdone;
+  /* Parking (see the top): xparkseq moves at every ref__unpark that found a
+   * sleeper; a parker counts itself in xsleepers, reads xparkseq, checks its
+   * condition once more and sleeps only while xparkseq is unchanged. Both
+   * sides fence between their store and their load (a Dekker pair), so
+   * either the parker sees the event or the unparker sees the parker. */
+  _Alignas(64) _Atomic uint32_t xparkseq;
+  _Atomic int xsleepers;
 } wp;
 
 ref__worker *ref__worker_get(int i) { return &wp.w[i]; }
 int ref__workers_count(void) { return wp.n; }
+
+/* ---------------------------------------------------------------------------
+ * Parking
+ * ------------------------------------------------------------------------- */
+
+void ref__unpark(void) {
+  atomic_thread_fence(memory_order_seq_cst);
+  if (ref_likely(atomic_load_explicit(&wp.xsleepers, memory_order_relaxed) == 0)) return;
+  atomic_fetch_add(&wp.xparkseq, 1);
+  syscall(SYS_futex, &wp.xparkseq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Sleeps until the next ref__unpark unless ready(arg) already holds; may
+ * return early (a signal, another waiter's event): callers recheck. */
+static void park(bool (*ready)(void *), void *arg) {
+  atomic_fetch_add(&wp.xsleepers, 1);
+  atomic_thread_fence(memory_order_seq_cst);
+  uint32_t seq = atomic_load(&wp.xparkseq);
+  if (!ready(arg)) syscall(SYS_futex, &wp.xparkseq, FUTEX_WAIT_PRIVATE, seq, NULL, NULL, 0);
+  atomic_fetch_sub(&wp.xsleepers, 1);
+}
+
+void ref__wait_until(bool (*ready)(void *), void *arg) {
+  uint64_t t0 = ref__nanotime();
+  for (unsigned i = 0; !ready(arg); i++) {
+    if ((i & 63) == 63 && ref__nanotime() - t0 > PARK_SPIN_NS) park(ready, arg);
+    else ref_cpu_relax();
+  }
+}
 
 /* ---------------------------------------------------------------------------
  * Helper threads
@@ -66,6 +132,18 @@ static bool wait_region(uint64_t seen) {
   return !quit;
 }
 
+/* Joins the region xgen names, unless worker 0 has closed it: true when
+ * joined. Sets *seen to that region's xgen either way. */
+static bool join(uint64_t *seen) {
+  for (;;) {
+    uint64_t g = atomic_load(&wp.xgen), v = atomic_load(&wp.xjoin);
+    if ((uint32_t)(v >> 32) != (uint32_t)g) continue; /* worker 0 is starting a region */
+    *seen = g;
+    if (v & JOIN_CLOSED) return false;
+    if (atomic_compare_exchange_weak(&wp.xjoin, &v, v + 1)) return true;
+  }
+}
+
 static void *worker_main(void *arg) {
   ref__worker *w = arg;
   int err = 0;
@@ -77,26 +155,29 @@ static void *worker_main(void *arg) {
   pthread_cond_broadcast(&wp.done_cv);
   pthread_mutex_unlock(&wp.mu);
   while (wait_region(seen)) {
-    seen = atomic_load(&wp.xgen);
+    if (!join(&seen)) continue;
     atomic_load(&wp.xfn)(w, atomic_load(&wp.xctx));
-    atomic_fetch_sub(&wp.xpending, 1);
+    atomic_fetch_add(&wp.xfinished, 1);
+    ref__unpark(); /* worker 0 may be parked */
   }
   return NULL;
 }
 
+static bool region_done(void *joined) { return atomic_load(&wp.xfinished) == *(int *)joined; }
+
 void ref__workers_run(void (*fn)(ref__worker *, void *), void *ctx) {
   atomic_store(&wp.xfn, fn);
   atomic_store(&wp.xctx, ctx);
-  atomic_store(&wp.xpending, wp.n - 1);
+  atomic_store(&wp.xfinished, 0);
+  uint64_t g = atomic_load(&wp.xgen) + 1;
+  atomic_store(&wp.xjoin, (g & 0xffffffffu) << 32);
   pthread_mutex_lock(&wp.mu);
-  atomic_fetch_add(&wp.xgen, 1);
+  atomic_store(&wp.xgen, g);
   pthread_cond_broadcast(&wp.start_cv);
   pthread_mutex_unlock(&wp.mu);
   fn(&wp.w[0], ctx);
-  for (unsigned i = 0; atomic_load(&wp.xpending) > 0; i++) { /* the others are finishing too */
-    if (i < 1024) ref_cpu_relax();
-    else sched_yield(); /* oversubscribed: let them run */
-  }
+  int joined = (int)(atomic_fetch_or(&wp.xjoin, JOIN_CLOSED) & JOIN_COUNT);
+  ref__wait_until(region_done, &joined); /* the joined are finishing too */
 }
 
 /* ---------------------------------------------------------------------------
@@ -105,12 +186,22 @@ void ref__workers_run(void (*fn)(ref__worker *, void *), void *ctx) {
 
 void ref__mark_reset(int nworkers) {
   ref_assert(nworkers == wp.n);
-  atomic_store(&ref__xnwait, 0);
+  atomic_store(&ref__xnwait, wp.n - 1); /* the helpers, until they join */
   atomic_store(&wp.xepoch, 0);
   atomic_store(&wp.xdone, false);
 }
 
+void ref__mark_join(void) {
+  atomic_fetch_sub(&ref__xnwait, 1);
+  atomic_fetch_add(&wp.xepoch, 1);
+}
+
 static inline bool work_visible(void) { return ref__wbuf_nfull() > 0 || ref__roots_remaining(); }
+
+static bool idle_wake(void *unused) {
+  (void)unused;
+  return atomic_load(&wp.xdone) || work_visible();
+}
 
 bool ref__mark_idle(ref__worker *w) {
   uint64_t t0 = ref__nanotime();
@@ -120,6 +211,7 @@ bool ref__mark_idle(ref__worker *w) {
     uint64_t e = atomic_load(&wp.xepoch);
     if (atomic_load(&ref__xnwait) == wp.n && !work_visible() && atomic_load(&wp.xepoch) == e) {
       atomic_store(&wp.xdone, true);
+      ref__unpark();
       break;
     }
     if (work_visible()) {
@@ -128,8 +220,8 @@ bool ref__mark_idle(ref__worker *w) {
       w->st.idle_ns += ref__nanotime() - t0;
       return false;
     }
-    if (spins < 64) ref_cpu_relax();
-    else sched_yield(); /* oversubscribed workers must let the busy ones run */
+    if ((spins & 63) == 63 && ref__nanotime() - t0 > PARK_SPIN_NS) park(idle_wake, NULL);
+    else ref_cpu_relax();
   }
   w->st.idle_ns += ref__nanotime() - t0;
   return true;

@@ -81,6 +81,8 @@ typedef int (*ref_worker_start_fn)(int index, void *arg);
 #define REF_MIN_HEAP ((size_t)1 << 20)
 #define REF_MAX_HEAP ((size_t)1 << 40)
 #define REF_REUSE_MAX_WORDS 512   /* words one stack's reuse record may hold */
+#define REF_MAX_PREFETCH_AHEAD 64 /* walk_ahead and lines_ahead */
+#define REF_MAX_PREFETCH_LINES 64
 
 typedef struct ref_config {
   size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB;
@@ -115,6 +117,13 @@ typedef struct ref_config {
   ref_reuse reuse;
   size_t split_bytes;       /* conservative: split a stack scan into jobs above this
                                (default 16 KiB); 0 = default; a multiple of 8 */
+  /* The stack scans' prefetch distances (scan_stack.c's pipeline, also the
+   * floor's): walk_ahead, goroutines ahead whose top line is fetched to start
+   * the page walk (default 8); lines_ahead, goroutines ahead whose live top
+   * is fetched (default 3); prefetch_lines, lines of a live top fetched
+   * (default 8). 0 = default; the aheads 0..REF_MAX_PREFETCH_AHEAD, lines
+   * 0..REF_MAX_PREFETCH_LINES. ref_get_config shows the defaults filled in. */
+  int walk_ahead, lines_ahead, prefetch_lines;
   bool checkmark;           /* verify every cycle with an independent marker; also
                                switched on by env STACKSCAN_CHECKMARK=1 */
   bool poison;              /* fill objects freed by sweep with 0xfe bytes; on by
@@ -164,6 +173,11 @@ const char *ref_error(void);
  * a one-line message in ref_error() and nothing changed when a value is not
  * one of the enums' (as ref_init checks them). */
 int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps);
+/* Sets the prefetch distances (ref_config's walk_ahead, lines_ahead,
+ * prefetch_lines, 0 = default) between cycles. Returns 0, or -1 with a
+ * one-line message in ref_error() and nothing changed when one is out of
+ * range. */
+int ref_set_prefetch(int walk_ahead, int lines_ahead, int prefetch_lines);
 const ref_config *ref_get_config(void);
 
 /* Strategy names, e.g. "frames-parallel" (NULL for values outside the
@@ -573,6 +587,16 @@ uint64_t ref_debug_scan_conservative(const void *buf, size_t len);
  * scheduler stack, like ref_gc). Sets *bytes (if not NULL) to the bytes read,
  * which equal a cycle's stack_bytes; returns their sum. */
 uint64_t ref_debug_touch_stacks(uint64_t *bytes);
+
+/* Benchmark hook: ref_debug_touch_stacks split over mark workers [0,
+ * nworkers), each on its own thread (bound as the cycle's workers are),
+ * claiming runs of consecutive goroutines from a shared counter as the
+ * rootjobs phase claims its stack jobs: the floor under a stack scan with
+ * nworkers threads. nworkers 1 is ref_debug_touch_stacks on the calling
+ * thread. Sets *sum and *bytes (each if not NULL) as that function does;
+ * returns 0, or -1 (ref_error says why) when nworkers is not in 1..the
+ * configured workers or there is no runtime. */
+int ref_debug_touch_stacks_parallel(int nworkers, uint64_t *sum, uint64_t *bytes);
 
 #ifdef __cplusplus
 }

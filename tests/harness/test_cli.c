@@ -64,6 +64,10 @@ static const bad_case bad[] = {
     {"--heap-per-g=2G", NULL, "--heap-per-g: \"2G\" is too large; accepted: sizes 0..1048576"},
     {"--heap-per-g=2M", NULL, "--heap-per-g: \"2M\": heap-per-g must be in 0..1048576"},
     {"--seed=x", NULL, "--seed: \"x\" is not a number"},
+    {"--prefetch=1,2", NULL, "--prefetch: \"1,2\" is not auto or three integers in range; accepted: auto, or W,L,P with W and L 1..64 and P 1..64"},
+    {"--prefetch=0,2,3", NULL, "--prefetch: \"0,2,3\" is not auto or three integers in range"},
+    {"--prefetch=4,2,65", NULL, "--prefetch: \"4,2,65\" is not auto or three integers in range"},
+    {"--prefetch=4,2,8x", NULL, "--prefetch: \"4,2,8x\" is not auto or three integers in range"},
     {"--max-mem=0", NULL, "--max-mem: \"0\" is too small"},
     {"--trace=", NULL, "--trace: missing value; accepted: a file name"},
     {"--wake=nan", NULL, "--wake: \"nan\": wake must be in 0..1"},
@@ -221,6 +225,7 @@ static void test_defaults(void **state) {
   assert_false(o->list || o->help || o->checkmark);
   assert_int_equal(o->seed, 1);
   assert_int_equal(o->max_mem, 0);
+  assert_true(o->prefetch[0] == 0 && o->prefetch[1] == 0 && o->prefetch[2] == 0); /* auto */
   assert_int_equal(o->stack_size, 0);
   assert_int_equal(a->argc, 1);
 }
@@ -261,12 +266,14 @@ static void test_every_flag(void **state) {
   assert_null(a->argv[3]);
 
   a = parse("--list", "--checkmark", "--seed=18446744073709551615", "--max-mem=16G",
-            "--stack-size=20K", "--workers=all", "--strategies", "frames-rootjobs", "-h", NULL);
+            "--stack-size=20K", "--workers=all", "--strategies", "frames-rootjobs", "-h",
+            "--prefetch=64,1,64", NULL);
   assert_int_equal(a->rc, 0);
   assert_true(a->o.list && a->o.checkmark && a->o.help);
   assert_true(a->o.seed == UINT64_MAX);
   assert_true(a->o.max_mem == (uint64_t)16 << 30);
   assert_true(a->o.stack_size == 20480);
+  assert_true(a->o.prefetch[0] == 64 && a->o.prefetch[1] == 1 && a->o.prefetch[2] == 64);
   assert_true(a->o.workers_all);
   assert_int_equal(a->o.gc_percent, 100); /* ref's default */
   assert_int_equal(a->o.nstrategies, 1);

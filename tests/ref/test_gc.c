@@ -210,6 +210,43 @@ static void test_stack_only_objects_survive(void **state) {
       for (int W = 1; W <= 2; W++) stack_only_run((ref_phase)ph, (ref_scan)sc, W);
 }
 
+/* The parallel floor reads the same bytes, and the same words, as the
+ * one-thread floor and the cycle, with any number of its workers: enough
+ * goroutines that W workers claim several runs each. */
+#define NFLOOR 901 /* 7 full runs of REF_CLAIM_BATCH (128) and a short one */
+
+static void floor_parker(void *arg) {
+  (void)arg;
+  ref_chan_recv(park_ch, NULL);
+}
+
+static void test_parallel_floor_reads_the_cycles_bytes(void **state) {
+  (void)state;
+  for (int W = 1; W <= 3; W++) {
+    init_rt(REF_PHASE_ROOTJOBS, REF_SCAN_CONSERVATIVE, REF_MAPS_PCTAB, W, (size_t)1 << 30);
+    park_ch_open();
+    for (int i = 0; i < NFLOOR; i++) assert_non_null(ref_go(floor_parker, NULL));
+    assert_int_equal(ref_run(), NFLOOR);
+    ref_gc();
+    uint64_t want = ref_gc_last()->stack_bytes, bytes1 = 0;
+    assert_int_equal(ref_gc_last()->stacks_scanned, NFLOOR);
+    uint64_t sum1 = ref_debug_touch_stacks(&bytes1);
+    assert_int_equal(bytes1, want);
+    for (int nw = 1; nw <= W; nw++) {
+      uint64_t sum = 0, bytes = 0;
+      assert_int_equal(ref_debug_touch_stacks_parallel(nw, &sum, &bytes), 0);
+      assert_int_equal(bytes, want);
+      assert_int_equal(sum, sum1);
+    }
+    assert_int_equal(ref_debug_touch_stacks_parallel(0, NULL, NULL), -1);
+    assert_int_equal(ref_debug_touch_stacks_parallel(W + 1, NULL, NULL), -1);
+    assert_non_null(strstr(ref_error(), "touch workers"));
+    park_ch_close_all();
+    assert_int_equal(ref_run(), 0);
+    ref_shutdown();
+  }
+}
+
 /* ---------------------------------------------------------------------------
  * Unreachable objects are freed, exactly
  * ------------------------------------------------------------------------- */
@@ -940,6 +977,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_stack_only_objects_survive, teardown),
+      cmocka_unit_test_teardown(test_parallel_floor_reads_the_cycles_bytes, teardown),
       cmocka_unit_test_teardown(test_unreachable_freed_exactly_no_goroutines, teardown),
       cmocka_unit_test_teardown(test_unreachable_freed_exactly_from_goroutine, teardown),
       cmocka_unit_test_teardown(test_start_arg_is_root, teardown),

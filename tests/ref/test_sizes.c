@@ -59,6 +59,38 @@ static void test_set_strategy_validates(void **state) {
   ref_shutdown();
 }
 
+/* The prefetch distances: out of range fails with the limit named, at
+ * ref_init and at ref_set_prefetch (nothing changed); 0 is the default. */
+static void test_prefetch_distances_validated(void **state) {
+  (void)state;
+  int bad[][3] = {{-1, 0, 0}, {REF_MAX_PREFETCH_AHEAD + 1, 0, 0}, {0, -1, 0},
+                  {0, REF_MAX_PREFETCH_AHEAD + 1, 0}, {0, 0, -1}, {0, 0, REF_MAX_PREFETCH_LINES + 1}};
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    ref_config cfg;
+    ref_config_default(&cfg);
+    cfg.walk_ahead = bad[k][0];
+    cfg.lines_ahead = bad[k][1];
+    cfg.prefetch_lines = bad[k][2];
+    assert_int_equal(ref_init(&cfg), -1);
+    expect_error("prefetch");
+  }
+  tu_init_with(REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_PCTAB, 1);
+  const ref_config *c = ref_get_config();
+  assert_int_equal(c->walk_ahead, 8);
+  assert_int_equal(c->lines_ahead, 3);
+  assert_int_equal(c->prefetch_lines, 8);
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    assert_int_equal(ref_set_prefetch(bad[k][0], bad[k][1], bad[k][2]), -1);
+    expect_error("prefetch");
+    assert_int_equal(c->walk_ahead, 8);
+  }
+  assert_int_equal(ref_set_prefetch(REF_MAX_PREFETCH_AHEAD, 1, REF_MAX_PREFETCH_LINES), 0);
+  assert_int_equal(c->walk_ahead, REF_MAX_PREFETCH_AHEAD);
+  assert_int_equal(c->lines_ahead, 1);
+  ref_gc();
+  ref_shutdown();
+}
+
 /* Every size in ref_config is checked up front, the limit in the message:
  * a 1 TiB stack was accepted, SIZE_MAX wrapped to "too small" and 2^59
  * overflowed the stack-chunk length. */
@@ -350,6 +382,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_set_strategy_validates, tu_teardown_shutdown),
       cmocka_unit_test_teardown(test_config_sizes, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_prefetch_distances_validated, tu_teardown_shutdown),
       cmocka_unit_test_teardown(test_mem_max, tu_teardown_shutdown),
       cmocka_unit_test_teardown(test_alloc_array_overflow, tu_teardown_shutdown),
       cmocka_unit_test_teardown(test_chan_make_out_of_range, tu_teardown_shutdown),
