@@ -226,12 +226,13 @@ int main(int argc, char **argv) {
   if (gb_initialize(&argc, argv) != 0) usage_error(gb_error());
   if (bench_check_leftover(argc, argv, err, sizeof err) != 0) usage_error(err);
   check_memory(&o, &plan, ngc);
+  if (o.trace && tracefile_open(o.trace, err, sizeof err) != 0) usage_error(err);
   o.prefetch_auto = o.prefetch[0] == 0;
   if (o.prefetch_auto && plan_has_gc(&plan, ngc) && run_prefetch_auto(&o, err, sizeof err) != 0) {
     fprintf(stderr, "stackscan-bench: %s\n", err);
+    tracefile_close(false); /* no half-written trace */
     return 1;
   }
-  if (o.trace && tracefile_open(o.trace, err, sizeof err) != 0) usage_error(err);
   add_context(&o, t, &plan);
   run_env env = {&o, &plan, t, ngc};
   run_item *items = register_all(&env, table);

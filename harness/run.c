@@ -173,7 +173,18 @@ static double touch_ns(wl_instance *w, int nworkers, char *err, size_t errlen) {
 /* The floors: floor_ns with the benchmark's W threads, floor1_ns with one. */
 /* The auto sweep: the default first, so a sweep cut short by its budget
  * still has it; a candidate's time is the median of TOUCH_RUNS floors. */
+/* The scratch set, as many stacks as leave the caches; a TSan build holds
+ * at most 8000 goroutines (each is a fiber: ref/g.c), so it gets half. */
+#if defined(__SANITIZE_THREAD__)
+#define AUTO_N 4096
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AUTO_N 4096
+#endif
+#endif
+#ifndef AUTO_N
 #define AUTO_N 8192
+#endif
 #define AUTO_BUDGET_NS 50e6
 static const int auto_candidates[][3] = {{8, 3, 8}, {4, 2, 8},  {12, 4, 8},
                                          {16, 6, 8}, {8, 3, 4}, {6, 3, 12}};
