@@ -42,6 +42,8 @@ const char *ref_error(void) { return errbuf; }
  * Configuration and strategy names
  * ------------------------------------------------------------------------- */
 
+#define SPLIT_BYTES_DEFAULT (16 << 10)
+
 /* mem_max's default: 3/4 of physical memory. */
 static size_t mem_default(void) {
   return ref__os_physical_memory() / 4 * 3;
@@ -60,7 +62,7 @@ void ref_config_default(ref_config *cfg) {
   cfg->scan = REF_SCAN_CONSERVATIVE;
   cfg->stackmaps = REF_MAPS_PCTAB;
   cfg->reuse = REF_REUSE_OFF;
-  cfg->split_bytes = 16 << 10;
+  cfg->split_bytes = SPLIT_BYTES_DEFAULT;
   cfg->poison = REF_ASSERT_LEVEL >= 2;
   cfg->seed = 1;
   cfg->gc_percent = 100;
@@ -156,6 +158,10 @@ static int check_prefetch(int walk, int lines, int nlines) {
   if (nlines < 0 || nlines > REF_MAX_PREFETCH_LINES)
     return ref__seterr("prefetch_lines %d must be in 0..%d", nlines, REF_MAX_PREFETCH_LINES);
   return 0;
+}
+
+void ref__config_fill_defaults(ref_config *cfg) {
+  if (cfg->split_bytes == 0) cfg->split_bytes = SPLIT_BYTES_DEFAULT;
 }
 
 int ref_set_prefetch(int walk_ahead, int lines_ahead, int prefetch_lines) {

@@ -73,7 +73,6 @@ static void mark_region(ref__worker *w, void *ctx) {
 
 /* The workers claim the n parts (a helper may not join). */
 static void sweep_region(ref__worker *w, void *ctx) {
-  (void)w;
   gc_cycle_state *cs = ctx;
   int n = ref__workers_count();
   uint64_t t0 = ref__trace_start(w);

@@ -96,6 +96,9 @@ uint64_t ref__nanotime(void);
 /* Checks every field of a configuration ref_init would take: 0, or -1 with
  * the one-line reason in ref_error(). */
 int ref__config_check(const ref_config *cfg);
+/* Gives the fields a checked config leaves 0 for "default" their default
+ * (split_bytes; the prefetch distances go through ref_set_prefetch). */
+void ref__config_fill_defaults(ref_config *cfg);
 /* Whether environment variable name is set to something other than "" or
  * "0". */
 bool ref__env_on(const char *name);

@@ -26,7 +26,7 @@ int ref_init(const ref_config *cfg) {
   if (initialized) return ref__seterr("ref_init: the runtime is already running");
   if (ref__config_check(cfg) != 0) return -1;
   ref__cfg = *cfg;
-  if (ref__cfg.split_bytes == 0) ref__cfg.split_bytes = 16 << 10;
+  ref__config_fill_defaults(&ref__cfg);
   ref_set_prefetch(cfg->walk_ahead, cfg->lines_ahead, cfg->prefetch_lines); /* checked */
   if (ref__env_on("STACKSCAN_CHECKMARK")) ref__cfg.checkmark = true;
   if (ref__env_on("STACKSCAN_POISON") || ref__cfg.checkmark) ref__cfg.poison = true;
