@@ -4,6 +4,11 @@
  * Send on a closed channel and close of a closed or nil channel abort, as
  * Go panics. A send or receive on a nil channel blocks forever.
  *
+ * Threads: every operation holds the channel's lock (chan.h); a blocking
+ * one parks with it held and it is released after the switch. A waker
+ * readies the parked goroutine on its own P. Every operation begins with a
+ * safepoint (ref_poll), before it takes the lock.
+ *
  * Frame records: chan_send and chan_recv do not use the channel after they
  * park (the waker moves the value and sets success), so they hold no heap
  * pointer across a park and need no record; chan_make holds the new channel
@@ -48,9 +53,14 @@ ref__sudog *ref__waitq_dequeue(ref__waitq *q) {
     ref__sudog *s = q->first;
     if (!s) return NULL;
     ref__waitq_remove(q, s);
-    /* A select waiter already woken through another case stays parked in
-     * this queue until it runs; skip it (Go's selectDone). */
-    if (s->is_select && s->g->param != NULL) continue;
+    /* A select waiter is claimed by the first case that fires, under
+     * that case's channel lock; a waiter already claimed through another
+     * channel stays queued here until its select dequeues it: skip it (Go's
+     * selectDone). */
+    if (s->is_select) {
+      uint32_t free_ = 0;
+      if (!atomic_compare_exchange_strong(&s->g->xselectdone, &free_, 1)) continue;
+    }
     return s;
   }
 }
@@ -100,7 +110,15 @@ ref_chan *ref_chan_make_size(size_t elem_size, size_t cap) {
   return chan_make(NULL, elem_size, cap);
 }
 
-size_t ref_chan_len(const ref_chan *c) { return c ? c->qcount : 0; }
+size_t ref_chan_len(const ref_chan *c) {
+  if (!c) return 0;
+  ref_chan *mc = (ref_chan *)c; /* the lock is not part of the value */
+  ref__spin_lock(&mc->lock);
+  size_t n = c->qcount;
+  ref__spin_unlock(&mc->lock);
+  return n;
+}
+
 size_t ref_chan_cap(const ref_chan *c) { return c ? c->dataqsiz : 0; }
 
 /* ---------------------------------------------------------------------------
@@ -114,8 +132,13 @@ static inline void elem_copy(void *dst, const void *src, size_t n) {
   }
 }
 
+void ref__chan_unlock_after(struct ref__m *m, void *arg) {
+  (void)m;
+  ref__spin_unlock(&((ref_chan *)arg)->lock);
+}
+
 /* A receiver is parked on c: hand it the value directly. */
-void ref__chan_send_to(ref_chan *c, ref__sudog *sg, const void *elem) {
+static void send_to(ref_chan *c, ref__sudog *sg, const void *elem) {
   elem_copy(sg->elem, elem, c->elemsize);
   wake(sg, true);
 }
@@ -123,7 +146,7 @@ void ref__chan_send_to(ref_chan *c, ref__sudog *sg, const void *elem) {
 /* A sender is parked on c. Unbuffered: take its value. Buffered (the buffer
  * is full): take the head of the queue and put the sender's value at the
  * tail, which is the same slot. */
-void ref__chan_recv_from(ref_chan *c, ref__sudog *sg, void *elem) {
+static void recv_from(ref_chan *c, ref__sudog *sg, void *elem) {
   if (c->dataqsiz == 0) {
     elem_copy(elem, sg->elem, c->elemsize);
   } else {
@@ -136,44 +159,27 @@ void ref__chan_recv_from(ref_chan *c, ref__sudog *sg, void *elem) {
   wake(sg, true);
 }
 
-/* ---------------------------------------------------------------------------
- * Send, receive, close
- * ------------------------------------------------------------------------- */
-
-static ref_noreturn void block_forever(void) {
-  ref__park(); /* nobody readies it */
-  ref__throw("goroutine blocked on a nil channel was woken");
-}
-
-void ref_chan_send(ref_chan *c, const void *elem) {
-  if (!c) block_forever();
+bool ref__chan_trysend_locked(ref_chan *c, const void *elem) {
   if (c->closed) ref__throw("send on closed channel");
   ref__sudog *sg = ref__waitq_dequeue(&c->recvq);
   if (sg) {
-    ref__chan_send_to(c, sg, elem);
-    return;
+    send_to(c, sg, elem);
+    return true;
   }
   if (c->qcount < c->dataqsiz) {
     elem_copy(ref__chanbuf(c, c->sendx), elem, c->elemsize);
     if (++c->sendx == c->dataqsiz) c->sendx = 0;
     c->qcount++;
-    return;
+    return true;
   }
-  ref_g *g = ref_curg();
-  if (!g) ref__throw("channel send would block on the scheduler stack");
-  ref__sudog *me = &g->sudog;
-  *me = (ref__sudog){.g = g, .c = c, .elem = (void *)elem};
-  g->param = NULL;
-  ref__waitq_enqueue(&c->sendq, me);
-  ref__park();
-  if (!me->success) ref__throw("send on closed channel");
+  return false;
 }
 
-bool ref_chan_recv(ref_chan *c, void *elem) {
-  if (!c) block_forever();
+bool ref__chan_tryrecv_locked(ref_chan *c, void *elem, bool *ok) {
   ref__sudog *sg = ref__waitq_dequeue(&c->sendq);
   if (sg) {
-    ref__chan_recv_from(c, sg, elem);
+    recv_from(c, sg, elem);
+    *ok = true;
     return true;
   }
   if (c->qcount > 0) {
@@ -182,11 +188,52 @@ bool ref_chan_recv(ref_chan *c, void *elem) {
     memset(slot, 0, c->elemsize); /* the buffer must not keep the value alive */
     if (++c->recvx == c->dataqsiz) c->recvx = 0;
     c->qcount--;
+    *ok = true;
     return true;
   }
   if (c->closed) {
     elem_copy(elem, NULL, c->elemsize);
-    return false;
+    *ok = false;
+    return true;
+  }
+  return false;
+}
+
+/* ---------------------------------------------------------------------------
+ * Send, receive, close
+ * ------------------------------------------------------------------------- */
+
+static ref_noreturn void block_forever(void) {
+  ref__park(NULL, NULL); /* nobody readies it */
+  ref__throw("goroutine blocked on a nil channel was woken");
+}
+
+void ref_chan_send(ref_chan *c, const void *elem) {
+  ref_poll();
+  if (!c) block_forever();
+  ref__spin_lock(&c->lock);
+  if (ref__chan_trysend_locked(c, elem)) {
+    ref__spin_unlock(&c->lock);
+    return;
+  }
+  ref_g *g = ref_curg();
+  if (!g) ref__throw("channel send would block on the scheduler stack");
+  ref__sudog *me = &g->sudog;
+  *me = (ref__sudog){.g = g, .c = c, .elem = (void *)elem};
+  g->param = NULL;
+  ref__waitq_enqueue(&c->sendq, me);
+  ref__park(ref__chan_unlock_after, c);
+  if (!me->success) ref__throw("send on closed channel");
+}
+
+bool ref_chan_recv(ref_chan *c, void *elem) {
+  ref_poll();
+  if (!c) block_forever();
+  bool ok;
+  ref__spin_lock(&c->lock);
+  if (ref__chan_tryrecv_locked(c, elem, &ok)) {
+    ref__spin_unlock(&c->lock);
+    return ok;
   }
   ref_g *g = ref_curg();
   if (!g) ref__throw("channel receive would block on the scheduler stack");
@@ -194,13 +241,15 @@ bool ref_chan_recv(ref_chan *c, void *elem) {
   *me = (ref__sudog){.g = g, .c = c, .elem = elem};
   g->param = NULL;
   ref__waitq_enqueue(&c->recvq, me);
-  ref__park();
+  ref__park(ref__chan_unlock_after, c);
   if (!me->success) elem_copy(elem, NULL, c->elemsize);
   return me->success;
 }
 
 void ref_chan_close(ref_chan *c) {
+  ref_poll();
   if (!c) ref__throw("close of nil channel");
+  ref__spin_lock(&c->lock);
   if (c->closed) ref__throw("close of closed channel");
   c->closed = true;
   ref__sudog *sg;
@@ -209,4 +258,5 @@ void ref_chan_close(ref_chan *c) {
     wake(sg, false);
   }
   while ((sg = ref__waitq_dequeue(&c->sendq)) != NULL) wake(sg, false); /* they throw */
+  ref__spin_unlock(&c->lock);
 }

@@ -27,6 +27,10 @@ struct ref_chan {
   const ref_type *elemtype;  /* static, not heap */
   ref__waitq recvq, sendq;   /* off-heap sudogs */
   bool closed;
+  /* Guards every field above (Go's hchan.lock). A goroutine parks with it
+   * held and the lock is released after its switch (ref__park), so a waker
+   * that dequeues its sudog finds it parked. */
+  ref__spinlock lock;
 };
 
 /* Removes and returns the first waiter that can still fire: a select
@@ -40,9 +44,15 @@ static inline void *ref__chanbuf(ref_chan *c, size_t i) {
   return (char *)c->buf + i * c->elemsize;
 }
 
-/* Moves a value to a parked waiter and readies it (Go's send/recv with sg). */
-void ref__chan_send_to(ref_chan *c, ref__sudog *sg, const void *elem);
-void ref__chan_recv_from(ref_chan *c, ref__sudog *sg, void *elem);
+/* With c's lock held: a send or receive that completes without blocking
+ * -- a handoff to a parked peer (which is readied), the buffer, or (receive)
+ * a closed channel -- and returns true, or does nothing and returns false.
+ * A receive sets *ok. Send on a closed channel aborts. */
+bool ref__chan_trysend_locked(ref_chan *c, const void *elem);
+bool ref__chan_tryrecv_locked(ref_chan *c, void *elem, bool *ok);
+
+/* An after-switch function (g.h) releasing the channel arg's lock. */
+void ref__chan_unlock_after(struct ref__m *m, void *arg);
 
 
 #endif /* REF_CHAN_H */

@@ -91,8 +91,7 @@ static void cm_scan_object(uintptr_t base) {
 }
 
 static void cm_mark_all(void) {
-  ref__m *m = ref__m_get();
-  cm_scan_g0(m);
+  for (int i = 0; i < ref__nm(); i++) cm_scan_g0(ref__m_at(i));
   const ref__rootrange *r = ref__globals();
   for (size_t i = 0; i < ref__globals_count(); i++) cm_scan_range(r[i].lo, r[i].hi);
   for (size_t i = 0; i < ref__allg.len; i++) {

@@ -10,7 +10,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-static char errbuf[256];
+static _Thread_local char errbuf[256]; /* per thread, as errno */
 
 /* ---------------------------------------------------------------------------
  * Errors
@@ -58,6 +58,7 @@ void ref_config_default(ref_config *cfg) {
   cfg->heap_max = (size_t)4 << 30;
   if (cfg->heap_max > mem_default()) cfg->heap_max = mem_default(); /* the default must start */
   cfg->workers = 1;
+  cfg->mutators = 1;
   cfg->phase = REF_PHASE_SERIAL;
   cfg->scan = REF_SCAN_CONSERVATIVE;
   cfg->stackmaps = REF_MAPS_PCTAB;
@@ -162,6 +163,19 @@ static int check_prefetch(int walk, int lines, int nlines) {
 
 void ref__config_fill_defaults(ref_config *cfg) {
   if (cfg->split_bytes == 0) cfg->split_bytes = SPLIT_BYTES_DEFAULT;
+  if (cfg->mutators == 0) cfg->mutators = 1;
+}
+
+int ref__config_env_mutators(ref_config *cfg) {
+  const char *v = getenv("STACKSCAN_MUTATORS");
+  if (!v || !*v) return 0;
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (*end || n < 1 || n > REF_MAX_MUTATORS)
+    return ref__seterr("STACKSCAN_MUTATORS='%s': expected a number of threads in 1..%d", v,
+                       REF_MAX_MUTATORS);
+  cfg->mutators = (int)n;
+  return 0;
 }
 
 int ref_set_prefetch(int walk_ahead, int lines_ahead, int prefetch_lines) {
@@ -182,6 +196,9 @@ bool ref__env_on(const char *name) {
 int ref__config_check(const ref_config *cfg) {
   if (cfg->workers < 1 || cfg->workers > REF_MAX_WORKERS)
     return ref__seterr("workers must be in 1..%d, not %d", REF_MAX_WORKERS, cfg->workers);
+  if (cfg->mutators < 0 || cfg->mutators > REF_MAX_MUTATORS)
+    return ref__seterr("mutators must be in 1..%d (0 = 1), not %d", REF_MAX_MUTATORS,
+                       cfg->mutators);
   if (check_strategy(cfg->phase, cfg->scan, cfg->stackmaps) != 0) return -1;
   if (!ref_reuse_name(cfg->reuse)) return ref__seterr("unknown reuse setting %d", (int)cfg->reuse);
   if (check_prefetch(cfg->walk_ahead, cfg->lines_ahead, cfg->prefetch_lines) != 0) return -1;

@@ -44,6 +44,7 @@ static struct {
   uint64_t next_id;
   struct sigaction old_segv;
   void *altstack;
+  pthread_mutex_t lock;  /* g_alloc and g_release: the free list, chunks, allg */
 } gs;
 
 /* ---------------------------------------------------------------------------
@@ -139,7 +140,7 @@ static int allg_add(ref_g *g) {
   return 0;
 }
 
-ref_g *ref__g_alloc(void) {
+static ref_g *g_alloc_locked(void) {
   ref_g *g = gs.gfree;
   if (g) {
     gs.gfree = g->schedlink;
@@ -162,21 +163,33 @@ ref_g *ref__g_alloc(void) {
     if (allg_add(g) != 0) return NULL;
   }
   g->id = ++gs.next_id;
-  g->frames = NULL;
-  g->started = false;
-  g->scan_clean = 0;
-  g->param = NULL;
   return g;
 }
 
+ref_g *ref__g_alloc(void) {
+  pthread_mutex_lock(&gs.lock);
+  ref_g *g = g_alloc_locked();
+  pthread_mutex_unlock(&gs.lock);
+  if (g) {
+    g->frames = NULL;
+    g->started = false;
+    g->scan_clean = 0;
+    g->param = NULL;
+  }
+  return g;
+}
+
+/* Called once g's stack is no longer in use (after its last switch). */
 void ref__g_release(ref_g *g) {
   ref_assert_internal(g->status == REF_G_DEAD);
   ref__reuse_forget(g);
   g->fn = NULL;
   g->arg = NULL;
   g->frames = NULL;
+  pthread_mutex_lock(&gs.lock);
   g->schedlink = gs.gfree;
   gs.gfree = g;
+  pthread_mutex_unlock(&gs.lock);
 }
 
 /* Builds the context ref__switch resumes for a new G: it "returns" into
@@ -265,26 +278,42 @@ static void segv_handler(int sig, siginfo_t *si, void *ctx) {
   sigaction(SIGSEGV, &gs.old_segv, NULL); /* re-fault into the old disposition */
 }
 
+#define ALTSTACK_SIZE ((size_t)64 << 10)
+
+int ref__g_thread_altstack(void **stack) {
+  *stack = ref__os_map(ALTSTACK_SIZE, false, false);
+  if (!*stack) return ref__seterr("mmap of the signal stack: %s", strerror(errno));
+  stack_t ss = {.ss_sp = *stack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+  if (sigaltstack(&ss, NULL) != 0) {
+    ref__os_unmap(*stack, ALTSTACK_SIZE);
+    *stack = NULL;
+    return ref__seterr("sigaltstack: %s", strerror(errno));
+  }
+  return 0;
+}
+
+void ref__g_thread_altstack_free(void *stack) {
+  if (!stack) return;
+  stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+  sigaltstack(&ss, NULL);
+  ref__os_unmap(stack, ALTSTACK_SIZE);
+}
+
 static int segv_install(void) {
-  size_t altsize = 64 << 10;
-  gs.altstack = ref__os_map(altsize, false, false);
-  if (!gs.altstack) return ref__seterr("mmap of the signal stack: %s", strerror(errno));
-  stack_t ss = {.ss_sp = gs.altstack, .ss_size = altsize, .ss_flags = 0};
+  if (ref__g_thread_altstack(&gs.altstack) != 0) return -1;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = segv_handler;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
-  if (sigaltstack(&ss, NULL) != 0 || sigaction(SIGSEGV, &sa, &gs.old_segv) != 0)
+  if (sigaction(SIGSEGV, &sa, &gs.old_segv) != 0)
     return ref__seterr("installing the stack-overflow handler: %s", strerror(errno));
   return 0;
 }
 
 static void segv_uninstall(void) {
   sigaction(SIGSEGV, &gs.old_segv, NULL);
-  stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
-  sigaltstack(&ss, NULL);
-  ref__os_unmap(gs.altstack, 64 << 10);
+  ref__g_thread_altstack_free(gs.altstack);
 }
 
 /* ---------------------------------------------------------------------------
@@ -297,6 +326,7 @@ int ref__g_init(const ref_config *cfg) {
   gs.guard = gs.page;
   gs.stack_size = ref_align_up(cfg->stack_size, gs.page); /* in range: ref_init checked it */
   gs.max_map_count = read_max_map_count();
+  pthread_mutex_init(&gs.lock, NULL);
   return segv_install();
 }
 
@@ -315,5 +345,6 @@ void ref__g_shutdown(void) {
   free_chunks(gs.g_blocks);
   free(ref__allg.g);
   memset(&ref__allg, 0, sizeof ref__allg);
+  pthread_mutex_destroy(&gs.lock);
   memset(&gs, 0, sizeof gs);
 }

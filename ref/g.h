@@ -1,18 +1,37 @@
 /*
- * g.h: goroutines (G), their stacks, the per-thread scheduler state (M), and
- * the park/ready interface used by channels, select and the collector.
+ * g.h: goroutines (G), their stacks, the mutator threads (M) and the
+ * scheduling contexts they own (P), and the park/ready interface used by
+ * channels, select and the collector.
  *
  * Glossary
  *   G      a goroutine: a stack, a saved stack pointer, a status, a frame chain
- *   M      an OS thread running goroutines; today exactly one (M=1), the
- *          thread that called ref_init. Its own stack ("g0", the scheduler
- *          stack) runs the scheduler loop and the collector.
+ *   M      an OS thread running goroutines: ref_config.mutators of them,
+ *          M0 being the thread that called ref_init. Each has its own stack
+ *          ("g0", the scheduler stack) for the scheduler loop and the
+ *          collector.
+ *   P      what an M needs to run Go code: a local run queue and an
+ *          allocation cache. Each M owns one P for its life (Go hands Ps
+ *          between Ms around blocking system calls; nothing here blocks
+ *          its thread), so P and M share one struct and one index.
  *   park   the running G gives up the thread until someone readies it
+ *   stop   a collection's stop-the-world: every M but the requester's stops
+ *          at a safepoint on its g0, its G (if any) with its context saved
+ *
+ * Switching. A G gives up its M by switching straight to the next runnable
+ * G of its P, or to g0. Whatever must happen only once the G's context is
+ * saved -- releasing the channel locks it parked under, requeueing a
+ * yielder, freeing a dead G -- is left in m->after and run by the context
+ * that resumes on the same M (ref__after_switch): until then no other M can
+ * see the G. After a switch a G may be on another M: code that switched
+ * reads its M from g->m, set by whoever switched it in, never from a value
+ * computed before.
  */
 #ifndef REF_G_H
 #define REF_G_H
 
 #include "internal.h"
+
+#include <pthread.h>
 
 typedef enum ref__gstatus {
   REF_G_RUNNABLE = 1, /* on the run queue */
@@ -96,6 +115,10 @@ struct ref_g {
   uint32_t timer_index;
   /* channel/select waiting: set by the waker to the fired wait entry */
   void *param;
+  /* select: the first case to fire claims the G (0 -> 1), so that a waker
+   * holding another of its channels' locks skips it (Go's selectDone) */
+  _Atomic uint32_t xselectdone;
+  struct ref__m *m;       /* the M running it, or that ran it last */
   /* sanitizer fiber state */
   void *asan_fake_stack;
   void *tsan_fiber;
@@ -119,26 +142,54 @@ typedef struct ref__gqueue {
   size_t len;
 } ref__gqueue;
 
-/* Per-thread scheduler state. Everything that assumes one mutator thread is
- * here, reached through ref__m(); nothing else in ref assumes M=1. */
+/* A P's local run queue: a ring that its owner pushes at the tail and pops
+ * at the head, and that idle Ms steal half of (Go's runq). head moves by CAS
+ * (owner and stealers), tail only by the owner. Entries are atomics because
+ * a stealer may read a slot the owner is about to overwrite; the CAS on
+ * head decides who got it. */
+#define REF_RUNQ_SIZE 256
+typedef struct ref__runq {
+  _Atomic uint32_t xhead, xtail;
+  _Atomic(ref_g *) ring[REF_RUNQ_SIZE];
+} ref__runq;
+
+/* What runs on an M once the G it switched off has its context saved. */
+typedef void (*ref__after_fn)(struct ref__m *m, void *arg);
+
+/* One mutator thread and its P. Fields are the M's own unless marked. */
 typedef struct ref__m {
+  int id;                  /* 0..mutators-1; also the P's index (heap.c's caches) */
   ref_g *curg;             /* running G, NULL on the scheduler stack */
   void *g0_sp;             /* scheduler context, saved while a G runs */
   uintptr_t g0_lo, g0_hi;  /* scheduler (thread) stack bounds */
   void *g0_fake_stack;     /* ASan */
   void *g0_tsan_fiber;     /* TSan */
-  ref__gqueue runq;
-  ref_g **timers;          /* min-heap on when */
-  size_t ntimers, timers_cap;
-  uint64_t rand;           /* select pollorder */
   ref_frame *g0_frames;    /* records pushed on the scheduler stack: roots, scanned by maps */
+  ref__after_fn after;     /* set just before a switch, run just after it */
+  void *after_arg;
+  ref__runq runq;
+  unsigned tick;           /* switches and schedules, for the timer and global-queue checks */
+  uint64_t rand;           /* select's pollorder, stealing's victim order */
+  /* Under the scheduler lock (sched.c): */
+  bool idle;               /* asleep in the scheduler with nothing to run */
+  bool spinning;           /* woken to look for work and not yet found any */
+  pthread_cond_t wake;     /* an idle M sleeps on it */
+  pthread_t thread;        /* M1.. only */
+  void *altstack;          /* M1..: the stack-overflow handler's signal stack */
 } ref__m;
 
 extern _Thread_local ref__m *ref__mcur;
+/* The calling thread's M (NULL on a mark worker or with no runtime). Read
+ * it before a switch, and from g->m after one (the G may have moved). */
 static inline ref__m *ref__m_get(void) { return ref__mcur; }
 
-/* Every G ever created (dead ones included), for the collector. Only the
- * scheduler appends, and only while no cycle runs. */
+/* The mutators, for the collector's roots: ref__m_at(i), i < ref__nm(). */
+int ref__nm(void);
+ref__m *ref__m_at(int i);
+
+/* Every G ever created (dead ones included), for the collector. Appended
+ * by ref__g_alloc under g.c's lock, never while a cycle runs (the world is
+ * stopped then); the collector reads it without the lock. */
 typedef struct ref__allgs {
   ref_g **g;
   size_t len, cap;
@@ -159,13 +210,30 @@ void ref__context_init(ref_g *g, void (*entry)(ref_g *));
 #define REF_TIMER_CHECK_EVERY 64
 int ref__sched_init(const ref_config *cfg);
 void ref__sched_shutdown(void);
-void ref__park(void);              /* running G -> WAITING, switch away */
-void ref__ready(ref_g *g);         /* WAITING -> RUNNABLE */
+/* Running G -> WAITING, switch away; after the switch, after(m, arg) runs
+ * on this M (it releases the locks the G parked under; NULL: nothing). */
+void ref__park(ref__after_fn after, void *arg);
+/* WAITING -> RUNNABLE, on the calling M's P (Go's ready with runnext's
+ * locality); wakes an idle M to steal it when there is one. */
+void ref__ready(ref_g *g);
+/* Stop the world: returns with every other M stopped at a safepoint (its G,
+ * if any, has its context saved) or idle; sets *ttsp_ns to how long that
+ * took. From g0 (a systemstack call or outside ref_run). A second requester
+ * is stopped by the first and gets the world after it. */
+void ref__stop_the_world(uint64_t *ttsp_ns);
+void ref__start_the_world(void);
+/* Runs fn(arg) with the world stopped (on g0), as Go's ReadMemStats does:
+ * for readers of every P's state. Not from inside a stop. */
+void ref__with_world_stopped(void (*fn)(void *), void *arg);
 /* Runs fn(arg) on the scheduler stack. From a G, its context is saved first
  * (registers pushed on its own stack, sp published) so it can be scanned. */
 void ref__systemstack(void (*fn)(void *), void *arg);
 /* The M's deterministic random stream (select's pollorder). */
 uint64_t ref__m_rand(void);
+/* g.c: the calling mutator thread's signal stack for the overflow handler
+ * (sigaltstack is per thread); -1 with the error set. */
+int ref__g_thread_altstack(void **stack);
+void ref__g_thread_altstack_free(void *stack);
 
 /* ---- assembly (switch_*.S) ---- */
 void ref__switch(void **save_sp, void *new_sp);

@@ -1,7 +1,8 @@
 /*
  * gc.c: one stop-the-world collection cycle, like Go's runtime.GC():
- * stop the world, enumerate roots, mark with W workers, optionally verify
- * with the checkmark marker, sweep in parallel, restart. Each phase is timed
+ * stop the world (sched.c's handshake), enumerate roots, mark with W
+ * workers, optionally verify with the checkmark marker, sweep in parallel,
+ * restart. Each phase is timed
  * and every worker's counters are summed into the cycle's ref_gc_stats.
  */
 #include "gc.h"
@@ -150,19 +151,25 @@ static void stats_reason(ref_gc_stats *st, ref_gc_reason why) {
   st->cycles_limit = nreason[REF_GC_LIMIT];
 }
 
-/* Runs on the scheduler stack with every goroutine stopped; arg points at
- * the ref_gc_reason. */
+/* Runs on the scheduler stack of the requesting M; arg points at the
+ * ref_gc_reason. */
 static void gc_cycle(void *arg) {
   ref_gc_reason why = *(const ref_gc_reason *)arg;
+  ref__m *m = ref__m_get();
+  ref_assert(!m->curg || m->curg->status == REF_G_RUNNING);
+  /* Stop the world: every other M stops at a safepoint or is idle, with its
+   * goroutine's context saved; the caller's was saved by systemstack. */
+  uint64_t t0 = ref__nanotime(), ttsp;
   if (running) ref__throw("a collection (reason %d) was started inside a collection", why);
+  ref__stop_the_world(&ttsp);
+  /* The trigger fired on several Ms at once: the first cycle served them. */
+  if (why == REF_GC_HEAP && !ref__heap_over_goal()) {
+    ref__start_the_world();
+    return;
+  }
   running = true;
   static gc_cycle_state cs; /* 6 KiB of sweep results: not on a goroutine's stack */
   int n = ref__workers_count();
-  uint64_t t0 = ref__nanotime();
-  /* Stop the world: with one M, every other goroutine is already stopped at
-   * a park or a switch, and the caller's context is saved on its stack. */
-  ref__m *m = ref__m_get();
-  ref_assert(!m->curg || m->curg->status == REF_G_RUNNING);
   ref_assert_expensive((ref__heap_check(), true));
   cycle_state_reset(&cs, n);
   workers_reset(n);
@@ -181,7 +188,7 @@ static void gc_cycle(void *arg) {
 
   stats_reset(&last, n);
   last.cycle = ++ncycles;
-  last.stw_ns = t1 - t0;
+  last.ttsp_ns = ttsp;
   last.roots_ns = t2 - t1;
   last.mark_ns = t3 - t2;
   last.sweep_ns = t5 - t4;
@@ -190,6 +197,8 @@ static void gc_cycle(void *arg) {
   stats_reason(&last, why);
   ref__pacer_cycle_end(&last);
   running = false;
+  last.stw_ns = ref__nanotime() - t0 - (t4 - t3);
+  ref__start_the_world();
 }
 
 void ref__gc_start(ref_gc_reason why) {

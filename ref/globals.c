@@ -5,29 +5,37 @@
  */
 #include "gc.h"
 
+#include <pthread.h>
 #include <string.h>
 
+/* Registered from any mutator under the lock; read by the collector with
+ * the world stopped. */
 static struct {
   ref__rootrange *ranges;
   size_t nranges, cap;
 } gr;
+static pthread_mutex_t gr_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void ref_add_root(void *p, size_t len) {
   ref_assert(((uintptr_t)p & (REF_WORD - 1)) == 0);
   if ((uintptr_t)p + len < (uintptr_t)p)
     ref__throw("ref_add_root: [%p, +%zu) wraps around the address space", p, len);
+  pthread_mutex_lock(&gr_lock);
   if (gr.nranges == gr.cap && !REF_GROW(gr.ranges, gr.cap, 16))
     ref__throw("out of memory registering a root range (%zu registered)", gr.nranges);
   gr.ranges[gr.nranges++] = (ref__rootrange){(uintptr_t)p, (uintptr_t)p + len};
+  pthread_mutex_unlock(&gr_lock);
 }
 
 void ref_remove_root(void *p) {
+  pthread_mutex_lock(&gr_lock);
   for (size_t i = 0; i < gr.nranges; i++) {
     if (gr.ranges[i].lo == (uintptr_t)p) {
       gr.ranges[i] = gr.ranges[--gr.nranges];
-      return;
+      break;
     }
   }
+  pthread_mutex_unlock(&gr_lock);
 }
 
 size_t ref__globals_count(void) { return gr.nranges; }

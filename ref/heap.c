@@ -10,10 +10,12 @@
  * second reservation. Span structs and their bitmaps live in malloc memory.
  */
 #include "heap.h"
+#include "g.h"  /* the calling M's caches */
 #include "gc.h" /* ref__gc_start: allocation is a safepoint */
 #include "os.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 struct ref__heap ref__heap;
@@ -40,6 +42,14 @@ typedef struct alloc_cache {
   bool needzero;            /* span->needzero */
 } __attribute__((aligned(REF_CACHE_LINE))) alloc_cache;
 
+/* A P's caches, one per (class, noscan) (Go's mcache): only its M touches
+ * them, so the fast path takes no lock. A span loaded into a cache belongs
+ * to it until it is used up (no partial list holds it), so its alloc bits
+ * too are written by that M alone. */
+typedef struct mcache {
+  alloc_cache c[REF_NUM_CLASSES][2];
+} mcache;
+
 static struct {
   bool inited;
   void *arena_map;          /* the reservation as mmap returned it */
@@ -61,14 +71,22 @@ static struct {
   ref__span **spans;
   size_t nspans, spans_cap;
 
-  alloc_cache cache[REF_NUM_CLASSES][2];     /* [class][noscan] */
-  ref__span *partial[REF_NUM_CLASSES][2];    /* in-use spans with free slots, not cached */
+  mcache *mcaches;          /* one per P: ref__m_at(i)->mcache */
+  int nmcaches;
+  /* Central lists (Go's mcentral): in-use spans with free slots that no
+   * cache holds, per (class, noscan), each under its own lock. */
+  ref__span *partial[REF_NUM_CLASSES][2];
+  ref__spinlock partial_lock[REF_NUM_CLASSES][2];
+  /* The page heap (Go's mheap): the page allocator, the page map, the span
+   * table and bytes_mapped, under one lock. */
+  pthread_mutex_t lock;
 
   size_t bytes_mapped;      /* bytes of in-use spans; <= ref__heap.heap_max */
   /* Live counts: at the last sweep, plus everything handed out since (slots
-   * loaded into caches, large objects); stats subtract what caches still hold. */
+   * loaded into caches, large objects), counted by every P; stats subtract
+   * what caches still hold. */
   uint64_t swept_objects, swept_bytes;
-  uint64_t alloc_objects, alloc_bytes;
+  _Atomic uint64_t xalloc_objects, xalloc_bytes;
   /* The GOGC goal (pacer.c) and what is left of it after the sweep:
    * budget = goal - swept_bytes, so the trigger compares one counter. */
   uint64_t goal, budget;
@@ -243,8 +261,8 @@ static void table_append(ref__span *s) {
 /* A new in-use span of npages holding nelems slots of elemsize bytes, in the
  * span table and the page map, its alloc bits clear. NULL (with the limit
  * error set) when the heap limit or the arena would be exceeded. */
-static ref__span *span_new(size_t npages, int sizeclass, bool noscan, uintptr_t elemsize,
-                           uint32_t nelems) {
+static ref__span *span_new_locked(size_t npages, int sizeclass, bool noscan, uintptr_t elemsize,
+                                  uint32_t nelems) {
   size_t bytes = npages << REF_PAGE_SHIFT;
   if (bytes > ref__heap.heap_max - H.bytes_mapped) return limit_error();
   uintptr_t base = pages_alloc(npages);
@@ -265,6 +283,14 @@ static ref__span *span_new(size_t npages, int sizeclass, bool noscan, uintptr_t 
   for (size_t i = 0; i < npages; i++) ref__heap.pagemap[first + i] = s;
   table_append(s);
   H.bytes_mapped += bytes;
+  return s;
+}
+
+static ref__span *span_new(size_t npages, int sizeclass, bool noscan, uintptr_t elemsize,
+                           uint32_t nelems) {
+  pthread_mutex_lock(&H.lock);
+  ref__span *s = span_new_locked(npages, sizeclass, noscan, elemsize, nelems);
+  pthread_mutex_unlock(&H.lock);
   return s;
 }
 
@@ -316,8 +342,8 @@ static bool cache_next_word(alloc_cache *ac) {
     ac->elemsize = s->elemsize;
     ac->needzero = s->needzero;
     uint64_t k = popcount64(m);
-    H.alloc_objects += k;
-    H.alloc_bytes += k * s->elemsize;
+    atomic_fetch_add_explicit(&H.xalloc_objects, k, memory_order_relaxed);
+    atomic_fetch_add_explicit(&H.xalloc_bytes, k * s->elemsize, memory_order_relaxed);
     return true;
   }
   ac->span = NULL;
@@ -329,9 +355,11 @@ static bool cache_next_word(alloc_cache *ac) {
 static bool cache_refill(alloc_cache *ac, int c, bool noscan) {
   if (ac->span && cache_next_word(ac)) return true;
   for (;;) {
+    ref__spin_lock(&H.partial_lock[c][noscan]);
     ref__span *s = H.partial[c][noscan];
+    if (s) H.partial[c][noscan] = s->next;
+    ref__spin_unlock(&H.partial_lock[c][noscan]);
     if (s) {
-      H.partial[c][noscan] = s->next;
       s->next = NULL;
     } else {
       size_t npages = ref__class_npages[c];
@@ -379,8 +407,8 @@ static ref_noinline void *alloc_large(const ref_type *t, size_t size, bool nosca
   if (s->types) s->types[0] = t;
   if (s->needzero) zero_dirty_pages(s->base, elemsize);
   s->needzero = 0;
-  H.alloc_objects++;
-  H.alloc_bytes += elemsize;
+  atomic_fetch_add_explicit(&H.xalloc_objects, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&H.xalloc_bytes, elemsize, memory_order_relaxed);
   return (void *)s->base;
 }
 
@@ -406,6 +434,12 @@ static bool request_ok(const ref_type *t, size_t n, size_t *size) {
   return true;
 }
 
+/* The calling M's P's caches (P 0's for a heap started alone, by tests). */
+static inline mcache *my_mcache(void) {
+  ref__m *m = ref__m_get();
+  return &H.mcaches[m ? m->id : 0];
+}
+
 /* Everything but a small object from a loaded cache: refills, large
  * objects, refused requests, and 0-byte ones (a 0-byte type or 0 elements),
  * which get a distinct object of the smallest class. */
@@ -416,7 +450,7 @@ static ref_noinline void *alloc_slow(const ref_type *t, size_t n) {
   bool noscan = type_noscan(t);
   if (size > REF_MAX_SMALL_SIZE) return alloc_large(t, size, noscan);
   int c = ref__size_to_class(size ? size : 1);
-  alloc_cache *ac = &H.cache[c][noscan];
+  alloc_cache *ac = &my_mcache()->c[c][noscan];
   if (ac->freemask == 0 && !cache_refill(ac, c, noscan)) return NULL;
   return cache_pop(ac, t);
 }
@@ -427,7 +461,7 @@ static inline void *heap_alloc(const ref_type *t, size_t n) {
   if (ref_unlikely(__builtin_mul_overflow(t->size, n, &size) || size - 1 >= REF_MAX_SMALL_SIZE ||
                    type_misaligned(t)))
     return alloc_slow(t, n);
-  alloc_cache *ac = &H.cache[ref__size_to_class(size)][type_noscan(t)];
+  alloc_cache *ac = &my_mcache()->c[ref__size_to_class(size)][type_noscan(t)];
   if (ref_unlikely(ac->freemask == 0)) return alloc_slow(t, n);
   return cache_pop(ac, t);
 }
@@ -438,13 +472,18 @@ void *ref__heap_alloc(const ref_type *t, size_t n) { return heap_alloc(t, n); }
  * bytes change only on a refill, so this fires once per crossing); on the
  * limit, collect once and retry. */
 void *ref_alloc_array(const ref_type *elem, size_t n) {
-  if (ref_unlikely(H.alloc_bytes > H.budget)) ref__gc_start(REF_GC_HEAP);
+  ref_poll();
+  if (ref_unlikely(ref__heap_over_goal())) ref__gc_start(REF_GC_HEAP);
   void *p = heap_alloc(elem, n);
   if (ref_likely(p != NULL)) return p;
   size_t size;
   if (!request_ok(elem, n, &size) || size > ref__heap.heap_max) return NULL; /* error set */
   ref__gc_start(REF_GC_LIMIT);
   return heap_alloc(elem, n); /* NULL: the limit error is set */
+}
+
+bool ref__heap_over_goal(void) {
+  return atomic_load_explicit(&H.xalloc_bytes, memory_order_relaxed) > H.budget;
 }
 
 void ref__heap_set_goal(uint64_t goal) {
@@ -512,9 +551,11 @@ void ref__heap_sweep_part(int part, int nparts, ref__sweep_result *out) {
 }
 
 void ref__heap_sweep_finish(const ref__sweep_result *parts, int nparts) {
-  memset(H.cache, 0, sizeof H.cache);
+  memset(H.mcaches, 0, sizeof *H.mcaches * (size_t)H.nmcaches);
   memset(H.partial, 0, sizeof H.partial);
-  H.swept_objects = H.swept_bytes = H.alloc_objects = H.alloc_bytes = 0;
+  H.swept_objects = H.swept_bytes = 0;
+  atomic_store(&H.xalloc_objects, 0);
+  atomic_store(&H.xalloc_bytes, 0);
   for (int p = 0; p < nparts; p++) {
     H.swept_objects += parts[p].objects_live;
     H.swept_bytes += parts[p].bytes_live;
@@ -558,23 +599,30 @@ void ref__checkmark_clear_all(void) {
   }
 }
 
-void ref_heap_stats_get(ref_heap_stats *st) {
-  uint64_t objects = H.swept_objects + H.alloc_objects;
-  uint64_t bytes = H.swept_bytes + H.alloc_bytes;
-  for (int c = 0; c < REF_NUM_CLASSES; c++) {
-    for (int ns = 0; ns < 2; ns++) {
-      const alloc_cache *ac = &H.cache[c][ns];
-      uint64_t k = popcount64(ac->freemask);
-      objects -= k;
-      bytes -= k ? k * ac->span->elemsize : 0;
+/* Reads every P's caches: the world is stopped (ref_heap_stats_get). */
+static void heap_stats(void *arg) {
+  ref_heap_stats *st = arg;
+  uint64_t alloc_objects = atomic_load(&H.xalloc_objects), alloc_bytes = atomic_load(&H.xalloc_bytes);
+  uint64_t objects = H.swept_objects + alloc_objects;
+  uint64_t bytes = H.swept_bytes + alloc_bytes;
+  for (int p = 0; p < H.nmcaches; p++) {
+    for (int c = 0; c < REF_NUM_CLASSES; c++) {
+      for (int ns = 0; ns < 2; ns++) {
+        const alloc_cache *ac = &H.mcaches[p].c[c][ns];
+        uint64_t k = popcount64(ac->freemask);
+        objects -= k;
+        bytes -= k ? k * ac->span->elemsize : 0;
+      }
     }
   }
   st->objects_live = (size_t)objects;
   st->bytes_live = (size_t)bytes;
   st->bytes_mapped = H.bytes_mapped;
-  st->bytes_counted = (size_t)(H.swept_bytes + H.alloc_bytes);
+  st->bytes_counted = (size_t)(H.swept_bytes + alloc_bytes);
   st->heap_goal = H.goal > SIZE_MAX ? SIZE_MAX : (size_t)H.goal;
 }
+
+void ref_heap_stats_get(ref_heap_stats *st) { ref__with_world_stopped(heap_stats, st); }
 
 /* ---------------------------------------------------------------------------
  * Lifetime
@@ -587,7 +635,7 @@ static void *reserve(size_t len) { return ref__os_map(len, true, true); }
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
-int ref__heap_init(size_t heap_max) {
+int ref__heap_init(size_t heap_max, int nprocs) {
   ref_assert(!H.inited);
   if (heap_max < REF_PAGE_SIZE || heap_max > REF_MAX_HEAP)
     return ref__seterr("heap: heap_max %zu out of range [8 KiB, 1 TiB]", heap_max);
@@ -610,6 +658,17 @@ int ref__heap_init(size_t heap_max) {
   H.freemap = ref__heap.pagemap + H.npages;
   H.dirty = (uint64_t *)(H.freemap + H.npages);
   ref__heap_set_goal(UINT64_MAX); /* no trigger until the pacer sets a goal */
+  ref_assert(nprocs >= 1);
+  H.nmcaches = nprocs;
+  H.mcaches = aligned_alloc(REF_CACHE_LINE, sizeof *H.mcaches * (size_t)H.nmcaches);
+  if (H.mcaches == NULL) {
+    ref__os_unmap(H.meta_map, H.meta_len);
+    ref__os_unmap(H.arena_map, H.arena_map_len);
+    memset(&H, 0, sizeof H);
+    return ref__seterr("heap: out of memory for %d allocation caches", nprocs);
+  }
+  memset(H.mcaches, 0, sizeof *H.mcaches * (size_t)H.nmcaches);
+  pthread_mutex_init(&H.lock, NULL);
   H.inited = true;
   return 0;
 
@@ -640,6 +699,8 @@ void ref__heap_shutdown(void) {
   free_runs_release(H.free_large);
   ref__os_unmap(H.meta_map, H.meta_len);
   ref__os_unmap(H.arena_map, H.arena_map_len);
+  free(H.mcaches);
+  pthread_mutex_destroy(&H.lock);
   memset(&H, 0, sizeof H);
   memset(&ref__heap, 0, sizeof ref__heap);
 }
@@ -730,14 +791,15 @@ static void check_pages(void) {
 static void check_lists(void) {
   for (int c = 0; c < REF_NUM_CLASSES; c++) {
     for (int ns = 0; ns < 2; ns++) {
-      const alloc_cache *ac = &H.cache[c][ns];
-      if (ac->freemask) {
+      for (int p = 0; p < H.nmcaches; p++) {
+        const alloc_cache *ac = &H.mcaches[p].c[c][ns];
+        if (!ac->freemask) continue;
         const ref__span *s = ac->span;
         CHECK(s && s->state == REF_SPAN_INUSE && s->sizeclass == c && s->noscan == ns &&
                   ac->allocword == &s->allocbits[ac->word] &&
                   ac->wordbase == ref__object_base(s, ac->word << 6) &&
                   (ac->freemask & s->allocbits[ac->word]) == 0,
-              "cache %d/%d inconsistent", c, ns);
+              "P %d's cache %d/%d inconsistent", p, c, ns);
       }
       for (const ref__span *s = H.partial[c][ns]; s; s = s->next)
         CHECK(s->state == REF_SPAN_INUSE && s->sizeclass == c && s->noscan == ns &&

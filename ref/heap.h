@@ -25,10 +25,17 @@
  *   - Between the start of marking and ref__heap_sweep_finish() nothing is
  *     allocated: the span table and every alloc bit are frozen, so readers
  *     on mark threads need no synchronization beyond the world stop.
+ *   - A span is in at most one place that allocates from it: one P's cache
+ *     or its class's central list (or neither, when full). Its alloc bits
+ *     are written only by the P that caches it.
  *
- * Threads: allocation, init/shutdown and sweep_finish run on the mutator
- * thread (M=1) without locks. The inline lookups and mark operations are
- * safe from any number of mark threads while the world is stopped.
+ * Threads: allocation runs on any mutator thread. Each P allocates from its
+ * own caches without a lock (heap.c's mcache); a refill takes a span from
+ * its class's central list under that list's lock, or a new one from the
+ * page heap under the heap lock. Marking, sweep and sweep_finish run with
+ * the world stopped: the inline lookups and mark operations are safe from
+ * any number of mark threads then, and read what the mutators wrote before
+ * they stopped (the stop's lock orders it). init/shutdown run on M0 alone.
  */
 #ifndef REF_HEAP_H
 #define REF_HEAP_H
@@ -192,8 +199,10 @@ static inline uint32_t ref__span_next_allocated(const ref__span *s, uint32_t idx
  * ------------------------------------------------------------------------- */
 
 /* Reserves the arena and page map for a heap of at most heap_max bytes of
- * spans. Returns 0, or -1 with ref__seterr. */
-int ref__heap_init(size_t heap_max);
+ * spans, with allocation caches for nprocs Ps (P i is mutator i; with no
+ * runtime, the calling thread uses P 0's). Returns 0, or -1 with
+ * ref__seterr. */
+int ref__heap_init(size_t heap_max, int nprocs);
 
 /* Unmaps and frees everything; ref__heap_init may be called again. */
 void ref__heap_shutdown(void);
@@ -207,6 +216,8 @@ void *ref__heap_alloc(const ref_type *t, size_t n);
  * before allocating once the bytes counted since the sweep (live + every
  * slot handed to a cache + large objects) exceed it. UINT64_MAX: never. */
 void ref__heap_set_goal(uint64_t goal);
+/* Whether the bytes counted since the sweep exceed the goal (the trigger). */
+bool ref__heap_over_goal(void);
 
 /* The in-use spans, a stable array from the start of marking to the end of
  * ref__heap_sweep_finish() (no allocation in between). */

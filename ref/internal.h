@@ -86,6 +86,26 @@ int ref__seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define ref_assert_expensive(e) ((void)0)
 #endif
 
+/* ---- locks ---- */
+
+/* A spinlock for short critical sections on mutator threads (a channel's
+ * state, a size class's span list): test-and-test-and-set, and after a
+ * while sched_yield, since on a VM the holder may be descheduled. Not
+ * recursive. A lock may be taken on one goroutine and released by the next
+ * context on the same thread (a park releases its channel's lock after the
+ * switch, g.h). */
+typedef struct ref__spinlock {
+  _Atomic uint32_t x;
+} ref__spinlock;
+void ref__spin_lock_slow(ref__spinlock *l);
+static inline void ref__spin_lock(ref__spinlock *l) {
+  if (ref_likely(!atomic_exchange_explicit(&l->x, 1, memory_order_acquire))) return;
+  ref__spin_lock_slow(l);
+}
+static inline void ref__spin_unlock(ref__spinlock *l) {
+  atomic_store_explicit(&l->x, 0, memory_order_release);
+}
+
 /* ---- time (os.c) ---- */
 
 /* Monotonic nanoseconds. */
@@ -99,6 +119,9 @@ int ref__config_check(const ref_config *cfg);
 /* Gives the fields a checked config leaves 0 for "default" their default
  * (split_bytes; the prefetch distances go through ref_set_prefetch). */
 void ref__config_fill_defaults(ref_config *cfg);
+/* Env STACKSCAN_MUTATORS=N overrides cfg->mutators (as GOMAXPROCS does):
+ * 0, or -1 with the error set for a value that is not 1..REF_MAX_MUTATORS. */
+int ref__config_env_mutators(ref_config *cfg);
 /* Whether environment variable name is set to something other than "" or
  * "0". */
 bool ref__env_on(const char *name);

@@ -4,6 +4,7 @@
  */
 #include "os.h"
 
+#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,4 +48,15 @@ uint64_t ref__nanotime(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Spins on a plain load (the line stays shared while held), then yields. */
+void ref__spin_lock_slow(ref__spinlock *l) {
+  for (unsigned spins = 0;; spins++) {
+    if (!atomic_load_explicit(&l->x, memory_order_relaxed) &&
+        !atomic_exchange_explicit(&l->x, 1, memory_order_acquire))
+      return;
+    if (spins < 64) ref_cpu_relax();
+    else sched_yield();
+  }
 }

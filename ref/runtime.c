@@ -27,13 +27,14 @@ int ref_init(const ref_config *cfg) {
   if (ref__config_check(cfg) != 0) return -1;
   ref__cfg = *cfg;
   ref__config_fill_defaults(&ref__cfg);
+  if (ref__config_env_mutators(&ref__cfg) != 0) return -1;
   ref_set_prefetch(cfg->walk_ahead, cfg->lines_ahead, cfg->prefetch_lines); /* checked */
   if (ref__env_on("STACKSCAN_CHECKMARK")) ref__cfg.checkmark = true;
   if (ref__env_on("STACKSCAN_POISON") || ref__cfg.checkmark) ref__cfg.poison = true;
   if (ref__g_init(&ref__cfg) != 0) return -1;
   if (ref__sched_init(&ref__cfg) != 0) goto fail_g;
   if (ref__funcdata_init(ref__cfg.seed) != 0) goto fail_sched;
-  if (ref__heap_init(ref__cfg.heap_max) != 0) goto fail_funcdata;
+  if (ref__heap_init(ref__cfg.heap_max, ref__cfg.mutators) != 0) goto fail_funcdata;
   if (ref__gc_init(&ref__cfg) != 0) goto fail_heap;
   initialized = true;
   return 0;

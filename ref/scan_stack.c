@@ -255,10 +255,12 @@ void ref__item_run(ref__worker *w, uintptr_t item) {
   ref__ptrbuf_flush(w);
 }
 
-/* The scheduler stack's records: precise roots in every scan mode. */
+/* Every M's scheduler-stack records: precise roots in every scan mode. */
 void ref__scan_g0_records(ref__worker *w) {
-  ref__m *m = ref__m_get();
-  if (m->g0_frames) ref__scan_chain(w, m->g0_frames, (uintptr_t)m->g0_frames, m->g0_hi, 0);
+  for (int i = 0; i < ref__nm(); i++) {
+    ref__m *m = ref__m_at(i);
+    if (m->g0_frames) ref__scan_chain(w, m->g0_frames, (uintptr_t)m->g0_frames, m->g0_hi, 0);
+  }
   ref__ptrbuf_flush(w);
 }
 

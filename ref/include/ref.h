@@ -1,16 +1,22 @@
 /*
  * ref: the stackscan reference runtime and collector -- public API.
  *
- * Goroutines on mmap'd stacks with an assembly context switch, run by one
- * OS thread (M=1); Go-semantics channels and select; a Go-shaped heap; a
- * stop-the-world mark-sweep collector whose stack scanning is switchable:
+ * Goroutines on mmap'd stacks with an assembly context switch, run by
+ * `mutators` OS threads (Go's GOMAXPROCS, default 1); Go-semantics channels
+ * and select; a Go-shaped heap; a stop-the-world mark-sweep collector whose
+ * stack scanning is switchable:
  *
  *   phase:     where stacks are scanned   serial | parallel | rootjobs
  *   scan:      how a stack is scanned     conservative | frames
  *   stackmaps: how frame metadata is found direct | pctab | pctab-cached
  *
- * Everything here is called from the thread that called ref_init(), either
- * from a goroutine or from that thread's own ("scheduler") stack.
+ * Threads. Outside ref_run, everything here is called from the thread that
+ * called ref_init(), on its own ("scheduler") stack; no goroutine runs then.
+ * Inside ref_run, goroutines run on every mutator thread at once and may
+ * call anything here except ref_init, ref_shutdown, ref_run and the setters
+ * (ref_set_*): channels, select, allocation, ref_gc and the stats are safe
+ * from any goroutine on any thread. A collection stops every goroutine at
+ * its next safepoint first (ref_gc, below).
  *
  * Bad sizes. Every size and count a caller passes is checked. A call that
  * returns a result (ref_init, ref_alloc*, ref_chan_make*) refuses an
@@ -83,6 +89,7 @@ typedef int (*ref_worker_start_fn)(int index, void *arg);
 #define REF_REUSE_MAX_WORDS 512   /* words one stack's reuse record may hold */
 #define REF_MAX_PREFETCH_AHEAD 64 /* walk_ahead and lines_ahead */
 #define REF_MAX_PREFETCH_LINES 64
+#define REF_MAX_MUTATORS 64       /* mutator threads (ref_config.mutators) */
 
 typedef struct ref_config {
   size_t stack_size;        /* usable bytes per goroutine stack (default 64 KiB;
@@ -102,6 +109,13 @@ typedef struct ref_config {
                                stacks count 0 here: bound them with stack_size
                                and the number of goroutines */
   int workers;              /* mark workers W >= 1, initiating thread included */
+  /* P, the threads that run goroutines (Go's GOMAXPROCS), 1..REF_MAX_MUTATORS;
+   * 0 = 1. Env STACKSCAN_MUTATORS=N overrides it, as GOMAXPROCS does. Thread
+   * 0 is the one that called ref_init; the others are started by ref_init
+   * and run goroutines only inside ref_run. Each owns one P for its life (no
+   * goroutine blocks its thread in a system call here, so Go's hand-off of
+   * Ps between Ms has nothing to do). */
+  int mutators;
   ref_phase phase;
   ref_scan scan;
   ref_stackmaps stackmaps;
@@ -132,6 +146,11 @@ typedef struct ref_config {
   uint64_t seed;            /* select's pollorder, reproducible per seed */
   ref_worker_start_fn worker_start;
   void *worker_start_arg;
+  /* Called on every mutator thread (index 0, the ref_init thread, from
+   * ref_init; the others as they start) before it runs a goroutine; the
+   * harness binds them here. A non-zero return fails ref_init. */
+  ref_worker_start_fn mutator_start;
+  void *mutator_start_arg;
   /* GOGC: a cycle starts by itself when the heap has grown gc_percent
    * percent over what the last cycle left (default 100; negative: never).
    * The goal, set at the end of every cycle (and to the minimum at
@@ -245,7 +264,8 @@ void ref_heap_stats_get(ref_heap_stats *st);
 typedef struct ref_g ref_g;
 typedef void (*ref_gofn)(void *arg);
 
-/* Creates a runnable goroutine running fn(arg). arg is a GC root until the
+/* Creates a runnable goroutine running fn(arg), queued on the calling
+ * thread's P (another mutator may steal it). arg is a GC root until the
  * goroutine starts. Returns NULL (ref_error() says why) when no stack can be
  * had. */
 ref_g *ref_go(ref_gofn fn, void *arg);
@@ -254,19 +274,22 @@ ref_g *ref_go(ref_gofn fn, void *arg);
 ref_g *ref_curg(void);
 uint64_t ref_goid(const ref_g *g);
 
-void ref_yield(void);          /* goroutine only: back of the run queue */
-/* goroutine only: parks on the timer heap. Made runnable within 64 switches
- * of its deadline however many goroutines stay runnable, then it runs after
- * the ones queued before it. */
+void ref_yield(void);          /* goroutine only: back of its P's run queue */
+/* goroutine only: parks on the timer heap (one for all Ps). Made runnable
+ * within 64 switches (of the thread that fires it) of its deadline however
+ * many goroutines stay runnable, then it runs after the ones queued before
+ * it. */
 void ref_sleep(int64_t ns);
 
-/* Scheduler stack only: runs goroutines until every one is parked (on a
- * channel or select, not a timer) or dead. Sleeping goroutines are waited
- * for. Returns the number of goroutines still parked. */
+/* Scheduler stack of the ref_init thread only: runs goroutines on every
+ * mutator thread until every one is parked (on a channel or select, not a
+ * timer) or dead, on every P. Sleeping goroutines are waited for. Returns
+ * the number of goroutines still parked. */
 size_t ref_run(void);
 
 /* Counts of goroutines by status; stacks is how many G stacks exist (dead
- * goroutines' stacks are reused, so it grows only with the peak). */
+ * goroutines' stacks are reused, so it grows only with the peak). runnable
+ * counts every P's run queue and the global one. */
 typedef struct ref_sched_stats {
   size_t runnable, waiting, sleeping, dead_cached, total_created, stacks;
 } ref_sched_stats;
@@ -439,9 +462,22 @@ void ref__frame_pop(ref_frame *rec);
   ref__frame_push(&f.h, &(id), id##_nslots)
 
 /* Sets the safepoint for the next call that may park or collect (a pushed
- * record starts at 0). */
+ * record starts at 0), and is one: a goroutine asked to stop for a
+ * collection stops here (ref_poll). */
 #define REF_SAFEPOINT(f, k)                                                       \
-  ((f).h.safepoint = (k), (f).h.pc = (f).h.fn->entry + (f).h.fn->pcoff[(k)])
+  ((f).h.safepoint = (k), (f).h.pc = (f).h.fn->entry + (f).h.fn->pcoff[(k)], ref_poll())
+
+/* A safepoint for a loop that calls nothing else that is one: when a
+ * collection has asked the world to stop, the calling goroutine stops here
+ * until it restarts (Go's preemption check in every function prologue).
+ * Anywhere else (the scheduler stack, a mark worker, no runtime) a no-op.
+ * One relaxed load when nobody asked. */
+extern int ref__stop_requested;
+void ref__poll_slow(void);
+static inline void ref_poll(void) {
+  if (__builtin_expect(__atomic_load_n(&ref__stop_requested, __ATOMIC_RELAXED), 0))
+    ref__poll_slow();
+}
 
 static inline void ref__frame_cleanup(void *rec) { ref__frame_pop((ref_frame *)rec); }
 
@@ -451,8 +487,13 @@ static inline void ref__frame_cleanup(void *rec) { ref__frame_pop((ref_frame *)r
 
 /* One full stop-the-world cycle (like Go's runtime.GC): roots, mark, sweep.
  * Callable from a goroutine (which is then scanned like any parked one) or
- * from the scheduler stack. Cycles never nest: one that starts while another
- * runs aborts. */
+ * from the scheduler stack. With several mutators it first stops the world:
+ * every goroutine running on another thread stops at its next safepoint
+ * (park, yield, allocation, a channel operation, select, REF_SAFEPOINT,
+ * ref_poll); the caller waits for all of them (ttsp_ns), runs the cycle on
+ * its own thread with the W workers, and restarts them. Two goroutines that
+ * call it at once run two cycles, one after the other. A cycle never starts
+ * inside another: a collection started from within one aborts. */
 void ref_gc(void);
 
 /* The work counters of a cycle, one table for every layer (LLVM's .def
@@ -512,10 +553,14 @@ typedef enum ref_gc_reason {
  * or on W); the per-worker split and the buffer traffic are not. */
 typedef struct ref_gc_stats {
   uint64_t cycle;
-  /* phase times, ns. roots is the initiating thread's enumeration (the
-   * serial phase's stack scans; in scan=conservative it also scans grey
-   * objects between stacks), mark the rest of marking on all workers. */
-  uint64_t stw_ns, roots_ns, mark_ns, sweep_ns, total_ns;
+  /* Times, ns. ttsp: from the stop request to every other mutator stopped
+   * (time to safepoint; 0 with one mutator, or outside ref_run, where no
+   * goroutine runs); stw: from the request to the restart, the whole pause
+   * the program sees, the checkmark pass excluded. roots is the initiating
+   * thread's enumeration (the serial phase's stack scans; in
+   * scan=conservative it also scans grey objects between stacks), mark the
+   * rest of marking on all workers; total = stop + roots + mark + sweep. */
+  uint64_t ttsp_ns, stw_ns, roots_ns, mark_ns, sweep_ns, total_ns;
   REF_GC_COUNTERS(REF__COUNTER_FIELD)
   int nworkers;
   ref_worker_stats worker[REF_MAX_WORKERS];

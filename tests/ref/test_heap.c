@@ -35,7 +35,7 @@ static int setup(void **state) {
     noscan_t[c] = (ref_type){ref__class_size[c], NULL, "noscan"};
   }
   ref__cfg.poison = true;
-  return ref__heap_init(TEST_HEAP_MAX);
+  return ref__heap_init(TEST_HEAP_MAX, 1);
 }
 
 static int teardown(void **state) {
@@ -368,7 +368,7 @@ static void test_reuse_zeroed(void **state) {
 static void test_heap_limit(void **state) {
   (void)state;
   ref__heap_shutdown();
-  assert_int_equal(ref__heap_init((size_t)1 << 20), 0);
+  assert_int_equal(ref__heap_init((size_t)1 << 20, 1), 0);
   size_t count = 0;
   while (ref__heap_alloc(&noscan_t[32], 1) != NULL) count++; /* 1024 bytes, 8 per page */
   assert_int_equal(count, 1024);
@@ -394,16 +394,16 @@ static void test_heap_limit(void **state) {
   ref__heap_check();
 
   ref__heap_shutdown();
-  assert_int_equal(ref__heap_init(0), -1);
+  assert_int_equal(ref__heap_init(0, 1), -1);
   assert_non_null(strstr(ref_error(), "heap_max"));
-  assert_int_equal(ref__heap_init(TEST_HEAP_MAX), 0);
+  assert_int_equal(ref__heap_init(TEST_HEAP_MAX, 1), 0);
 }
 
 static void test_reinit(void **state) {
   (void)state;
   for (int i = 0; i < 40; i++) {
     ref__heap_shutdown();
-    assert_int_equal(ref__heap_init(TEST_HEAP_MAX), 0);
+    assert_int_equal(ref__heap_init(TEST_HEAP_MAX, 1), 0);
     ref_heap_stats st;
     ref_heap_stats_get(&st);
     assert_int_equal(st.objects_live, 0);
@@ -476,7 +476,7 @@ static void test_parallel_sweep(void **state) {
   ref_heap_stats_get(&st1);
 
   ref__heap_shutdown();
-  assert_int_equal(ref__heap_init(TEST_HEAP_MAX), 0);
+  assert_int_equal(ref__heap_init(TEST_HEAP_MAX, 1), 0);
   free(build_heap(1234, n));
   assert_true(ref__heap_nspans() > 100);
   sweep_arg a[4];
