@@ -58,7 +58,7 @@ void ref_config_default(ref_config *cfg) {
   cfg->heap_max = (size_t)4 << 30;
   if (cfg->heap_max > mem_default()) cfg->heap_max = mem_default(); /* the default must start */
   cfg->workers = 1;
-  cfg->mutators = 1;
+  cfg->mutators = 0; /* STACKSCAN_MUTATORS or 1, at ref_init */
   cfg->phase = REF_PHASE_SERIAL;
   cfg->scan = REF_SCAN_CONSERVATIVE;
   cfg->stackmaps = REF_MAPS_PCTAB;
@@ -163,12 +163,15 @@ static int check_prefetch(int walk, int lines, int nlines) {
 
 void ref__config_fill_defaults(ref_config *cfg) {
   if (cfg->split_bytes == 0) cfg->split_bytes = SPLIT_BYTES_DEFAULT;
-  if (cfg->mutators == 0) cfg->mutators = 1;
 }
 
 int ref__config_env_mutators(ref_config *cfg) {
+  if (cfg->mutators != 0) return 0; /* set by the program: it wins */
   const char *v = getenv("STACKSCAN_MUTATORS");
-  if (!v || !*v) return 0;
+  if (!v || !*v) {
+    cfg->mutators = 1;
+    return 0;
+  }
   char *end;
   long n = strtol(v, &end, 10);
   if (*end || n < 1 || n > REF_MAX_MUTATORS)

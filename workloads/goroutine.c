@@ -14,6 +14,7 @@
 #define align_up(x, a) (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
 
 #include <alloca.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,10 @@ struct wl_instance {
   int64_t parked_expected;
   int32_t *perm;      /* Parked: a permutation of 0..n-1, its prefix woken */
   uint64_t rng;
-  int64_t exited, received, nodes_checked, failures;
-  char failure[200];
+  /* Counted by readers on every mutator thread (atomic increments); read
+   * by the main thread after ref_run, which orders them. */
+  _Atomic int64_t exited, received, nodes_checked, failures;
+  char failure[200];  /* written by the first failure only */
 };
 
 /* The one registered root: the running instance's heap objects. */

@@ -110,11 +110,13 @@ typedef struct ref_config {
                                and the number of goroutines */
   int workers;              /* mark workers W >= 1, initiating thread included */
   /* P, the threads that run goroutines (Go's GOMAXPROCS), 1..REF_MAX_MUTATORS;
-   * 0 = 1. Env STACKSCAN_MUTATORS=N overrides it, as GOMAXPROCS does. Thread
-   * 0 is the one that called ref_init; the others are started by ref_init
-   * and run goroutines only inside ref_run. Each owns one P for its life (no
-   * goroutine blocks its thread in a system call here, so Go's hand-off of
-   * Ps between Ms has nothing to do). */
+   * 0 (ref_config_default's) = env STACKSCAN_MUTATORS=N if set, else 1, as
+   * GOMAXPROCS's variable sets the default that a program's own setting
+   * overrides; ref_init fails on a bad value. Thread 0 is the one that
+   * called ref_init; the others are started by ref_init and run goroutines
+   * only inside ref_run. Each owns one P for its life (no goroutine blocks
+   * its thread in a system call here, so Go's hand-off of Ps between Ms has
+   * nothing to do). ref_get_config shows the number in use. */
   int mutators;
   ref_phase phase;
   ref_scan scan;
