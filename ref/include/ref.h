@@ -464,16 +464,20 @@ void ref__frame_pop(ref_frame *rec);
   ref__frame_push(&f.h, &(id), id##_nslots)
 
 /* Sets the safepoint for the next call that may park or collect (a pushed
- * record starts at 0), and is one: a goroutine asked to stop for a
- * collection stops here (ref_poll). */
+ * record starts at 0). Not itself a place a goroutine stops: the slots it
+ * declares live are stored after it, before that call (a stop here would
+ * see them still empty, and a value on its way to one, such as a
+ * goroutine's start argument, held nowhere it is scanned). */
 #define REF_SAFEPOINT(f, k)                                                       \
-  ((f).h.safepoint = (k), (f).h.pc = (f).h.fn->entry + (f).h.fn->pcoff[(k)], ref_poll())
+  ((f).h.safepoint = (k), (f).h.pc = (f).h.fn->entry + (f).h.fn->pcoff[(k)])
 
 /* A safepoint for a loop that calls nothing else that is one: when a
  * collection has asked the world to stop, the calling goroutine stops here
  * until it restarts (Go's preemption check in every function prologue).
- * Anywhere else (the scheduler stack, a mark worker, no runtime) a no-op.
- * One relaxed load when nobody asked. */
+ * It is a call that may collect: the caller's frame records must hold
+ * their live values, as for an allocation. Anywhere else (the scheduler
+ * stack, a mark worker, no runtime) a no-op. One relaxed load when nobody
+ * asked. */
 extern int ref__stop_requested;
 void ref__poll_slow(void);
 static inline void ref_poll(void) {
@@ -491,7 +495,7 @@ static inline void ref__frame_cleanup(void *rec) { ref__frame_pop((ref_frame *)r
  * Callable from a goroutine (which is then scanned like any parked one) or
  * from the scheduler stack. With several mutators it first stops the world:
  * every goroutine running on another thread stops at its next safepoint
- * (park, yield, allocation, a channel operation, select, REF_SAFEPOINT,
+ * (park, yield, sleep, allocation, a channel operation, select,
  * ref_poll); the caller waits for all of them (ttsp_ns), runs the cycle on
  * its own thread with the W workers, and restarts them. Two goroutines that
  * call it at once run two cycles, one after the other. A cycle never starts
