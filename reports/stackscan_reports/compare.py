@@ -57,7 +57,9 @@ in a second process:
                  is gated against BASE as NEW was; a timing failure of NEW
                  stands only where CONFIRM gives the same verdict: the row
                  then says "REGRESSION (confirmed: ...)", else "not
-                 reproduced: drift (...)" and it does not fail. Counter
+                 reproduced: drift (...)" ("not reproduced: confirmation
+                 run noisy (...)" when CONFIRM was too noisy to judge) and
+                 it does not fail. Counter
                  changes and failures need no confirmation and fail at once,
                  in NEW or in CONFIRM. CONFIRM must hold every flagged
                  benchmark, nothing that BASE lacks, and come from NEW's
