@@ -139,11 +139,20 @@ static int check_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
   return 0;
 }
 
+static void set_strategy(void *arg) {
+  const int *v = arg;
+  ref__cfg.phase = (ref_phase)v[0];
+  ref__cfg.scan = (ref_scan)v[1];
+  ref__cfg.stackmaps = (ref_stackmaps)v[2];
+}
+
+/* With the world stopped, so that a goroutine may switch it while others
+ * run: they read the switches after the restart, which orders the writes
+ * before. */
 int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
   if (check_strategy(phase, scan, maps) != 0) return -1;
-  ref__cfg.phase = phase;
-  ref__cfg.scan = scan;
-  ref__cfg.stackmaps = maps;
+  int v[3] = {(int)phase, (int)scan, (int)maps};
+  ref__with_world_stopped(set_strategy, v);
   return 0;
 }
 
@@ -181,11 +190,17 @@ int ref__config_env_mutators(ref_config *cfg) {
   return 0;
 }
 
+static void set_prefetch(void *arg) {
+  const int *v = arg;
+  ref__cfg.walk_ahead = v[0] ? v[0] : WALK_AHEAD_DEFAULT;
+  ref__cfg.lines_ahead = v[1] ? v[1] : LINES_AHEAD_DEFAULT;
+  ref__cfg.prefetch_lines = v[2] ? v[2] : PREFETCH_LINES_DEFAULT;
+}
+
 int ref_set_prefetch(int walk_ahead, int lines_ahead, int prefetch_lines) {
   if (check_prefetch(walk_ahead, lines_ahead, prefetch_lines) != 0) return -1;
-  ref__cfg.walk_ahead = walk_ahead ? walk_ahead : WALK_AHEAD_DEFAULT;
-  ref__cfg.lines_ahead = lines_ahead ? lines_ahead : LINES_AHEAD_DEFAULT;
-  ref__cfg.prefetch_lines = prefetch_lines ? prefetch_lines : PREFETCH_LINES_DEFAULT;
+  int v[3] = {walk_ahead, lines_ahead, prefetch_lines};
+  ref__with_world_stopped(set_prefetch, v);
   return 0;
 }
 

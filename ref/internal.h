@@ -111,6 +111,13 @@ static inline void ref__spin_unlock(ref__spinlock *l) {
 /* Monotonic nanoseconds. */
 uint64_t ref__nanotime(void);
 
+/* ---- the world (sched.c) ---- */
+
+/* Runs fn(arg) with the world stopped (on g0), as Go's ReadMemStats does:
+ * for readers of every P's state and writers of the switches. Not from
+ * inside a stop. With one mutator (or no runtime) it just calls fn. */
+void ref__with_world_stopped(void (*fn)(void *), void *arg);
+
 /* ---- configuration (config.c) ---- */
 
 /* Checks every field of a configuration ref_init would take: 0, or -1 with

@@ -13,10 +13,15 @@
  * Threads. Outside ref_run, everything here is called from the thread that
  * called ref_init(), on its own ("scheduler") stack; no goroutine runs then.
  * Inside ref_run, goroutines run on every mutator thread at once and may
- * call anything here except ref_init, ref_shutdown, ref_run and the setters
- * (ref_set_*): channels, select, allocation, ref_gc and the stats are safe
- * from any goroutine on any thread. A collection stops every goroutine at
- * its next safepoint first (ref_gc, below).
+ * call anything here except ref_init, ref_shutdown, ref_run and
+ * ref_trace_enable: channels, select, allocation, ref_gc, the stats and
+ * ref_set_strategy / ref_set_prefetch are safe from any goroutine on any
+ * thread. A collection stops every goroutine at its next safepoint first
+ * (ref_gc, below); so do the stats' getters (ref_heap_stats_get,
+ * ref_sched_stats_get) and the two setters, as Go's ReadMemStats does,
+ * when there is more than one mutator. Those four are then calls that may
+ * collect: a collection that holds the world when they ask for it stops
+ * them first, and scans their caller's frame records.
  *
  * Bad sizes. Every size and count a caller passes is checked. A call that
  * returns a result (ref_init, ref_alloc*, ref_chan_make*) refuses an

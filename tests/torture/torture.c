@@ -618,7 +618,10 @@ static void op_spawn(worker *w) {
   wk_drop(w, v);
 }
 
+/* ref_set_strategy stops the world when there are several mutators, and
+ * may itself be stopped by a collection: a call that may collect. */
 static void op_stackmaps(worker *w) {
+  wk_sync(w);
   const ref_config *c = ref_get_config();
   ref_set_strategy(c->phase, c->scan, (ref_stackmaps)below(&w->rng, 3));
 }
