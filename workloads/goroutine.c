@@ -418,7 +418,8 @@ int wl_finish(wl_instance *w, char *err, size_t errlen) {
  * ------------------------------------------------------------------------- */
 
 #define SPIN_CANARY 0x5350494e5350494eull /* "SPINSPIN" */
-#define SPIN_CALIBRATE_NS 2000000         /* time the poll interval for 2 ms */
+#define SPIN_CALIBRATE_RUNS 9             /* time the poll interval in 9 runs */
+#define SPIN_CALIBRATE_NS 200000          /* of 0.2 ms each */
 #define SPIN_WAIT_NS 10000000             /* the controller's wait before it yields */
 
 typedef struct spin {
@@ -450,17 +451,29 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The time of one spinner iteration (poll_every units and a poll), on the
- * calling thread, averaged over SPIN_CALIBRATE_NS (at least one). */
+/* The time of one spinner iteration (poll_every units and a poll) on the
+ * calling thread: the median of SPIN_CALIBRATE_RUNS averages, each over
+ * SPIN_CALIBRATE_NS (and at least one iteration), so that another
+ * process's slice of the machine does not count. */
 static double spin_calibrate(int poll_every) {
-  uint64_t x = 1, polls = 0, t0 = now_ns(), t;
-  do {
-    x = spin_work(x, poll_every);
-    ref_poll();
-    polls++;
-  } while ((t = now_ns()) - t0 < SPIN_CALIBRATE_NS);
+  double t[SPIN_CALIBRATE_RUNS];
+  uint64_t x = 1;
+  for (int r = 0; r < SPIN_CALIBRATE_RUNS; r++) {
+    uint64_t polls = 0, t0 = now_ns(), t1;
+    do {
+      x = spin_work(x, poll_every);
+      ref_poll();
+      polls++;
+    } while ((t1 = now_ns()) - t0 < SPIN_CALIBRATE_NS);
+    t[r] = (double)(t1 - t0) / (double)polls;
+    for (int k = r; k > 0 && t[k] < t[k - 1]; k--) {
+      double y = t[k];
+      t[k] = t[k - 1];
+      t[k - 1] = y;
+    }
+  }
   __asm__ volatile("" : : "r"(x));
-  return (double)(t - t0) / (double)polls;
+  return t[SPIN_CALIBRATE_RUNS / 2];
 }
 
 REF_FUNC(spinner_info, "wl.spinner", 1, LIVE(0));
