@@ -247,7 +247,6 @@ bool ref_chan_recv(ref_chan *c, void *elem) {
 }
 
 void ref_chan_close(ref_chan *c) {
-  ref_poll();
   if (!c) ref__throw("close of nil channel");
   ref__spin_lock(&c->lock);
   if (c->closed) ref__throw("close of closed channel");

@@ -58,7 +58,7 @@ void ref_config_default(ref_config *cfg) {
   cfg->heap_max = (size_t)4 << 30;
   if (cfg->heap_max > mem_default()) cfg->heap_max = mem_default(); /* the default must start */
   cfg->workers = 1;
-  cfg->mutators = 1;
+  cfg->mutators = 0; /* STACKSCAN_MUTATORS or 1, at ref_init */
   cfg->phase = REF_PHASE_SERIAL;
   cfg->scan = REF_SCAN_CONSERVATIVE;
   cfg->stackmaps = REF_MAPS_PCTAB;
@@ -139,11 +139,20 @@ static int check_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
   return 0;
 }
 
+static void set_strategy(void *arg) {
+  const int *v = arg;
+  ref__cfg.phase = (ref_phase)v[0];
+  ref__cfg.scan = (ref_scan)v[1];
+  ref__cfg.stackmaps = (ref_stackmaps)v[2];
+}
+
+/* With the world stopped, so that a goroutine may switch it while others
+ * run: they read the switches after the restart, which orders the writes
+ * before. */
 int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
   if (check_strategy(phase, scan, maps) != 0) return -1;
-  ref__cfg.phase = phase;
-  ref__cfg.scan = scan;
-  ref__cfg.stackmaps = maps;
+  int v[3] = {(int)phase, (int)scan, (int)maps};
+  ref__with_world_stopped(set_strategy, v);
   return 0;
 }
 
@@ -163,12 +172,15 @@ static int check_prefetch(int walk, int lines, int nlines) {
 
 void ref__config_fill_defaults(ref_config *cfg) {
   if (cfg->split_bytes == 0) cfg->split_bytes = SPLIT_BYTES_DEFAULT;
-  if (cfg->mutators == 0) cfg->mutators = 1;
 }
 
 int ref__config_env_mutators(ref_config *cfg) {
+  if (cfg->mutators != 0) return 0; /* set by the program: it wins */
   const char *v = getenv("STACKSCAN_MUTATORS");
-  if (!v || !*v) return 0;
+  if (!v || !*v) {
+    cfg->mutators = 1;
+    return 0;
+  }
   char *end;
   long n = strtol(v, &end, 10);
   if (*end || n < 1 || n > REF_MAX_MUTATORS)
@@ -178,11 +190,17 @@ int ref__config_env_mutators(ref_config *cfg) {
   return 0;
 }
 
+static void set_prefetch(void *arg) {
+  const int *v = arg;
+  ref__cfg.walk_ahead = v[0] ? v[0] : WALK_AHEAD_DEFAULT;
+  ref__cfg.lines_ahead = v[1] ? v[1] : LINES_AHEAD_DEFAULT;
+  ref__cfg.prefetch_lines = v[2] ? v[2] : PREFETCH_LINES_DEFAULT;
+}
+
 int ref_set_prefetch(int walk_ahead, int lines_ahead, int prefetch_lines) {
   if (check_prefetch(walk_ahead, lines_ahead, prefetch_lines) != 0) return -1;
-  ref__cfg.walk_ahead = walk_ahead ? walk_ahead : WALK_AHEAD_DEFAULT;
-  ref__cfg.lines_ahead = lines_ahead ? lines_ahead : LINES_AHEAD_DEFAULT;
-  ref__cfg.prefetch_lines = prefetch_lines ? prefetch_lines : PREFETCH_LINES_DEFAULT;
+  int v[3] = {walk_ahead, lines_ahead, prefetch_lines};
+  ref__with_world_stopped(set_prefetch, v);
   return 0;
 }
 

@@ -173,6 +173,7 @@ typedef struct ref__m {
   /* Under the scheduler lock (sched.c): */
   bool idle;               /* asleep in the scheduler with nothing to run */
   bool spinning;           /* woken to look for work and not yet found any */
+  bool stopped;            /* waiting for a stop-the-world's restart */
   pthread_cond_t wake;     /* an idle M sleeps on it */
   pthread_t thread;        /* M1.. only */
   void *altstack;          /* M1..: the stack-overflow handler's signal stack */
@@ -222,9 +223,7 @@ void ref__ready(ref_g *g);
  * is stopped by the first and gets the world after it. */
 void ref__stop_the_world(uint64_t *ttsp_ns);
 void ref__start_the_world(void);
-/* Runs fn(arg) with the world stopped (on g0), as Go's ReadMemStats does:
- * for readers of every P's state. Not from inside a stop. */
-void ref__with_world_stopped(void (*fn)(void *), void *arg);
+
 /* Runs fn(arg) on the scheduler stack. From a G, its context is saved first
  * (registers pushed on its own stack, sp published) so it can be scanned. */
 void ref__systemstack(void (*fn)(void *), void *arg);

@@ -111,6 +111,13 @@ static inline void ref__spin_unlock(ref__spinlock *l) {
 /* Monotonic nanoseconds. */
 uint64_t ref__nanotime(void);
 
+/* ---- the world (sched.c) ---- */
+
+/* Runs fn(arg) with the world stopped (on g0), as Go's ReadMemStats does:
+ * for readers of every P's state and writers of the switches. Not from
+ * inside a stop. With one mutator (or no runtime) it just calls fn. */
+void ref__with_world_stopped(void (*fn)(void *), void *arg);
+
 /* ---- configuration (config.c) ---- */
 
 /* Checks every field of a configuration ref_init would take: 0, or -1 with
@@ -119,8 +126,9 @@ int ref__config_check(const ref_config *cfg);
 /* Gives the fields a checked config leaves 0 for "default" their default
  * (split_bytes; the prefetch distances go through ref_set_prefetch). */
 void ref__config_fill_defaults(ref_config *cfg);
-/* Env STACKSCAN_MUTATORS=N overrides cfg->mutators (as GOMAXPROCS does):
- * 0, or -1 with the error set for a value that is not 1..REF_MAX_MUTATORS. */
+/* Resolves cfg->mutators 0 to env STACKSCAN_MUTATORS=N, or 1 when it is
+ * unset: 0, or -1 with the error set for a value that is not
+ * 1..REF_MAX_MUTATORS. */
 int ref__config_env_mutators(ref_config *cfg);
 /* Whether environment variable name is set to something other than "" or
  * "0". */

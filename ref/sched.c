@@ -23,7 +23,7 @@
  * and the timer heap empty; the last M to go idle sees that.
  *
  * Lock order: a channel's lock, then the scheduler lock (sched.lock), then
- * g.c's and heap.c's. The scheduler lock is a mutex with condition
+ * the timer heap's, then g.c's and heap.c's. The scheduler lock is a mutex with condition
  * variables: idle Ms, a stop's requester and its stopped Ms sleep on them.
  */
 #include "g.h"
@@ -51,9 +51,14 @@ static struct {
   ref__m *ms[REF_MAX_MUTATORS];
   /* Under lock: */
   ref__gqueue runq;          /* the global queue */
+  ref__m *timer_sleeper;     /* the idle M sleeping until the next timer, if any */
+  /* The timer heap, under its own spinlock (taken after lock, if both): a
+   * sleeper parks with it held and it is released after the switch, which
+   * a mutex would not allow (ThreadSanitizer tracks a mutex's owner per
+   * fiber, and so should a reader). */
+  ref__spinlock tlock;
   ref_g **timers;            /* min-heap on when */
   size_t ntimers, timers_cap;
-  ref__m *timer_sleeper;     /* the idle M sleeping until the next timer, if any */
   int nrunning;              /* Ms in their loop, neither idle nor stopped */
   int nstopped;              /* Ms stopped for the stop under way */
   bool active;               /* M0 is inside ref_run */
@@ -416,7 +421,8 @@ static void timer_swap(size_t i, size_t j) {
   sched.timers[j]->timer_index = (uint32_t)j;
 }
 
-static void timer_push_locked(ref_g *g) {
+/* Under tlock; returns whether g has the earliest deadline now. */
+static bool timer_push_locked(ref_g *g) {
   if (sched.ntimers == sched.timers_cap && !REF_GROW(sched.timers, sched.timers_cap, 64))
     ref__throw("out of memory growing the timer heap past %zu", sched.timers_cap);
   size_t i = sched.ntimers++;
@@ -427,8 +433,7 @@ static void timer_push_locked(ref_g *g) {
     i = (i - 1) / 2;
   }
   atomic_store_explicit(&sched.xntimers, sched.ntimers, memory_order_relaxed);
-  /* A new earliest deadline: the M sleeping until the old one recomputes. */
-  if (i == 0 && sched.timer_sleeper) pthread_cond_signal(&sched.timer_sleeper->wake);
+  return i == 0;
 }
 
 static ref_g *timer_pop_locked(void) {
@@ -449,10 +454,15 @@ static ref_g *timer_pop_locked(void) {
   return top;
 }
 
-/* After a sleeper's switch: its timer is in the heap, under the lock taken
- * before the switch. */
-static void unlock_after_sleep(ref__m *m, void *arg) {
-  (void)m, (void)arg;
+/* After a sleeper's switch: its timer is in the heap, under tlock taken
+ * before the switch. A new earliest deadline: the M sleeping until the old
+ * one recomputes. */
+static void unlock_after_sleep(ref__m *m, void *earliest) {
+  (void)m;
+  ref__spin_unlock(&sched.tlock);
+  if (!earliest) return;
+  lock();
+  if (sched.timer_sleeper) pthread_cond_signal(&sched.timer_sleeper->wake);
   unlock();
 }
 
@@ -466,24 +476,36 @@ void ref_sleep(int64_t ns) {
   ref_poll();
   int64_t now = (int64_t)ref__nanotime();
   g->when = ns > INT64_MAX - now ? INT64_MAX : now + ns;
-  lock();
+  ref__spin_lock(&sched.tlock);
   g->status = REF_G_SLEEPING;
   atomic_fetch_add_explicit(&sched.xnsleeping, 1, memory_order_relaxed);
-  timer_push_locked(g);
+  bool earliest = timer_push_locked(g);
   m->after = unlock_after_sleep;
-  m->after_arg = NULL;
+  m->after_arg = earliest ? g : NULL;
   switch_away(m, g, false);
 }
 
-/* Pops every due sleeper into fired (at most max); returns how many, and
- * in *wait the ns until the next one (-1 if none is left). Under the lock. */
-static size_t timers_due_locked(ref_g **fired, size_t max, int64_t *wait) {
+/* Pops every due sleeper into fired (at most max); returns how many. */
+static size_t timers_due(ref_g **fired, size_t max) {
+  if (atomic_load_explicit(&sched.xntimers, memory_order_relaxed) == 0) return 0;
   int64_t now = (int64_t)ref__nanotime();
   size_t n = 0;
+  ref__spin_lock(&sched.tlock);
   while (n < max && sched.ntimers > 0 && sched.timers[0]->when <= now) fired[n++] = timer_pop_locked();
-  *wait = sched.ntimers ? (n == max ? 0 : sched.timers[0]->when - now) : -1;
-  if (*wait == 0 && sched.ntimers) *wait = 1;
+  ref__spin_unlock(&sched.tlock);
   return n;
+}
+
+/* ns until the earliest deadline, or -1 when no timer is pending. */
+static int64_t timers_next(void) {
+  int64_t wait = -1;
+  ref__spin_lock(&sched.tlock);
+  if (sched.ntimers) {
+    wait = sched.timers[0]->when - (int64_t)ref__nanotime();
+    if (wait < 0) wait = 0;
+  }
+  ref__spin_unlock(&sched.tlock);
+  return wait;
 }
 
 #define TIMER_BATCH 64
@@ -498,11 +520,7 @@ static void timers_run(ref__m *m, ref_g **fired, size_t n) {
 /* Makes due sleepers runnable on m's P. */
 static void timers_check(ref__m *m) {
   ref_g *fired[TIMER_BATCH];
-  int64_t wait;
-  lock();
-  size_t n = timers_due_locked(fired, TIMER_BATCH, &wait);
-  unlock();
-  timers_run(m, fired, n);
+  timers_run(m, fired, timers_due(fired, TIMER_BATCH));
 }
 
 /* ---------------------------------------------------------------------------
@@ -513,12 +531,13 @@ static void timers_check(ref__m *m) {
  * again (it, not m: m may not run before some other M goes idle and
  * checks nrunning). Under the lock. */
 static void stop_self_locked(ref__m *m) {
-  (void)m;
   sched.nrunning--;
   sched.nstopped++;
+  m->stopped = true;
   if (sched.nrunning == 1) pthread_cond_signal(&sched.stopped_cv);
   uint64_t gen = sched.stop_gen;
   while (sched.stop_gen == gen) pthread_cond_wait(&sched.restart_cv, &sched.lock);
+  m->stopped = false;
 }
 
 static void stop_on_g0(void *arg) {
@@ -545,6 +564,12 @@ void ref__stop_the_world(uint64_t *ttsp_ns) {
   if (sched.active)
     while (sched.nrunning > 1) pthread_cond_wait(&sched.stopped_cv, &sched.lock);
   *ttsp_ns = sched.active && sched.nm > 1 ? ref__nanotime() - t0 : 0;
+  for (int i = 0; REF_ASSERT_LEVEL >= 2 && i < sched.nm; i++) {
+    ref__m *o = sched.ms[i];
+    if (o != m && !o->idle && !o->stopped)
+      ref__throw("stop the world: M%d neither idle nor stopped (nrunning %d)", o->id,
+                 sched.nrunning);
+  }
   unlock();
 }
 
@@ -601,22 +626,23 @@ static void go_idle_locked(ref__m *m) {
   atomic_fetch_add_explicit(&sched.xnidle, 1, memory_order_relaxed);
   sched.nrunning--;
   if (sched.stopping && sched.nrunning == 1) pthread_cond_signal(&sched.stopped_cv);
-  if (sched.nrunning == 0 && sched.ntimers == 0) {
+  bool timers = timers_next() >= 0;
+  if (sched.nrunning == 0 && !timers) {
     sched.done = true;
     if (m != &m0 && m0.idle) pthread_cond_signal(&m0.wake);
   }
-  if (sched.ntimers > 0 && !sched.timer_sleeper) sched.timer_sleeper = m;
+  if (timers && !sched.timer_sleeper) sched.timer_sleeper = m;
 }
 
 /* An idle M sleeps: until woken (wake_m_locked), or, as the timer sleeper,
  * until the next deadline, when it wakes itself. */
 static void sleep_locked(ref__m *m) {
-  if (sched.timer_sleeper != m || sched.ntimers == 0 || sched.stopping) {
+  int64_t wait = sched.timer_sleeper == m && !sched.stopping ? timers_next() : -1;
+  if (wait < 0) {
     pthread_cond_wait(&m->wake, &sched.lock);
     return;
   }
-  int64_t wait = sched.timers[0]->when - (int64_t)ref__nanotime();
-  if (wait <= 0) {
+  if (wait == 0) {
     wake_m_locked(m); /* due: run it */
     return;
   }
@@ -635,8 +661,7 @@ static bool idle_locked(ref__m *m) {
   if (!m->idle) {
     if (sched.stopping || sched.runq.len > 0) return true; /* the loop stops or takes it */
     ref_g *fired[TIMER_BATCH];
-    int64_t wait;
-    size_t n = timers_due_locked(fired, TIMER_BATCH, &wait);
+    size_t n = timers_due(fired, TIMER_BATCH);
     if (n > 0) {
       unlock();
       timers_run(m, fired, n);

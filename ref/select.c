@@ -167,7 +167,7 @@ static int select_slow(ref_case *cases, int n, const int *order, int m, sel_lock
 int ref_select(ref_case *cases, int n, bool has_default) {
   if (n < 0 || n > REF_MAX_SELECT_CASES || (n > 0 && !cases))
     ref__throw("select: %d cases at %p (must be 0..%d)", n, (void *)cases, REF_MAX_SELECT_CASES);
-  ref_poll();
+  if (!has_default) ref_poll(); /* it may park: a safepoint; with a default it is not one */
   int small[16];
   int *order = n <= 16 ? small : malloc((size_t)n * sizeof *order);
   if (!order) ref__throw("select: out of memory for %d cases", n);

@@ -13,10 +13,15 @@
  * Threads. Outside ref_run, everything here is called from the thread that
  * called ref_init(), on its own ("scheduler") stack; no goroutine runs then.
  * Inside ref_run, goroutines run on every mutator thread at once and may
- * call anything here except ref_init, ref_shutdown, ref_run and the setters
- * (ref_set_*): channels, select, allocation, ref_gc and the stats are safe
- * from any goroutine on any thread. A collection stops every goroutine at
- * its next safepoint first (ref_gc, below).
+ * call anything here except ref_init, ref_shutdown, ref_run and
+ * ref_trace_enable: channels, select, allocation, ref_gc, the stats and
+ * ref_set_strategy / ref_set_prefetch are safe from any goroutine on any
+ * thread. A collection stops every goroutine at its next safepoint first
+ * (ref_gc, below); so do the stats' getters (ref_heap_stats_get,
+ * ref_sched_stats_get) and the two setters, as Go's ReadMemStats does,
+ * when there is more than one mutator. Those four are then calls that may
+ * collect: a collection that holds the world when they ask for it stops
+ * them first, and scans their caller's frame records.
  *
  * Bad sizes. Every size and count a caller passes is checked. A call that
  * returns a result (ref_init, ref_alloc*, ref_chan_make*) refuses an
@@ -110,11 +115,13 @@ typedef struct ref_config {
                                and the number of goroutines */
   int workers;              /* mark workers W >= 1, initiating thread included */
   /* P, the threads that run goroutines (Go's GOMAXPROCS), 1..REF_MAX_MUTATORS;
-   * 0 = 1. Env STACKSCAN_MUTATORS=N overrides it, as GOMAXPROCS does. Thread
-   * 0 is the one that called ref_init; the others are started by ref_init
-   * and run goroutines only inside ref_run. Each owns one P for its life (no
-   * goroutine blocks its thread in a system call here, so Go's hand-off of
-   * Ps between Ms has nothing to do). */
+   * 0 (ref_config_default's) = env STACKSCAN_MUTATORS=N if set, else 1, as
+   * GOMAXPROCS's variable sets the default that a program's own setting
+   * overrides; ref_init fails on a bad value. Thread 0 is the one that
+   * called ref_init; the others are started by ref_init and run goroutines
+   * only inside ref_run. Each owns one P for its life (no goroutine blocks
+   * its thread in a system call here, so Go's hand-off of Ps between Ms has
+   * nothing to do). ref_get_config shows the number in use. */
   int mutators;
   ref_phase phase;
   ref_scan scan;
@@ -462,16 +469,20 @@ void ref__frame_pop(ref_frame *rec);
   ref__frame_push(&f.h, &(id), id##_nslots)
 
 /* Sets the safepoint for the next call that may park or collect (a pushed
- * record starts at 0), and is one: a goroutine asked to stop for a
- * collection stops here (ref_poll). */
+ * record starts at 0). Not itself a place a goroutine stops: the slots it
+ * declares live are stored after it, before that call (a stop here would
+ * see them still empty, and a value on its way to one, such as a
+ * goroutine's start argument, held nowhere it is scanned). */
 #define REF_SAFEPOINT(f, k)                                                       \
-  ((f).h.safepoint = (k), (f).h.pc = (f).h.fn->entry + (f).h.fn->pcoff[(k)], ref_poll())
+  ((f).h.safepoint = (k), (f).h.pc = (f).h.fn->entry + (f).h.fn->pcoff[(k)])
 
 /* A safepoint for a loop that calls nothing else that is one: when a
  * collection has asked the world to stop, the calling goroutine stops here
  * until it restarts (Go's preemption check in every function prologue).
- * Anywhere else (the scheduler stack, a mark worker, no runtime) a no-op.
- * One relaxed load when nobody asked. */
+ * It is a call that may collect: the caller's frame records must hold
+ * their live values, as for an allocation. Anywhere else (the scheduler
+ * stack, a mark worker, no runtime) a no-op. One relaxed load when nobody
+ * asked. */
 extern int ref__stop_requested;
 void ref__poll_slow(void);
 static inline void ref_poll(void) {
@@ -489,7 +500,7 @@ static inline void ref__frame_cleanup(void *rec) { ref__frame_pop((ref_frame *)r
  * Callable from a goroutine (which is then scanned like any parked one) or
  * from the scheduler stack. With several mutators it first stops the world:
  * every goroutine running on another thread stops at its next safepoint
- * (park, yield, allocation, a channel operation, select, REF_SAFEPOINT,
+ * (park, yield, sleep, allocation, a channel operation, select,
  * ref_poll); the caller waits for all of them (ttsp_ns), runs the cycle on
  * its own thread with the W workers, and restarts them. Two goroutines that
  * call it at once run two cycles, one after the other. A cycle never starts

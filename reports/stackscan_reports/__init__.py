@@ -10,6 +10,7 @@ TOOL --help` or the wrapper scripts reports/TOOL run them):
   perfsummary  top symbols of a profile as Markdown
   gobench      Go's own BenchmarkGoroutine* runs, for the Go column
   machine      /proc/stat and load sampling around a command (noise judgement)
+  benchfilter  --benchmark_filter expressions that re-run named benchmarks
   gbtools      Debian's Google Benchmark tooling (gbench.report)
 
 Run with Debian's /usr/bin/python3 and its python3-numpy, -scipy and

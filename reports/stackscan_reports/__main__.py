@@ -2,7 +2,8 @@
 import importlib
 import sys
 
-TOOLS = ("report", "compare", "perfrecord", "perfsummary", "machine", "merge", "gobench")
+TOOLS = ("report", "compare", "perfrecord", "perfsummary", "machine", "merge", "gobench",
+         "benchfilter")
 
 
 def main(argv=None):

@@ -2,7 +2,8 @@
 
 Usage: compare BASE NEW.json [--threshold 0.05] [--normalized-threshold 0.30]
                [--alpha 0.05] [--machine-load LOAD.json] [--fail-on-improvement]
-               [--missing-ok]
+               [--missing-ok] [--list-regressions FILE]
+               [--confirm CONFIRM.json [--confirm-machine-load LOAD.json]]
 
 BASE is a baseline file, or a directory of them (ci/baselines): then the one
 whose machine key is NEW's, else the newest with NEW's architecture and PU
@@ -40,6 +41,31 @@ around the run) steal or other processes' CPU share over their bounds, or
 the benchmark's own repetitions spread (MAD / median of the gated quantity)
 over dispersion. Counters and failures gate whatever the noise.
 
+Confirmation: two processes running the same binary can differ by more
+than the repetitions inside one of them show (on the 2-vCPU EPYC VM, four
+n=1000 W=2 benchmarks ran 18-51% slower, each p = 0.008, in the run right
+after the baseline's, and the next run passed). So a timing verdict that
+fails (REGRESSION, or IMPROVEMENT with --fail-on-improvement) can be checked
+in a second process:
+
+  --list-regressions FILE   writes the names of NEW's benchmarks whose timing
+                 verdict fails, one per line (an empty file when none): what
+                 a confirmation run re-runs (reports/benchfilter turns them
+                 into --benchmark_filter expressions).
+  --confirm CONFIRM.json    a run of (at least) those benchmarks in a fresh
+                 process, same repetitions and min_time, same machine. Each
+                 is gated against BASE as NEW was; a timing failure of NEW
+                 stands only where CONFIRM gives the same verdict: the row
+                 then says "REGRESSION (confirmed: ...)", else "not
+                 reproduced: drift (...)" ("not reproduced: confirmation
+                 run noisy (...)" when CONFIRM was too noisy to judge) and
+                 it does not fail. Counter
+                 changes and failures need no confirmation and fail at once,
+                 in NEW or in CONFIRM. CONFIRM must hold every flagged
+                 benchmark, nothing that BASE lacks, and come from NEW's
+                 machine; --confirm-machine-load is reports/machine's record
+                 of it, as --machine-load is of NEW.
+
 Exit status:
   0  no regression, counters equal
   1  a timing REGRESSION; a work counter changed (reported by name and
@@ -48,8 +74,10 @@ Exit status:
      (a large speed-up usually means the baseline is stale)
   2  unusable input (missing, empty, not JSON, truncated, no "benchmarks",
      no benchmarks, different benchmark names, no baseline for the
-     machine): one line on stderr, "compare: <file>: <problem>", and
-     nothing on stdout
+     machine; a confirmation file that is any of those, lacks a flagged
+     benchmark, has one BASE lacks or comes from another machine; a
+     --list-regressions file that cannot be written): one line on stderr,
+     "compare: <file>: <problem>", and nothing on stdout
 
 Few repetitions: the U test needs enough repetitions to reach p < alpha at
 all (exact two-sided test: with 3 vs 3 the smallest p is 0.1, 4 vs 4 reaches
@@ -250,7 +278,8 @@ def median_of(samples):
 def compare_one(base, new, p, gate):
     """One row: dict(name, base, new, delta, gated, p, verdict, reachable, fail)."""
     row = {"name": base.name, "base": base.center(), "new": new.center(), "delta": None,
-           "gated": None, "p": None, "verdict": "", "reachable": True, "fail": False}
+           "gated": None, "p": None, "verdict": "", "reachable": True, "fail": False,
+           "timing_fail": False}
     if new.error:
         row["verdict"] = ("failed in both: " if base.error else "FAILED in new: ") + new.error
         row["fail"] = not base.error
@@ -267,6 +296,7 @@ def compare_one(base, new, p, gate):
     row["p"] = p
     row["verdict"], row["fail"], row["reachable"] = timing_verdict(row, len(bs), len(ns),
                                                                    gate, ns)
+    row["timing_fail"] = row["fail"]  # the only verdicts a confirmation run may clear
     return row
 
 
@@ -324,6 +354,11 @@ def fmt_vals(vs):
     return "/".join(f"{v:.17g}" for v in vs)
 
 
+def few_names(xs):
+    head = ", ".join(xs[:3])
+    return head + (f" (+{len(xs) - 3} more)" if len(xs) > 3 else "")
+
+
 def check_names(base_path, base, new_path, new):
     """InputError naming the differences when the two runs hold other benchmarks."""
     bn, nn = [b.name for b in base], [b.name for b in new]
@@ -331,15 +366,11 @@ def check_names(base_path, base, new_path, new):
     only_n = [x for x in nn if x not in set(bn)]
     if not only_b and not only_n:
         return
-
-    def few(xs):
-        head = ", ".join(xs[:3])
-        return head + (f" (+{len(xs) - 3} more)" if len(xs) > 3 else "")
     parts = []
     if only_b:
-        parts.append(f"lacks {few(only_b)}")
+        parts.append(f"lacks {few_names(only_b)}")
     if only_n:
-        parts.append(f"has extra {few(only_n)}")
+        parts.append(f"has extra {few_names(only_n)}")
     raise results.InputError(new_path, "benchmark names differ from " + base_path + ": "
                              + "; ".join(parts))
 
@@ -354,10 +385,10 @@ def fmt_pct(x):
     return "-" if x is None else f"{x:+.1%}"
 
 
-def print_table(rows, gate):
+def print_table(rows, gate, run="new"):
     w = max(len("benchmark"), *(len(r["name"]) for r in rows))
     norm = "" if gate.same else f"  {'time/floor':>10}"
-    print(f"{'benchmark':<{w}}  {'base ns/op':>16}  {'new ns/op':>16}  {'delta':>8}{norm}  "
+    print(f"{'benchmark':<{w}}  {'base ns/op':>16}  {run + ' ns/op':>16}  {'delta':>8}{norm}  "
           f"{'U p-value':>9}  verdict")
     for r in rows:
         p = "-" if r["p"] is None else f"{r['p']:.4f}"
@@ -437,49 +468,179 @@ def parse_args(argv):
                     help="exit 1 on a significant improvement beyond the threshold too")
     ap.add_argument("--missing-ok", action="store_true",
                     help="with a baseline directory: no baseline for the machine is exit 0")
+    ap.add_argument("--list-regressions", metavar="FILE",
+                    help="write the names of the benchmarks whose timing verdict fails, "
+                         "one per line: what a confirmation run re-runs")
+    ap.add_argument("--confirm", metavar="CONFIRM.json",
+                    help="a re-run of the flagged benchmarks in a fresh process: a timing "
+                         "failure stands only if it recurs there")
+    ap.add_argument("--confirm-machine-load", metavar="LOAD.json", action="append",
+                    help="reports/machine's record of the confirmation run")
     return ap.parse_args(argv)
 
+
+def gate_run(gb, args, base, base_ctx, run_ctx, run, load):
+    """(gate, rows, ok): one run's rows against the baseline, for the names it holds."""
+    gate = Gate(args, base_ctx, run_ctx, load)
+    by_name = {b.name: b for b in run}
+    pairs = [(b, by_name[b.name]) for b in base if b.name in by_name]
+    ok = [(b, n) for b, n in pairs if not b.error and not n.error]
+    pvalues, _ = difference_report(gb, ok, gate.samples)
+    rows = [compare_one(b, n, pvalues.get(b.name), gate) for b, n in pairs]
+    return gate, rows, ok
+
+
+# ---------------------------------------------------------------------------
+# Confirmation: a second process must give a timing failure again
+# ---------------------------------------------------------------------------
+
+def flagged(rows):
+    """The names whose timing verdict fails: what a confirmation run re-runs."""
+    return [r["name"] for r in rows if r["timing_fail"]]
+
+
+def write_names(path, names):
+    """names one per line into path; InputError when it cannot be written."""
+    try:
+        with open(path, "w") as f:
+            f.writelines(n + "\n" for n in names)
+    except OSError as e:
+        raise results.InputError(path, f"cannot write: {e.strerror}") from None
+
+
+def load_confirm(args, base, new_ctx, rows):
+    """(context, benches, load) of --confirm; InputError when it cannot confirm NEW."""
+    ctx, benches = results.load([args.confirm])
+    ctx = ctx[0][1]
+    if results.machine_of(ctx) != results.machine_of(new_ctx):
+        raise results.InputError(args.confirm, f"from another machine than {args.new}: "
+                                 "not a confirmation of it")
+    have, known = {b.name for b in benches}, {b.name for b in base}
+    extra = [b.name for b in benches if b.name not in known]
+    if extra:
+        raise results.InputError(args.confirm, f"has benchmarks the baseline lacks: "
+                                 f"{few_names(extra)}")
+    lacking = [n for n in flagged(rows) if n not in have]
+    if lacking:
+        raise results.InputError(args.confirm, f"lacks flagged benchmark(s) "
+                                 f"{few_names(lacking)}: not re-run")
+    return ctx, benches, load_sidecars(args.confirm_machine_load)
+
+
+def fmt_p(p):
+    return "-" if p is None else f"{p:.4f}"
+
+
+def apply_confirmation(rows, confirm_rows):
+    """Keeps a timing failure of rows only where confirm_rows gives the same
+    verdict; the others stop failing. Returns (confirmed names, {why: names})
+    with why "drift" or "confirmation run noisy"."""
+    by_name = {c["name"]: c for c in confirm_rows}
+    confirmed, unreproduced = [], {}
+    for r in rows:
+        if not r["timing_fail"]:
+            continue
+        c = by_name[r["name"]]
+        seen = f"{fmt_pct(c['gated'])}, p {fmt_p(c['p'])}"
+        if c["timing_fail"] and c["verdict"] == r["verdict"]:
+            r["verdict"] += f" (confirmed: {seen} in the confirmation run)"
+            confirmed.append(r["name"])
+            continue
+        why = "confirmation run noisy" if "noisy (" in c["verdict"] else "drift"
+        r["verdict"] = (f"not reproduced: {why} ({r['verdict']} in this run; "
+                        f"{seen}{', ' + c['verdict'] if c['verdict'] else ''} in the "
+                        "confirmation run)")
+        r["fail"] = False
+        unreproduced.setdefault(why, []).append(r["name"])
+    return confirmed, unreproduced
+
+
+def print_confirm_header(path, gate, count):
+    print(f"confirmation run: {path}: {count} benchmark(s) re-run in a fresh process, "
+          "against the same baseline; a timing failure above stands only where it "
+          "recurs here")
+    if gate.noise:
+        print("noise: the confirmation run is too noisy to judge its times: "
+              + "; ".join(gate.noise))
+
+
+def print_counter_changes(ok, names, where=""):
+    """COUNTER CHANGED lines; returns how many."""
+    changes = [(b.name, c) for b, n in ok for c in counter_changes(b, n, names.exact)]
+    for name, (c, bv, nv) in changes:
+        print(f"COUNTER CHANGED{where}: {name}: {c} {fmt_vals(bv)} -> {fmt_vals(nv)}")
+    return len(changes)
+
+
+def print_verdict(rows, confirm_rows, confirmed, unreproduced, changes):
+    """The closing lines; returns the exit status (0 pass, 1 fail)."""
+    if confirmed:
+        print("confirmed by the confirmation run: " + ", ".join(confirmed))
+    for why, names in unreproduced.items():
+        print(f"not reproduced: {why}: " + ", ".join(names))
+    # The confirmation run's own timing verdicts count only through rows
+    # (apply_confirmation); its failed benchmarks fail as NEW's do.
+    failing = [r for r in rows if r["fail"]] + \
+        [c for c in confirm_rows if c["fail"] and not c["timing_fail"]]
+    n = sum(len(v) for v in unreproduced.values())
+    cleared = f"{n} timing failure(s) not reproduced" if n else ""
+    if failing or changes:
+        print(f"compare: FAIL: {len(failing)} regression(s)/failure(s), "
+              f"{changes} counter change(s)" + (f"; {cleared}" if cleared else ""))
+        return 1
+    print("compare: OK" + (f" ({cleared})" if cleared else ""))
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
 
 def main(argv=None):
     args = parse_args(argv)
     gb = gbtools.report()
+    confirm = None
     try:
         if gb is None:
             raise results.InputError(gbtools.GBENCH_DIR, "no gbench package (install "
                                      "Debian's libbenchmark-tools)")
         base_path, base_ctx, base, new_ctx, new, load = load_inputs(args)
+        gate, rows, ok = gate_run(gb, args, base, base_ctx, new_ctx, new, load)
+        if args.confirm:
+            confirm = load_confirm(args, base, new_ctx, rows)
+        if args.list_regressions:
+            write_names(args.list_regressions, flagged(rows))
     except results.InputError as e:
         if args.missing_ok and e.problem.startswith("no baseline for machine"):
+            if args.list_regressions:
+                try:
+                    write_names(args.list_regressions, [])
+                except results.InputError as e2:
+                    results.die("compare", e2)
             print(f"compare: {e.problem}: nothing to compare (ci/bench --record-baseline "
                   "makes one)")
             return 0
         results.die("compare", e)
-    gate = Gate(args, base_ctx, new_ctx, load)
-    names = results.Names.of([base_ctx, new_ctx], base + new)
-    new_by_name = {b.name: b for b in new}
-    pairs = [(b, new_by_name[b.name]) for b in base]
-    ok = [(b, n) for b, n in pairs if not b.error and not n.error]
-    pvalues, _ = difference_report(gb, ok, gate.samples)
+    contexts, benches = [base_ctx, new_ctx], base + new
+    confirmed, unreproduced, crows, cok = [], {}, [], []
+    if confirm:
+        cgate, crows, cok = gate_run(gb, args, base, base_ctx, *confirm)
+        confirmed, unreproduced = apply_confirmation(rows, crows)
+        contexts, benches = contexts + [confirm[0]], benches + confirm[1]
+    names = results.Names.of(contexts, benches)
 
     print_header(base_path, base_ctx, new_ctx, gate)
-    rows = [compare_one(b, n, pvalues.get(b.name), gate) for b, n in pairs]
     print_table(rows, gate)
     print_geomeans(ok, gb, gate)
     print_notes(rows, gb, gate)
-
-    changes = [(b.name, c) for b, n in ok for c in counter_changes(b, n, names.exact)]
-    for name, (c, bv, nv) in changes:
-        print(f"COUNTER CHANGED: {name}: {c} {fmt_vals(bv)} -> {fmt_vals(nv)}")
+    if confirm:
+        print_confirm_header(args.confirm, cgate, len(crows))
+        print_table(crows, cgate, run="confirm")
+    changes = print_counter_changes(ok, names)
+    changes += print_counter_changes(cok, names, " in the confirmation run")
     if not changes:
         print("work counters (" + ", ".join(names.exact) + "): all equal")
-
-    failing = [r for r in rows if r["fail"]]
-    if failing or changes:
-        print(f"compare: FAIL: {len(failing)} regression(s)/failure(s), "
-              f"{len(changes)} counter change(s)")
-        return 1
-    print("compare: OK")
-    return 0
+    return print_verdict(rows, crows, confirmed, unreproduced, changes)
 
 
 if __name__ == "__main__":

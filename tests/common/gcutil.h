@@ -19,15 +19,42 @@ static inline uint64_t canary(uint64_t id) {
 }
 
 /* Failures seen on goroutines, reported by the test on the scheduler stack
- * (cmocka's failure longjmp must not leave a goroutine stack). */
+ * (cmocka's failure longjmp must not leave a goroutine stack). Counted by
+ * goroutines on every mutator; read after ref_run. */
 static struct {
-  int fails;
-  char first[256];
-  long checked;
-  long done;
+  _Atomic int fails;
+  char first[256];   /* written by the first failure only */
+  _Atomic long checked;
+  _Atomic long done;
 } res;
 
-static inline void res_reset(void) { memset(&res, 0, sizeof res); }
+/* Turns. A test whose goroutines draw from one seeded stream or change one
+ * model takes turns, so that with several mutators they do it in the order
+ * one mutator would run them, and the test stays deterministic: goroutine
+ * work item k waits (yielding: a safepoint) for turn_now == k, and ends its
+ * turn with turn_end before it parks. With one mutator every wait finds
+ * its turn at once. */
+static _Atomic long turn_now;
+
+/* Zeroes the stack below the caller: what a wait's yields left there is not
+ * in the frames called next, whose unwritten words a conservative scan
+ * reads (those words then do not depend on whether the wait waited). */
+static __attribute__((noinline)) void turn_scrub(void) {
+  volatile char below[2048];
+  memset((char *)below, 0, sizeof below);
+}
+
+static inline void turn_wait(long k) {
+  while (atomic_load(&turn_now) != k) ref_yield();
+  turn_scrub();
+}
+
+static inline void turn_end(void) { atomic_fetch_add(&turn_now, 1); }
+
+static inline void res_reset(void) {
+  memset(&res, 0, sizeof res);
+  atomic_store(&turn_now, 0);
+}
 
 __attribute__((format(printf, 1, 2))) static inline void note_fail(const char *fmt, ...) {
   if (res.fails++ > 0) return;
@@ -38,7 +65,7 @@ __attribute__((format(printf, 1, 2))) static inline void note_fail(const char *f
 }
 
 static inline void assert_no_fail(void) {
-  if (res.fails) fail_msg("%d failures; first: %s", res.fails, res.first);
+  if (res.fails) fail_msg("%d failures; first: %s", (int)res.fails, res.first);
 }
 
 static inline bool is_allocated(uintptr_t p) {

@@ -22,6 +22,8 @@
 #include "internal.h" /* REF_ASAN, REF_TSAN */
 #include "ref.h"
 
+#include <stdatomic.h>
+
 /* TSan makes every goroutine a fiber, and fibers count against its limit
  * of 8128 threads: tests that park many goroutines cap their count. */
 #define TU_MAX_GOROUTINES (REF_TSAN ? 4000 : 100000000)
@@ -55,6 +57,34 @@ static inline void tu_init_with(ref_phase phase, ref_scan scan, ref_stackmaps ma
 static inline void tu_init(void) {
   tu_init_with(REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
 }
+
+/* tu_init with one mutator whatever STACKSCAN_MUTATORS says: for a test of
+ * what only one thread defines (the order goroutines run in). */
+static inline void tu_init_one_mutator(void) {
+  ref_config cfg;
+  tu_config(&cfg, REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, 1);
+  cfg.mutators = 1;
+  tu_start(&cfg);
+}
+
+/* The mutators in use (ctest runs each test with STACKSCAN_MUTATORS=1, 2, 4). */
+static inline int tu_mutators(void) { return ref_get_config()->mutators; }
+
+/* A lock for test state that goroutines on several mutators share (a
+ * model of the heap, say). Waiting yields, a safepoint: a goroutine that
+ * blocked its thread instead would keep a collection's stop from
+ * completing while the holder is stopped inside (an allocation). */
+typedef struct tu_glock {
+  _Atomic int held;
+} tu_glock;
+static inline void tu_glock_take(tu_glock *l) {
+  int z = 0;
+  while (!atomic_compare_exchange_weak(&l->held, &z, 1)) {
+    z = 0;
+    ref_yield();
+  }
+}
+static inline void tu_glock_give(tu_glock *l) { atomic_store(&l->held, 0); }
 
 /* A cmocka teardown: after a failed assertion the runtime is still up; shut
  * it down so that the next test can start its own. */

@@ -692,14 +692,22 @@ static ref_noinline void sub_level(int lvl, int depth) {
   obj *volatile local = new_obj((uint64_t)sub.n);
   sub_track(local, false);
   REF_SAFEPOINT(f, sp);
-  if (lvl < depth) sub_level(lvl + 1, depth);
-  else park();
+  if (lvl < depth) {
+    sub_level(lvl + 1, depth);
+  } else {
+    turn_end(); /* built: the next goroutine's turn */
+    park();
+  }
   for (int i = 0; i < 4; i++)
     if ((quad_masks[sp] >> i) & 1) check_obj(f.slot[i], (uint64_t)ids[i], "subset live slot");
 }
 
+/* arg: goroutine number << 8 | depth. The goroutines draw from one stream
+ * and number the objects in one table: they build in turn, in creation
+ * order. */
 static void sub_g(void *arg) {
-  sub_level(0, (int)(intptr_t)arg);
+  turn_wait((intptr_t)arg >> 8);
+  sub_level(0, (int)((intptr_t)arg & 0xff));
   res.done++;
 }
 
@@ -717,7 +725,7 @@ static void subset_run(ref_phase ph, ref_stackmaps maps, uint64_t seed) {
   sub.rng = seed * 0x9E3779B97F4A7C15ull + 7;
   park_ch_open();
   for (int g = 0; g < SUB_NG; g++)
-    assert_non_null(ref_go(sub_g, (void *)(intptr_t)(sub_rand() % 24)));
+    assert_non_null(ref_go(sub_g, (void *)(intptr_t)(g << 8 | (int)(sub_rand() % 24))));
   assert_int_equal(ref_run(), SUB_NG);
   assert_no_fail();
   int nlive = 0;

@@ -35,7 +35,7 @@ typedef struct holder {
 } holder;
 static holder hs[NHOLDERS];
 static ref_chan *chans[NHOLDERS];
-static uint64_t next_id;
+static _Atomic uint64_t next_id;
 
 REF_FUNC(holder_info, "reuse.holder", 2, REF_SP(0x3));
 

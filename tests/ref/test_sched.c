@@ -16,10 +16,11 @@ static void record(void *arg) {
   order[norder++] = id + 100;
 }
 
-/* Goroutines run in creation order; yield moves to the back of the queue. */
+/* Goroutines run in creation order; yield moves to the back of the queue.
+ * With one mutator: on several, the order is not defined. */
 static void test_run_order_and_yield(void **state) {
   (void)state;
-  tu_init();
+  tu_init_one_mutator();
   norder = 0;
   for (int i = 1; i <= 3; i++) assert_non_null(ref_go(record, (void *)(intptr_t)i));
   assert_int_equal(ref_run(), 0);
@@ -35,10 +36,11 @@ static void sleeper(void *arg) {
   order[norder++] = (int)(ns / 1000000);
 }
 
-/* Sleepers wake in deadline order, whatever their creation order. */
+/* Sleepers wake in deadline order, whatever their creation order (one
+ * mutator: on several, two woken at once may run in either order). */
 static void test_sleep_order(void **state) {
   (void)state;
-  tu_init();
+  tu_init_one_mutator();
   norder = 0;
   int ms[] = {30, 10, 20};
   for (int i = 0; i < 3; i++) ref_go(sleeper, (void *)(intptr_t)(ms[i] * 1000000));
@@ -52,8 +54,8 @@ static void test_sleep_order(void **state) {
 
 /* The issue's program: a 1 ms sleeper and a goroutine that yields until the
  * sleeper has run. Once, the scheduler picked the spinner again forever. */
-static volatile bool slept;
-static bool starved;
+static _Atomic bool slept;
+static _Atomic bool starved;
 
 static void sleep_then_flag(void *ns) {
   ref_sleep((int64_t)(intptr_t)ns);
@@ -87,7 +89,8 @@ static void test_sleeper_runs_beside_a_spinner(void **state) {
 /* A yield storm: spinners count the yields they make after the sleeper's
  * deadline and before it runs. Its timer fires within REF_TIMER_CHECK_EVERY
  * switches of the deadline, and it then runs after the spinners queued
- * before it, one yield each. */
+ * before it, one yield each. One mutator: the bound counts one thread's
+ * switches (test_sleeper_runs_beside_a_spinner runs on every count). */
 #define LATE_CAP 10000000L
 static ref_g *sleeper_g;
 static long late;
@@ -105,7 +108,7 @@ static void test_sleeper_wakes_within_bounded_switches(void **state) {
   (void)state;
   int nspin[] = {1, 2, 7, 100};
   for (size_t k = 0; k < REF_ARRAY_SIZE(nspin); k++) {
-    tu_init();
+    tu_init_one_mutator();
     slept = false;
     late = 0;
     sleeper_g = ref_go(sleep_then_flag, (void *)(intptr_t)200000); /* runs first, sleeps */
@@ -121,7 +124,7 @@ static void test_sleeper_wakes_within_bounded_switches(void **state) {
 
 #define NG TU_CAP_G(100000)
 static ref_chan *wake_ch;
-static int exited;
+static _Atomic int exited;
 
 static void parker(void *arg) {
   (void)arg;

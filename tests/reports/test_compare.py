@@ -1,4 +1,5 @@
-"""Tests of reports/compare on crafted Google Benchmark JSON (see benchdata.py)."""
+"""Tests of reports/compare (and benchfilter, which its confirmation runs use) on crafted
+Google Benchmark JSON (see benchdata.py); one test runs the bench, given STACKSCAN_BENCH."""
 
 import json
 import os
@@ -441,6 +442,275 @@ class ShippedBaselineTest(unittest.TestCase):
                 regressions = [ln for ln in r.stdout.splitlines() if ln.endswith("REGRESSION")]
                 self.assertEqual(len(regressions), 1, r.stdout)
                 self.assertTrue(regressions[0].startswith(victim + " "), regressions[0])
+
+
+SELECT_CS = "GoroutineSelect/conservative-serial/n:1000/workers:2/compact/manual_time"
+
+
+class ConfirmTest(unittest.TestCase):
+    """--list-regressions and --confirm: a timing failure stands only where a
+    second process gives it again; counters and failures fail at once."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="test_compare-confirm-")
+        self.dir = self._tmp.name
+        self.base = self.write("base.json", bd.make_doc(reps=5, ns=(1000,), workers=(2,),
+                                                        seed=1))
+        # NEW: both GoroutineSelect benchmarks named above 1.3x slower
+        self.new_doc = self.run_doc(2, {SELECT_FP: 1.3, SELECT_CS: 1.3})
+        self.new = self.write("new.json", self.new_doc)
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def write(self, name, doc):
+        return bd.write(os.path.join(self.dir, name), doc)
+
+    def run_doc(self, seed, slow, only=None):
+        """A run (another seed: other jitter) with slow's benchmarks slowed;
+        only: keep just those benchmarks (what a confirmation run re-runs)."""
+        doc = bd.make_doc(reps=5, ns=(1000,), workers=(2,), seed=seed)
+        for name, f in slow.items():
+            doc = bd.slow_down(doc, name, f)
+        if only is not None:
+            doc["benchmarks"] = [b for b in doc["benchmarks"] if b["run_name"] in only]
+        return doc
+
+    def confirm_file(self, slow, only=(SELECT_FP, SELECT_CS), name="confirm.json"):
+        return self.write(name, self.run_doc(3, slow, only))
+
+    def compare(self, *extra, new=None):
+        return bd.run_tool("compare", self.base, new or self.new, *extra)
+
+    def row(self, out, name):
+        return next(ln for ln in out.splitlines() if ln.startswith(name + " "))
+
+    def test_list_regressions_names_the_timing_failures(self):
+        listing = os.path.join(self.dir, "flagged.txt")
+        r = self.compare("--list-regressions", listing)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        with open(listing) as f:
+            self.assertEqual(f.read().splitlines(), [SELECT_CS, SELECT_FP])  # baseline order
+        r = bd.run_tool("compare", self.base, self.base, "--list-regressions", listing)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(listing) as f:
+            self.assertEqual(f.read(), "")
+
+    def test_regression_in_both_runs_fails(self):
+        r = self.compare("--confirm", self.confirm_file({SELECT_FP: 1.3, SELECT_CS: 1.3}))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(r.stderr, "")
+        for name in (SELECT_FP, SELECT_CS):
+            self.assertRegex(self.row(r.stdout, name),
+                             r"REGRESSION \(confirmed: \+\d+\.\d%, p 0\.0079 in the "
+                             r"confirmation run\)$")
+        self.assertIn(f"confirmed by the confirmation run: {SELECT_CS}, {SELECT_FP}", r.stdout)
+        self.assertNotIn("not reproduced", r.stdout)
+        self.assertIn("compare: FAIL: 2 regression(s)/failure(s)", r.stdout)
+
+    def test_regression_in_the_first_run_only_passes(self):
+        r = self.compare("--confirm", self.confirm_file({}))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stderr, "")
+        for name in (SELECT_FP, SELECT_CS):
+            line = self.row(r.stdout, name)
+            self.assertIn("not reproduced: drift (REGRESSION in this run; ", line)
+            self.assertTrue(line.endswith("in the confirmation run)"), line)
+        self.assertIn(f"not reproduced: drift: {SELECT_CS}, {SELECT_FP}", r.stdout)
+        self.assertTrue(r.stdout.rstrip().endswith(
+            "compare: OK (2 timing failure(s) not reproduced)"), r.stdout)
+
+    def test_one_confirmed_one_not(self):
+        r = self.compare("--confirm", self.confirm_file({SELECT_FP: 1.3}))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("REGRESSION (confirmed", self.row(r.stdout, SELECT_FP))
+        self.assertIn("not reproduced: drift", self.row(r.stdout, SELECT_CS))
+        self.assertIn("compare: FAIL: 1 regression(s)/failure(s), 0 counter change(s); "
+                      "1 timing failure(s) not reproduced", r.stdout)
+
+    def test_noisy_confirmation_does_not_confirm_and_says_so(self):
+        doc = bd.retarget(self.run_doc(3, {SELECT_FP: 1.3, SELECT_CS: 1.3},
+                                       (SELECT_FP, SELECT_CS)), load_avg=[9.0, 8.0, 4.0])
+        r = self.compare("--confirm", self.write("confirm.json", doc))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("not reproduced: confirmation run noisy (REGRESSION in this run; ",
+                      self.row(r.stdout, SELECT_FP))
+        self.assertIn("noise: the confirmation run is too noisy", r.stdout)
+
+    def test_counter_change_fails_without_confirmation(self):
+        doc = json.loads(json.dumps(self.new_doc))
+        for b in doc["benchmarks"]:
+            if b["run_name"].startswith("GoroutineBlocking/frames-serial/") and "words" in b:
+                b["words"] += 8
+        new = self.write("new-counters.json", doc)
+        listing = os.path.join(self.dir, "flagged.txt")
+        r = self.compare("--list-regressions", listing, new=new)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("COUNTER CHANGED: GoroutineBlocking/frames-serial/", r.stdout)
+        with open(listing) as f:  # nothing to confirm for the counter
+            self.assertEqual(f.read().splitlines(), [SELECT_CS, SELECT_FP])
+        # The timing failures go away in the confirmation run; the counter stays.
+        r = self.compare("--confirm", self.confirm_file({}), new=new)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("not reproduced: drift", self.row(r.stdout, SELECT_FP))
+        self.assertIn("compare: FAIL: 0 regression(s)/failure(s), 1 counter change(s); "
+                      "2 timing failure(s) not reproduced", r.stdout)
+
+    def test_counter_change_in_the_confirmation_run_fails(self):
+        doc = self.run_doc(3, {}, (SELECT_FP, SELECT_CS))
+        for b in doc["benchmarks"]:
+            if b["run_name"] == SELECT_FP and "objects_marked" in b:
+                b["objects_marked"] += 1
+        r = self.compare("--confirm", self.write("confirm.json", doc))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"COUNTER CHANGED in the confirmation run: {SELECT_FP}: objects_marked",
+                      r.stdout)
+
+    def test_benchmark_failing_in_the_confirmation_run_fails(self):
+        doc = self.run_doc(3, {}, (SELECT_FP, SELECT_CS))
+        for b in doc["benchmarks"]:
+            if b["run_name"] == SELECT_CS:
+                b.update(error_occurred=True, error_message="checkmark mismatch")
+        r = self.compare("--confirm", self.write("confirm.json", doc))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("FAILED in new: checkmark mismatch", r.stdout)
+
+    # -- unusable confirmation: exit 2, one line on stderr, nothing on stdout
+
+    def assert_bad_confirm(self, path, problem):
+        r = self.compare("--confirm", path)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, "")
+        lines = r.stderr.splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith(f"compare: {path}: "), lines[0])
+        self.assertIn(problem, lines[0])
+
+    def test_bad_confirmation_file(self):
+        self.assert_bad_confirm(os.path.join(self.dir, "nope.json"), "no such file")
+        good = self.confirm_file({})
+        with open(good) as f:
+            text = f.read()
+        cut = os.path.join(self.dir, "cut.json")
+        with open(cut, "w") as f:
+            f.write(text[: len(text) // 2])
+        self.assert_bad_confirm(cut, "truncated JSON")
+        garbled = os.path.join(self.dir, "garbled.json")
+        with open(garbled, "w") as f:
+            f.write("BenchmarkGoroutineSelect 10 123 ns/op\n")
+        self.assert_bad_confirm(garbled, "not JSON")
+
+    def test_confirmation_that_cannot_confirm(self):
+        self.assert_bad_confirm(self.confirm_file({}, only=(SELECT_CS,)),
+                                f"lacks flagged benchmark(s) {SELECT_FP}: not re-run")
+        doc = self.run_doc(3, {}, (SELECT_FP, SELECT_CS))
+        extra = json.loads(json.dumps(next(b for b in doc["benchmarks"]
+                                           if b["run_name"] == SELECT_FP)))
+        extra["name"] = extra["run_name"] = SELECT_FP.replace("n:1000", "n:7")
+        doc["benchmarks"].append(extra)
+        self.assert_bad_confirm(self.write("extra.json", doc), "has benchmarks the baseline "
+                                                               "lacks: GoroutineSelect/")
+        other = bd.retarget(self.run_doc(3, {}, (SELECT_FP, SELECT_CS)), **OTHER_HOST)
+        self.assert_bad_confirm(self.write("other.json", other),
+                                f"from another machine than {self.new}")
+
+    def test_unwritable_list_is_bad_input(self):
+        listing = os.path.join(self.dir, "no-such-dir", "flagged.txt")
+        r = self.compare("--list-regressions", listing)
+        self.assertEqual((r.returncode, r.stdout), (2, ""), r.stderr)
+        self.assertEqual(r.stderr, f"compare: {listing}: cannot write: No such file or "
+                                   "directory\n")
+
+
+class BenchFilterTest(unittest.TestCase):
+    """reports/benchfilter: expressions that match exactly the listed names,
+    checked with glibc's regcomp (POSIX extended, as the bench checks its
+    filter) and, where STACKSCAN_BENCH is set, with the bench itself."""
+
+    NAMES = ["GoroutineIdle/frames-rootjobs/n:1000/workers:2/compact/manual_time",
+             "GoroutineSelect/conservative-serial/n:100000/workers:1/compact/manual_time",
+             "odd/a.b(c)*+?{1}|^$[x]\\y:z/w"]  # every ERE metacharacter, and ] and }
+    NEAR = ["GoroutineIdle/frames-rootjobs/n:10000/workers:2/compact/manual_time",
+            "GoroutineIdle/frames-rootjobs/n:1000/workers:2/compact",
+            "xGoroutineIdle/frames-rootjobs/n:1000/workers:2/compact/manual_time",
+            "odd/aXb(c)*+?{1}|^$[x]\\y:z/w", "odd/a.b(c)", "odd/a.bc", "GoroutineIdle"]
+
+    def setUp(self):
+        self.bf = bd.import_tool("benchfilter")
+
+    def ere_matches(self, expr, text):
+        import ctypes
+        import ctypes.util
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        buf = ctypes.create_string_buffer(256)  # regex_t is 64 bytes on glibc
+        REG_EXTENDED, REG_NOSUB = 1, 8
+        rc = libc.regcomp(buf, expr.encode(), REG_EXTENDED | REG_NOSUB)
+        self.assertEqual(rc, 0, f"regcomp rejects {expr!r}")
+        try:
+            return libc.regexec(buf, text.encode(), ctypes.c_size_t(0), None, 0) == 0
+        finally:
+            libc.regfree(buf)
+
+    def test_each_expression_matches_exactly_its_names(self):
+        exprs = self.bf.filters(self.NAMES)
+        self.assertEqual(len(exprs), 1)
+        self.assertNotIn("\\/", exprs[0])  # an error in Google Benchmark's std::regex
+        self.assertNotIn("\\:", exprs[0])
+        for n in self.NAMES:
+            self.assertTrue(self.ere_matches(exprs[0], n), n)
+        for n in self.NEAR:
+            self.assertFalse(self.ere_matches(exprs[0], n), n)
+
+    def test_long_lists_are_split_under_the_bench_limit(self):
+        names = [f"GoroutineIdle/frames-rootjobs/n:{n}/workers:{w}/compact/manual_time"
+                 for n in (1000, 10000, 100000) for w in range(1, 17)]
+        exprs = self.bf.filters(names)
+        self.assertGreater(len(exprs), 1)
+        self.assertTrue(all(len(e) <= self.bf.MAX_CHARS for e in exprs))
+        for n in names:
+            self.assertEqual(sum(self.ere_matches(e, n) for e in exprs), 1, n)
+
+    def test_tool_keeps_the_names_its_run_holds(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run = bd.write(os.path.join(tmp, "seed.json"),
+                           bd.make_doc(reps=2, ns=(1000,), workers=(2,)))
+            listing = os.path.join(tmp, "flagged.txt")
+            with open(listing, "w") as f:
+                f.write(f"{SELECT_FP}\n{self.NAMES[0]}\n\n")
+            r = bd.run_tool("benchfilter", listing, run)
+            self.assertEqual((r.returncode, r.stderr), (0, ""))
+            self.assertEqual(r.stdout, "^(" + SELECT_FP + ")$\n")
+            with open(listing, "w") as f:
+                f.write(self.NAMES[0] + "\n")
+            self.assertEqual(bd.run_tool("benchfilter", listing, run).stdout, "")
+            r = bd.run_tool("benchfilter", os.path.join(tmp, "nope.txt"), run)
+            self.assertEqual(r.returncode, 2)
+            self.assertEqual(r.stderr, f"benchfilter: {tmp}/nope.txt: no such file\n")
+
+    @unittest.skipUnless(os.environ.get("STACKSCAN_BENCH"), "STACKSCAN_BENCH not set")
+    def test_the_bench_runs_exactly_the_filtered_benchmarks(self):
+        import subprocess
+        want = ["GoroutineIdle/frames-serial/n:1000/workers:1/compact/manual_time",
+                "GoroutineSelect/conservative-serial/n:1000/workers:2/compact/manual_time"]
+        # Names the run lacks fill the first expression to near its limit:
+        # the bench must take one that long (its size estimate, gbflags.c).
+        pad = [f"GoroutineBlocking/frames-pctab/n:{n}/workers:64/scatter/manual_time"
+               for n in range(1, 40)]
+        exprs = self.bf.filters(want + pad)
+        self.assertGreater(len(exprs[0]), self.bf.MAX_CHARS - 80)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "out.json")
+            r = subprocess.run([os.environ["STACKSCAN_BENCH"], "--n=1000,10000",
+                                "--workloads=GoroutineIdle,GoroutineSelect",
+                                "--strategies=conservative-serial,frames-serial",
+                                "--workers=1,2", "--benchmark_min_time=0.001",
+                                "--benchmark_repetitions=2", f"--benchmark_filter={exprs[0]}",
+                                f"--benchmark_out={out}", "--benchmark_out_format=json"],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(out) as f:
+                ran = {b["run_name"] for b in json.load(f)["benchmarks"]}
+        self.assertEqual(ran, set(want))
 
 
 class NamesTest(unittest.TestCase):

@@ -1,7 +1,7 @@
 /*
  * torture.c: stackscan-torture, a seeded random program generator over ref's
  * public API, run with the checkmark verifier and poison-on-sweep on, over
- * every strategy and W in {1, 2, 4, 8}.
+ * every strategy, W in {1, 2, 4, 8} and P (mutator threads) in {1, 2, 4}.
  *
  * One seed is one program. Its goroutines:
  *   - workers do a random sequence of operations: build random object graphs
@@ -24,10 +24,14 @@
  * leave no object alive.
  *
  * One seed fixes the program (goroutines, channels, heap size, stack-map
- * lookup, every choice); each (strategy, W) runs the same program, and the
- * line "torture: seed S strategy X workers W ..." goes to stderr before each
- * run, so an abort by the runtime itself (checkmark, assertions) names what to
- * replay with --seed S --strategy X --workers W.
+ * lookup, every choice); each (strategy, W, P) runs the same program, and the
+ * line "torture: seed S strategy X workers W mutators P ..." goes to stderr
+ * before each run, so an abort by the runtime itself (checkmark, assertions)
+ * names what to replay with --seed S --strategy X --workers W --mutators P.
+ * With one mutator a seed replays exactly; with several, the goroutines'
+ * interleaving (and so which graphs meet on which channel) is the threads',
+ * while every goroutine's own choices stay the seed's. Their live sets then
+ * add up at once, so the heap limit is the seed's times P.
  *
  * Frame contract: every heap pointer a function uses after a call that may
  * park or collect sits in a slot that is live at that call's safepoint, in
@@ -44,6 +48,7 @@
  * and feeds are never closed while anyone may send, so no send panics.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,12 +75,14 @@ static const char *const strategy_names[] = {"conservative-serial", "frames-seri
                                              "frames-parallel", "conservative-parallel",
                                              "conservative-rootjobs", "frames-rootjobs"};
 static const int worker_counts[] = {1, 2, 4, 8};
+static const int mutator_counts[] = {1, 2, 4};
 
 typedef struct opts {
   uint64_t first_seed, nseeds;
   int ops;                    /* operations per worker */
   const char *strategy;       /* NULL: all six */
   int workers;                /* 0: all of worker_counts */
+  int mutators;               /* 0: all of mutator_counts */
   bool verbose;
 } opts;
 
@@ -83,16 +90,17 @@ typedef struct opts {
 static struct {
   uint64_t seed;
   const char *strategy;
-  int mark_workers;
+  int mark_workers, mutators;
   int ops;
-  uint64_t next_id;
+  _Atomic uint64_t next_id;
   int nworkers, nshared;
   bool shared_ptr[MAX_SHARED]; /* shared channel k carries graph heads, else tokens */
-  int workers_done, children_spawned, children_done;
-  uint64_t sunk, drained, fed, gcs, tokens_sent, tokens_received;
+  /* Counted by goroutines on every mutator (atomic increments). */
+  _Atomic int workers_done, children_spawned, children_done;
+  _Atomic uint64_t sunk, drained, fed, gcs, tokens_sent, tokens_received;
   struct worker *ws;
   bool verbose;
-  uint64_t max_marked;        /* largest live set an explicit collection found */
+  _Atomic uint64_t max_marked; /* largest live set an explicit collection found */
 } R;
 
 /* Prints the one failure line and exits 1. */
@@ -102,8 +110,8 @@ __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "torture: FAILED seed %llu strategy %s workers %d: %s\n",
-          (unsigned long long)R.seed, R.strategy, R.mark_workers, what);
+  fprintf(stderr, "torture: FAILED seed %llu strategy %s workers %d mutators %d: %s\n",
+          (unsigned long long)R.seed, R.strategy, R.mark_workers, R.mutators, what);
   exit(1);
 }
 
@@ -610,7 +618,10 @@ static void op_spawn(worker *w) {
   wk_drop(w, v);
 }
 
+/* ref_set_strategy stops the world when there are several mutators, and
+ * may itself be stopped by a collection: a call that may collect. */
 static void op_stackmaps(worker *w) {
+  wk_sync(w);
   const ref_config *c = ref_get_config();
   ref_set_strategy(c->phase, c->scan, (ref_stackmaps)below(&w->rng, 3));
 }
@@ -953,27 +964,31 @@ static void check_empty_heap(void) {
         hs.objects_live, hs.bytes_live);
 }
 
-static void run_one(uint64_t seed, int strategy, int mark_workers, const opts *o) {
+static void run_one(uint64_t seed, int strategy, int mark_workers, int mutators, const opts *o) {
   memset(&R, 0, sizeof R);
   R.seed = seed;
   R.strategy = strategy_names[strategy];
   R.mark_workers = mark_workers;
+  R.mutators = mutators;
   R.ops = o->ops;
   R.verbose = o->verbose;
   shape s = shape_of(seed);
   R.nworkers = s.nworkers;
   R.nshared = s.nshared;
   fprintf(stderr,
-          "torture: seed %llu strategy %s workers %d ops %d stackmaps %s heap %zuM reuse %s\n",
-          (unsigned long long)seed, R.strategy, mark_workers, o->ops, ref_stackmaps_name(s.maps),
-          s.heap_max >> 20, ref_reuse_name(s.reuse));
+          "torture: seed %llu strategy %s workers %d mutators %d ops %d stackmaps %s heap %zuM "
+          "reuse %s\n",
+          (unsigned long long)seed, R.strategy, mark_workers, mutators, o->ops,
+          ref_stackmaps_name(s.maps), s.heap_max * (size_t)mutators >> 20,
+          ref_reuse_name(s.reuse));
   ref_config cfg;
   ref_config_default(&cfg);
   if (ref_strategy_parse(R.strategy, &cfg.phase, &cfg.scan) != 0) die("unknown strategy");
   cfg.checkmark = cfg.poison = true;
   cfg.workers = mark_workers;
+  cfg.mutators = mutators;
   cfg.stackmaps = s.maps;
-  cfg.heap_max = s.heap_max;
+  cfg.heap_max = s.heap_max * (size_t)mutators;
   cfg.reuse = s.reuse;
   cfg.seed = seed;
   if (ref_init(&cfg) != 0) die("ref_init: %s", ref_error());
@@ -999,16 +1014,18 @@ static void run_one(uint64_t seed, int strategy, int mark_workers, const opts *o
 
 static const char usage[] =
     "usage: stackscan-torture [--seeds N] [--first S] [--seed S] [--ops N]\n"
-    "                         [--strategy NAME] [--workers W] [--verbose]\n"
+    "                         [--strategy NAME] [--workers W] [--mutators P] [--verbose]\n"
     "  --seeds N      run seeds FIRST..FIRST+N-1 (default 3)\n"
     "  --first S      first seed (default 1)\n"
     "  --seed S       run only seed S (replay)\n"
     "  --ops N        operations per worker goroutine (default 60)\n"
     "  --strategy X   only strategy X (default: all six)\n"
     "  --workers W    only W mark workers (default: 1, 2, 4 and 8)\n"
+    "  --mutators P   only P mutator threads (default: 1, 2 and 4)\n"
     "  --verbose      print each run's counts\n"
-    "Each run prints 'torture: seed S strategy X workers W ...' on stderr before it starts;\n"
-    "a failure prints 'torture: FAILED seed S strategy X workers W: <what>' and exits 1.\n";
+    "Each run prints 'torture: seed S strategy X workers W mutators P ...' on stderr before it\n"
+    "starts; a failure prints 'torture: FAILED seed S strategy X workers W mutators P: <what>'\n"
+    "and exits 1.\n";
 
 __attribute__((noreturn)) static void usage_error(const char *flag, const char *what) {
   fprintf(stderr, "stackscan-torture: %s: %s (see --help)\n", flag, what);
@@ -1045,6 +1062,8 @@ static bool parse_flag(opts *o, const char *a, const char *v) {
     o->ops = (int)parse_num(a, v, 0, 100000000);
   } else if (!strcmp(a, "--workers")) {
     o->workers = (int)parse_num(a, v, 1, REF_MAX_WORKERS);
+  } else if (!strcmp(a, "--mutators")) {
+    o->mutators = (int)parse_num(a, v, 1, REF_MAX_MUTATORS);
   } else if (!strcmp(a, "--strategy")) {
     ref_phase ph;
     ref_scan sc;
@@ -1057,7 +1076,7 @@ static bool parse_flag(opts *o, const char *a, const char *v) {
 }
 
 static opts parse_args(int argc, char **argv) {
-  opts o = {1, 3, 60, NULL, 0, false};
+  opts o = {1, 3, 60, NULL, 0, 0, false};
   for (int i = 1; i < argc; i++)
     if (parse_flag(&o, argv[i], i + 1 < argc ? argv[i + 1] : NULL)) i++;
   return o;
@@ -1066,12 +1085,15 @@ static opts parse_args(int argc, char **argv) {
 int main(int argc, char **argv) {
   opts o = parse_args(argc, argv);
   int nw = o.workers ? 1 : (int)(REF_ARRAY_SIZE(worker_counts));
+  int np = o.mutators ? 1 : (int)(REF_ARRAY_SIZE(mutator_counts));
   uint64_t runs = 0;
   for (uint64_t seed = o.first_seed; seed < o.first_seed + o.nseeds; seed++)
     for (int s = 0; s < 6; s++) {
       if (o.strategy && strcmp(o.strategy, strategy_names[s]) != 0) continue;
-      for (int k = 0; k < nw; k++, runs++)
-        run_one(seed, s, o.workers ? o.workers : worker_counts[k], &o);
+      for (int p = 0; p < np; p++)
+        for (int k = 0; k < nw; k++, runs++)
+          run_one(seed, s, o.workers ? o.workers : worker_counts[k],
+                  o.mutators ? o.mutators : mutator_counts[p], &o);
     }
   printf("torture: %llu passed, 0 failed (seeds %llu..%llu, %d ops per worker)\n",
          (unsigned long long)runs, (unsigned long long)o.first_seed,
