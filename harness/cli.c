@@ -588,20 +588,12 @@ wl_params bench_wl_params(const bench_opts *o, int64_t n) {
 int bench_mutators_env(bench_opts *o, const char *env, char *err, size_t errlen) {
   parser p = {.o = o, .err = err, .errlen = errlen};
   uint64_t v;
-  if (env == NULL || *env == '\0') return 0;
+  if (o->mutators_given || env == NULL || *env == '\0') return 0;
   if (parse_u64(env, no_sfx, &v) != 0 || v < 1 || v > REF_MAX_MUTATORS)
     return fail(&p, "STACKSCAN_MUTATORS=\"%s\" is not a number of mutator threads in 1..%d "
-                "(ref_init would refuse it)", env, REF_MAX_MUTATORS);
-  if (!o->mutators_given) {
-    o->mutators[0] = (int)v;
-    o->nmutators = 1;
-    return 0;
-  }
-  for (int i = 0; i < o->nmutators; i++)
-    if (o->mutators[i] != (int)v)
-      return fail(&p, "--mutators: STACKSCAN_MUTATORS=%s overrides ref_config.mutators, so "
-                  "mutators:%d would run with %s; unset it, or give --mutators=%s alone", env,
-                  o->mutators[i], env, env);
+                "(it is the default of --mutators, and ref_init's)", env, REF_MAX_MUTATORS);
+  o->mutators[0] = (int)v;
+  o->nmutators = 1;
   return 0;
 }
 
@@ -654,10 +646,10 @@ static const char usage_text[] =
     "  --workers=LIST|all  mark workers W, 1.." STR(REF_MAX_WORKERS)
     " (default all: one run with W = the PU count)\n"
     "  --mutators=LIST     threads that run goroutines, P (Go's GOMAXPROCS), 1.." STR(REF_MAX_MUTATORS)
-    " (default 1,\n"
-    "                      or STACKSCAN_MUTATORS's value, which must then match any list given);\n"
-    "                      named /mutators:M in a benchmark name when not 1; mutator i is bound\n"
-    "                      to the PU of worker i (--placement)\n"
+    " (default\n"
+    "                      STACKSCAN_MUTATORS's value, else 1); a sweep dimension, named\n"
+    "                      /mutators:M in a benchmark name when not 1; mutator i is bound to\n"
+    "                      worker i's PU (--placement)\n"
     "  --depth=N           frames per goroutine stack, 0.." STR(WL_MAX_DEPTH)
     " (default: the workload's)\n"
     "  --frame-bytes=SIZE  native bytes per frame, 0.." STR(WL_MAX_FRAME_BYTES)

@@ -110,13 +110,13 @@ int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t
  * -1 where the workload's default applies). */
 wl_params bench_wl_params(const bench_opts *o, int64_t n);
 
-/* STACKSCAN_MUTATORS overrides ref_config.mutators (as GOMAXPROCS does
- * Go's), so the bench would report one P and run another. Given env, that
- * variable's value (NULL or "" when unset, as ref reads it): without
- * --mutators it becomes the list (the runtime's choice is what is run and
- * named); with --mutators every value must equal it. Returns 0, or -1 with
- * a one-line message in err (a value that is not a count in
- * 1..REF_MAX_MUTATORS, or a conflict). */
+/* STACKSCAN_MUTATORS sets ref_config.mutators's default, as GOMAXPROCS
+ * sets Go's (ref.h): without --mutators its value is the list, so that the
+ * runs are named for what runs there; a --mutators list wins over it, as a
+ * program's own setting does in ref_init (go test's -cpu over GOMAXPROCS).
+ * env: the variable's value, NULL or "" when unset. Returns 0, or -1 with a
+ * one-line message in err when the value is used and is not a count in
+ * 1..REF_MAX_MUTATORS (ref_init would refuse it as a default). */
 int bench_mutators_env(bench_opts *o, const char *env, char *err, size_t errlen);
 
 /* Rejects what is left after gb_initialize removed Google Benchmark's own

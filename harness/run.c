@@ -190,8 +190,8 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   if (ref_init(&cfg) != 0) {
     const char *why = topo_binder_failure(binder);
     snprintf(err, errlen, "ref_init: %s%s%s", ref_error(), why ? ": " : "", why ? why : "");
-  } else if (ref_get_config()->mutators != cfg.mutators) { /* main.c refuses this up front */
-    snprintf(err, errlen, "STACKSCAN_MUTATORS made the runtime run %d mutators, not %d",
+  } else if (ref_get_config()->mutators != cfg.mutators) { /* a set value wins over the env */
+    snprintf(err, errlen, "the runtime runs %d mutators, not the %d asked for",
              ref_get_config()->mutators, cfg.mutators);
     ref_shutdown();
   } else {
@@ -267,6 +267,7 @@ static int auto_sweep(wl_instance *w, bench_opts *o, char *err, size_t errlen) {
 int run_prefetch_auto(bench_opts *o, char *err, size_t errlen) {
   ref_config cfg;
   ref_config_default(&cfg);
+  cfg.mutators = 1; /* a one-thread floor on parked goroutines: none runs */
   if (o->stack_size) cfg.stack_size = (size_t)o->stack_size;
   if (ref_init(&cfg) != 0) {
     snprintf(err, errlen, "prefetch auto: ref_init: %s", ref_error());
