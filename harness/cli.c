@@ -662,9 +662,11 @@ static const char usage_text[] =
     STR(WL_MIN_WAKE) ".." STR(WL_MAX_WAKE) " \n                      (default 0.01)\n"
     "  --dirty=SIZE        GoroutineDirtyStack: stack bytes rewritten per wake, 0.." STR(WL_MAX_DIRTY)
     " (default 10K)\n"
-    "  --poll-every=K      GoroutineSpin: work units (dependent multiply-adds) between a spinner's\n"
-    "                      polls, " STR(WL_MIN_POLL_EVERY) ".." STR(WL_MAX_POLL_EVERY)
-    ", suffix k or M (default " STR(WL_DEFAULT_POLL_EVERY) "); 0 (never) needs async preemption\n"
+    "  --poll-every=K      GoroutineSpin: " STR(WL_MIN_POLL_EVERY) ".." STR(WL_MAX_POLL_EVERY)
+    " work units (dependent multiply-adds) between\n"
+    "                      a spinner's polls, suffix k or M (default " STR(WL_DEFAULT_POLL_EVERY)
+    "); 0, never polling,\n"
+    "                      needs asynchronous preemption, which ref does not have yet\n"
     "  --topology=SYNTH    plan for an hwloc synthetic topology, e.g. \"pack:2 numa:2 core:4 pu:2\";\n"
     "                      prints the plan and exits without binding or running\n"
     "  --trace=FILE        write the collections' per-worker timelines (Chrome trace events,\n"

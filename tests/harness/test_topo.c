@@ -234,6 +234,48 @@ static void test_bind_real_machine(void **state) {
   topo_free(t);
 }
 
+static void *mutator(void *p) {
+  thread_arg *a = p;
+  a->rc = topo_mutator_start(a->index, a->b);
+  a->bound = a->rc == 0 && bound_to(a->want_pu);
+  return NULL;
+}
+
+/* Mutator i is bound where worker i is (topo.h's layout): slot[i] of the
+ * one plan; a failure names the mutator, and the first failure stays. */
+static void test_bind_mutators(void **state) {
+  (void)state;
+  topo *t = topo_load(NULL);
+  assert_non_null(t);
+  topo_plan plan;
+  assert_int_equal(topo_plan_make(t, TOPO_PLACE_COMPACT, 2, &plan), 0);
+  topo_binder b;
+  topo_binder_init(&b, t, &plan);
+  thread_arg a = {&b, 1, -1, plan.slot[1].pu_os, false};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, mutator, &a), 0);
+  pthread_join(th, NULL);
+  assert_int_equal(a.rc, 0);
+  assert_true(a.bound);
+  assert_null(topo_binder_failure(&b));
+
+  thread_arg bad = {&b, 7, 0, 0, false};
+  assert_int_equal(pthread_create(&th, NULL, mutator, &bad), 0);
+  pthread_join(th, NULL);
+  assert_int_equal(bad.rc, -1);
+  assert_int_equal(b.failed, 7);
+  assert_string_equal(topo_binder_failure(&b),
+                      "mutator 7: mutator 7 has no slot in a plan for 2 threads");
+  thread_arg later = {&b, 9, 0, 0, false};
+  assert_int_equal(pthread_create(&th, NULL, worker, &later), 0);
+  pthread_join(th, NULL);
+  assert_int_equal(later.rc, -1);
+  assert_int_equal(b.failed, 7);
+  assert_non_null(strstr(topo_binder_failure(&b), "mutator 7:"));
+  topo_plan_free(&plan);
+  topo_free(t);
+}
+
 static void test_bind_synthetic_refused(void **state) {
   (void)state;
   topo *t = topo_load(BIG);
@@ -288,6 +330,7 @@ int main(void) {
       cmocka_unit_test(test_malformed_synthetic),
       cmocka_unit_test(test_placement_names),
       cmocka_unit_test(test_bind_real_machine),
+      cmocka_unit_test(test_bind_mutators),
       cmocka_unit_test(test_bind_synthetic_refused),
       cmocka_unit_test(test_binder_failure),
       cmocka_unit_test(test_real_summary),
