@@ -15,6 +15,17 @@
 #include "cliargs.h"
 #include "plan.h"
 
+/* bench_plan_print's text (free it). */
+static char *printed(const bench_plan *plan, const topo *t) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_non_null(f);
+  assert_int_equal(bench_plan_print(f, plan, t), 0);
+  fclose(f);
+  return text;
+}
+
 static void test_plan_cross_product(void **state) {
   (void)state;
   args *a = parse("--workloads=GoroutineSelect,GoroutineIdle",
@@ -91,11 +102,7 @@ static void test_plan_mutators(void **state) {
   }
   topo *t = topo_load("pack:1 core:2 pu:1");
   assert_non_null(t);
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
-  assert_int_equal(bench_plan_print(f, &plan, t), 0);
-  fclose(f);
+  char *text = printed(&plan, t);
   assert_non_null(strstr(text, "workers:2    PU L#0 (P#0), L#1 (P#1)\n"));
   assert_non_null(strstr(text, "mutators bound to (mutator 0, the ref_init thread, first):\n"
                                "  mutators:1   PU L#0 (P#0)\n"
@@ -105,9 +112,7 @@ static void test_plan_mutators(void **state) {
   /* One mutator: the printout of before. */
   a = parse("--workloads=GoroutineIdle", "--strategies=frames-serial", "--workers=2", NULL);
   assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
-  f = open_memstream(&text, &len);
-  assert_int_equal(bench_plan_print(f, &plan, t), 0);
-  fclose(f);
+  text = printed(&plan, t);
   assert_null(strstr(text, "mutators"));
   free(text);
   bench_plan_free(&plan);
@@ -133,11 +138,7 @@ static void test_plan_print_synthetic(void **state) {
   a->o.nworkers = 2;
   assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
 
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
-  assert_int_equal(bench_plan_print(f, &plan, t), 0);
-  fclose(f);
+  char *text = printed(&plan, t);
   assert_non_null(strstr(text, "topology: 2 packages, 4 NUMA nodes, 16 cores, 32 PUs (synthetic)"));
   assert_non_null(strstr(text, "placement: scatter"));
   assert_non_null(strstr(text, "  GoroutineSelect/frames-parallel/n:1000/workers:32/scatter\n"));
