@@ -223,6 +223,9 @@ void ref__ready(ref_g *g);
  * is stopped by the first and gets the world after it. */
 void ref__stop_the_world(uint64_t *ttsp_ns);
 void ref__start_the_world(void);
+/* Tests only: the stop neither asks the other Ms to stop nor waits for
+ * them (a deliberately broken handshake, which test_mn.c must catch). */
+extern bool ref__debug_stop_no_wait;
 
 /* Runs fn(arg) on the scheduler stack. From a G, its context is saved first
  * (registers pushed on its own stack, sp published) so it can be scanned. */

@@ -25,6 +25,9 @@ static uint64_t ncycles;
 static uint64_t nreason[REF_GC_LIMIT + 1]; /* cycles by what started them */
 static bool running; /* a cycle is under way: none may start inside it */
 
+/* Tests only (gc.h): run with the world stopped, before marking. */
+void (*ref__debug_in_cycle)(void);
+
 const ref_gc_stats *ref_gc_last(void) { return &last; }
 
 /* ---------------------------------------------------------------------------
@@ -168,6 +171,7 @@ static void gc_cycle(void *arg) {
     return;
   }
   running = true;
+  if (ref__debug_in_cycle) ref__debug_in_cycle();
   static gc_cycle_state cs; /* 6 KiB of sweep results: not on a goroutine's stack */
   int n = ref__workers_count();
   ref_assert_expensive((ref__heap_check(), true));

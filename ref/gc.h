@@ -230,4 +230,8 @@ void ref__wait_until(bool (*ready)(void *), void *arg);
 /* Re-marks with an independent serial marker and aborts on any difference. */
 void ref__checkmark_verify(void);
 
+/* Tests only: called inside every cycle with the world stopped, before
+ * marking (test_mn.c watches running goroutines from it). */
+extern void (*ref__debug_in_cycle)(void);
+
 #endif /* REF_GC_H */
