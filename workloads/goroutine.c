@@ -494,7 +494,8 @@ static void spinner(void *arg) {
   }
   __asm__ volatile("" : : "r"(x));
   nd = f.slot[0];
-  if (!nd || nd->canary != SPIN_CANARY) fail(w, "spinner: its object lost its canary (freed?)", 0, 0);
+  if (!nd || nd->canary != SPIN_CANARY)
+    fail(w, "spinner: its object lost its canary (freed?)", 0, 0);
   atomic_fetch_add(&s->xexited, 1);
 }
 
