@@ -284,6 +284,23 @@ static int set_workers(parser *p, const flag_def *f, const char *v) {
   return p->o->workers_all ? 0 : each_item(p, f, v, workers_item);
 }
 
+static int mutators_item(parser *p, const flag_def *f, const char *item) {
+  bench_opts *o = p->o;
+  uint64_t v;
+  if (parse_number(p, f, item, &v) != 0) return -1;
+  for (int i = 0; i < o->nmutators; i++)
+    if (o->mutators[i] == (int)v) return fail_flag(p, f, "mutators=%s given twice", item);
+  if (o->nmutators == BENCH_MAX_LIST) return fail_flag(p, f, "more than %d values", BENCH_MAX_LIST);
+  o->mutators[o->nmutators++] = (int)v;
+  return 0;
+}
+
+static int set_mutators(parser *p, const flag_def *f, const char *v) {
+  p->o->nmutators = 0;
+  p->o->mutators_given = true;
+  return each_item(p, f, v, mutators_item);
+}
+
 static int set_stackmaps(parser *p, const flag_def *f, const char *v) {
   if (ref_stackmaps_parse(v, &p->o->stackmaps) != 0)
     return fail_flag(p, f, "unknown stackmaps \"%s\"", v);
@@ -359,6 +376,16 @@ static int set_shape(parser *p, const flag_def *f, const char *v) {
   return 0;
 }
 
+/* --poll-every: a shape flag whose 0 would mean "never poll". */
+static int set_poll_every(parser *p, const flag_def *f, const char *v) {
+  if (set_shape(p, f, v) != 0) return -1;
+  if (p->o->poll_every == 0)
+    return fail(p, "--%s: \"%s\": a spinner that never polls can only be stopped by "
+                "asynchronous preemption, which ref does not implement yet (the stop would "
+                "wait forever); accepted: %s", f->name, v, f->accepted);
+  return 0;
+}
+
 /* GOGC: a percentage, or off (as Go's GOGC=off). */
 static int set_gc_percent(parser *p, const flag_def *f, const char *v) {
   if (strcmp(v, "off") == 0) {
@@ -419,6 +446,8 @@ static const flag_def flags[] = {
      "(1000000), e.g. 1000,10k", 1, BENCH_MAX_N, count_sfx, 0, NULL},
     {"workers", set_workers, true, "integers 1.." STR(REF_MAX_WORKERS) ", or all", 1,
      REF_MAX_WORKERS, no_sfx, 0, NULL},
+    {"mutators", set_mutators, true, "integers 1.." STR(REF_MAX_MUTATORS), 1, REF_MAX_MUTATORS,
+     no_sfx, 0, NULL},
     {"reuse", set_reuse, true, NULL, 0, 0, no_sfx, 0, reuses_accepted},
     {"placement", set_placement, true, NULL, 0, 0, no_sfx, 0, placements_accepted},
     {"depth", set_shape, true, "integers 0.." STR(WL_MAX_DEPTH), 0, INT_MAX, no_sfx, OFF(depth), NULL},
@@ -432,6 +461,8 @@ static const flag_def flags[] = {
      NULL},
     {"dirty", set_shape, true, "sizes 0.." STR(WL_MAX_DIRTY) " (suffix K, M)", 0, INT_MAX,
      size_sfx, OFF(dirty), NULL},
+    {"poll-every", set_poll_every, true, "integers " STR(WL_MIN_POLL_EVERY) ".."
+     STR(WL_MAX_POLL_EVERY) " (suffix k, M)", 0, INT_MAX, count_sfx, OFF(poll_every), NULL},
     {"topology", set_topology, true, "an hwloc synthetic description, e.g. \"pack:2 numa:2 "
      "core:4 pu:2\"", 0, 0, no_sfx, 0, NULL},
     {"trace", set_trace, true, "a file name", 0, 0, no_sfx, 0, NULL},
@@ -471,9 +502,11 @@ static void set_defaults(bench_opts *o) {
   o->stackmaps = REF_MAPS_PCTAB;
   o->reuse[0] = REF_REUSE_OFF;
   o->nreuse = 1;
+  o->mutators[0] = 1;
+  o->nmutators = 1;
   o->workers_all = true;
   o->placement = TOPO_PLACE_COMPACT;
-  o->depth = o->frame_bytes = o->slots = o->heap_per_g = o->dirty = -1;
+  o->depth = o->frame_bytes = o->slots = o->heap_per_g = o->dirty = o->poll_every = -1;
   o->wake = -1;
   o->format = BENCH_FORMAT_CONSOLE;
   o->seed = 1;
@@ -549,7 +582,19 @@ int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t
 
 wl_params bench_wl_params(const bench_opts *o, int64_t n) {
   return (wl_params){n, (int)o->depth, (int)o->frame_bytes, (int)o->slots, (int)o->heap_per_g,
-                     o->seed, o->wake, (int)o->dirty};
+                     o->seed, o->wake, (int)o->dirty, (int)o->poll_every};
+}
+
+int bench_mutators_env(bench_opts *o, const char *env, char *err, size_t errlen) {
+  parser p = {.o = o, .err = err, .errlen = errlen};
+  uint64_t v;
+  if (o->mutators_given || env == NULL || *env == '\0') return 0;
+  if (parse_u64(env, no_sfx, &v) != 0 || v < 1 || v > REF_MAX_MUTATORS)
+    return fail(&p, "STACKSCAN_MUTATORS=\"%s\" is not a number of mutator threads in 1..%d "
+                "(it is the default of --mutators, and ref_init's)", env, REF_MAX_MUTATORS);
+  o->mutators[0] = (int)v;
+  o->nmutators = 1;
+  return 0;
 }
 
 int bench_check_leftover(int argc, char **argv, char *err, size_t errlen) {
@@ -587,7 +632,7 @@ static void usage_switches(FILE *f) {
              "                      dimension, named /reuse:R in a benchmark name when not %s\n",
           join_names(buf, sizeof buf, REF_NREUSES, reuse_name, NULL),
           ref_reuse_name(REF_REUSE_OFF), ref_reuse_name(REF_REUSE_OFF));
-  fprintf(f, "  --placement=P       how mark workers are bound to PUs (default %s):\n",
+  fprintf(f, "  --placement=P       how mark workers and mutators are bound to PUs (default %s):\n",
           topo_placement_name(TOPO_PLACE_COMPACT));
   for (int i = 0; i < TOPO_NPLACEMENTS; i++)
     fprintf(f, "                      %s: %s\n", placement_name(i),
@@ -600,6 +645,11 @@ static const char usage_text[] =
     ", suffix k or M (default 1000)\n"
     "  --workers=LIST|all  mark workers W, 1.." STR(REF_MAX_WORKERS)
     " (default all: one run with W = the PU count)\n"
+    "  --mutators=LIST     threads that run goroutines, P (Go's GOMAXPROCS), 1.." STR(REF_MAX_MUTATORS)
+    " (default\n"
+    "                      STACKSCAN_MUTATORS's value, else 1); a sweep dimension, named\n"
+    "                      /mutators:M in a benchmark name when not 1; mutator i is bound to\n"
+    "                      worker i's PU (--placement)\n"
     "  --depth=N           frames per goroutine stack, 0.." STR(WL_MAX_DEPTH)
     " (default: the workload's)\n"
     "  --frame-bytes=SIZE  native bytes per frame, 0.." STR(WL_MAX_FRAME_BYTES)
@@ -612,6 +662,11 @@ static const char usage_text[] =
     STR(WL_MIN_WAKE) ".." STR(WL_MAX_WAKE) " \n                      (default 0.01)\n"
     "  --dirty=SIZE        GoroutineDirtyStack: stack bytes rewritten per wake, 0.." STR(WL_MAX_DIRTY)
     " (default 10K)\n"
+    "  --poll-every=K      GoroutineSpin: " STR(WL_MIN_POLL_EVERY) ".." STR(WL_MAX_POLL_EVERY)
+    " work units (dependent multiply-adds) between\n"
+    "                      a spinner's polls, suffix k or M (default " STR(WL_DEFAULT_POLL_EVERY)
+    "); 0, never polling,\n"
+    "                      needs asynchronous preemption, which ref does not have yet\n"
     "  --topology=SYNTH    plan for an hwloc synthetic topology, e.g. \"pack:2 numa:2 core:4 pu:2\";\n"
     "                      prints the plan and exits without binding or running\n"
     "  --trace=FILE        write the collections' per-worker timelines (Chrome trace events,\n"
@@ -634,7 +689,8 @@ static const char usage_text[] =
     "  --help, -h          this text\n"
     "\n"
     "Values go as --flag=value or --flag value. SIZE takes suffixes K, M, G, T, P (powers of\n"
-    "1024). Benchmark names are Workload/strategy/n:N/workers:W/placement[/reuse:R].\n"
+    "1024). Benchmark names are\n"
+    "Workload/strategy/n:N/workers:W/placement[/mutators:M][/reuse:R].\n"
     "\n"
     "Google Benchmark's flags pass through (use --flag=value), among them:\n"
     "  --benchmark_filter=REGEX        run only the benchmarks whose name matches\n"

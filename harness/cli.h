@@ -69,6 +69,11 @@ typedef struct bench_opts {
   int workers[BENCH_MAX_LIST];    /* 1..REF_MAX_WORKERS */
   int nworkers;                   /* 0 while workers_all (until bench_opts_resolve) */
   bool workers_all;               /* --workers=all or no --workers: W = number of PUs */
+  /* P, the threads that run goroutines (ref_config.mutators), 1..REF_MAX_MUTATORS;
+   * default {1}, or STACKSCAN_MUTATORS's value (bench_mutators_env). */
+  int mutators[BENCH_MAX_LIST];
+  int nmutators;
+  bool mutators_given;            /* --mutators was on the command line */
   topo_placement placement;       /* default compact */
   /* Workload shape; -1 = the workload's own default. Given values pass
    * wl_params_check (workloads.h's WL_ limits). */
@@ -78,6 +83,7 @@ typedef struct bench_opts {
   int64_t heap_per_g;             /* heap bytes held per goroutine */
   double wake;                    /* Parked's wake fraction; -1 = default */
   int64_t dirty;                  /* DirtyStack's bytes per wake */
+  int64_t poll_every;             /* GoroutineSpin's work units between polls */
   const char *topology;           /* --topology (points into argv); NULL: this machine */
   const char *trace;              /* --trace=FILE (points into argv); NULL: no timeline */
   bench_format format;            /* default console */
@@ -103,6 +109,15 @@ int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t
 /* The workload parameters the flags give for n readers (the shape fields
  * -1 where the workload's default applies). */
 wl_params bench_wl_params(const bench_opts *o, int64_t n);
+
+/* STACKSCAN_MUTATORS sets ref_config.mutators's default, as GOMAXPROCS
+ * sets Go's (ref.h): without --mutators its value is the list, so that the
+ * runs are named for what runs there; a --mutators list wins over it, as a
+ * program's own setting does in ref_init (go test's -cpu over GOMAXPROCS).
+ * env: the variable's value, NULL or "" when unset. Returns 0, or -1 with a
+ * one-line message in err when the value is used and is not a count in
+ * 1..REF_MAX_MUTATORS (ref_init would refuse it as a default). */
+int bench_mutators_env(bench_opts *o, const char *env, char *err, size_t errlen);
 
 /* Rejects what is left after gb_initialize removed Google Benchmark's own
  * flags (a misspelled --benchmark_ flag, say). Returns 0 when only argv[0]

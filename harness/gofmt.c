@@ -4,19 +4,33 @@
  */
 #include "gofmt.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A "/k:v" part of a name that the bench wrote (mutators:M, reuse:R), not
+ * one of the suffixes Google Benchmark appends (gbench.h's gb_register). */
+static bool own_dimension(const char *part, int n) {
+  static const char *const gb[] = {"min_time:", "iterations:", "repeats:", "threads:"};
+  if (memchr(part, ':', (size_t)n) == NULL) return false;
+  for (size_t i = 0; i < sizeof gb / sizeof gb[0]; i++)
+    if (strncmp(part, gb[i], strlen(gb[i])) == 0) return false;
+  return true;
+}
 
 int bench_go_name(char *buf, size_t len, const char *name) {
   const char *w = strstr(name, "/workers:");
   if (w == NULL) return snprintf(buf, len, "Benchmark%s", name);
   int procs = atoi(w + 9);
-  const char *reuse = strstr(w, "/reuse:");
-  int rlen = reuse ? 7 + (int)strcspn(reuse + 7, "/") : 0; /* "/reuse:R" alone */
-  if (procs == 1)
-    return snprintf(buf, len, "Benchmark%.*s%.*s", (int)(w - name), name, rlen, reuse ? reuse : "");
-  return snprintf(buf, len, "Benchmark%.*s%.*s-%d", (int)(w - name), name, rlen,
-                  reuse ? reuse : "", procs);
+  char dims[160] = ""; /* the bench's "/k:v" parts after the placement */
+  size_t used = 0;
+  for (const char *p = strchr(w + 1, '/'); p != NULL && used < sizeof dims; p = strchr(p + 1, '/')) {
+    int n = (int)strcspn(p + 1, "/");
+    if (own_dimension(p + 1, n))
+      used += (size_t)snprintf(dims + used, sizeof dims - used, "/%.*s", n, p + 1);
+  }
+  if (procs == 1) return snprintf(buf, len, "Benchmark%.*s%s", (int)(w - name), name, dims);
+  return snprintf(buf, len, "Benchmark%.*s%s-%d", (int)(w - name), name, dims, procs);
 }
 
 /* Go's testing.prettyPrint: four or five significant digits for small

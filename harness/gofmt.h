@@ -10,9 +10,10 @@
 #include <stdio.h>
 
 /* "Workload/strategy/n:N/workers:W/placement" -> "BenchmarkWorkload/strategy/n:N-W"
- * (Go's GOMAXPROCS suffix; omitted for W == 1, as Go does); a trailing
- * "/reuse:R" stays, before the suffix, so reuse settings never merge. A name without
- * "/workers:" is kept whole. Returns the length needed (snprintf-style). */
+ * (Go's GOMAXPROCS suffix; omitted for W == 1, as Go does); the "/k:v" parts
+ * after the placement ("/mutators:M", "/reuse:R") stay, in order, before the
+ * suffix, so those settings never merge. A name without "/workers:" is kept
+ * whole. Returns the length needed (snprintf-style). */
 int bench_go_name(char *buf, size_t len, const char *name);
 
 typedef struct bench_metric {

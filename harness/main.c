@@ -113,6 +113,14 @@ static void add_counter_names(void) {
   }
   gb_add_context("counters", all);
   gb_add_context("exact_counters", exact);
+  /* The time counters by kind (run.h): the reports stack the phases and
+   * show the pause on its own. */
+#define PHASE_NAME(f) "," #f
+#define PAUSE_NAMES(f, max) "," #f "," #max
+  gb_add_context("phase_counters", &RUN_PHASES(PHASE_NAME)[1]);
+  gb_add_context("pause_counters", &RUN_PAUSES(PAUSE_NAMES)[1]);
+#undef PHASE_NAME
+#undef PAUSE_NAMES
 }
 
 /* Every strategy name, comma-separated, from ref's tables. */
@@ -149,6 +157,10 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
            o->prefetch_auto ? " (auto)" : "");
   gb_add_context("prefetch", buf);
   gb_add_context("stackmaps", ref_stackmaps_name(plan->stackmaps));
+  buf[0] = '\0';
+  for (int i = 0; i < o->nmutators; i++)
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%d", i ? "," : "", o->mutators[i]);
+  gb_add_context("mutators", buf); /* the sweep's P values; each run's is its counter */
   gb_add_context("compiler", __VERSION__);
   gb_add_context("cflags", STACKSCAN_CFLAGS);
   gb_add_context("git_rev", STACKSCAN_GIT_REV);
@@ -206,7 +218,9 @@ int main(int argc, char **argv) {
   if (!table) usage_error("out of memory");
   bench_opts o;
   char err[512];
-  if (bench_parse(&argc, argv, table, ntable, &o, err, sizeof err) != 0) usage_error(err);
+  if (bench_parse(&argc, argv, table, ntable, &o, err, sizeof err) != 0 ||
+      bench_mutators_env(&o, getenv("STACKSCAN_MUTATORS"), err, sizeof err) != 0)
+    usage_error(err);
   if (o.help) {
     bench_usage(stdout, table, ntable);
     return 0;

@@ -18,42 +18,57 @@ void bench_opts_resolve(bench_opts *o, const topo *t) {
 }
 
 static int item_name(bench_item *it, const char *workload, topo_placement pl) {
-  int len = snprintf(it->name, sizeof it->name, "%s/%s/n:%lld/workers:%d/%s%s%s", workload,
+  char mutators[24] = "";
+  if (it->mutators != 1) snprintf(mutators, sizeof mutators, "/mutators:%d", it->mutators);
+  int len = snprintf(it->name, sizeof it->name, "%s/%s/n:%lld/workers:%d/%s%s%s%s", workload,
                      ref_strategy_name(it->strategy.phase, it->strategy.scan),
-                     (long long)it->n, it->workers, topo_placement_name(pl),
+                     (long long)it->n, it->workers, topo_placement_name(pl), mutators,
                      it->reuse == REF_REUSE_OFF ? "" : "/reuse:",
                      it->reuse == REF_REUSE_OFF ? "" : ref_reuse_name(it->reuse));
   return len < 0 || (size_t)len >= sizeof it->name ? -1 : 0;
 }
 
+/* Item i of the cross product: i in mixed radix, reuse the lowest digit. */
+static bench_item item_at(const bench_opts *o, size_t i) {
+  bench_item it = {0};
+  it.reuse = o->reuse[i % (size_t)o->nreuse];
+  i /= (size_t)o->nreuse;
+  it.mutators = o->mutators[i % (size_t)o->nmutators];
+  i /= (size_t)o->nmutators;
+  it.workers = o->workers[i % (size_t)o->nworkers];
+  i /= (size_t)o->nworkers;
+  it.n = o->n[i % (size_t)o->nn];
+  i /= (size_t)o->nn;
+  it.strategy = o->strategy[i % (size_t)o->nstrategies];
+  it.workload = o->workload[i / (size_t)o->nstrategies];
+  return it;
+}
+
 int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_t ntable,
                     bench_plan *plan, char *err, size_t errlen) {
   memset(plan, 0, sizeof *plan);
-  if (o->nworkers < 1 || o->nworkloads < 1 || o->nstrategies < 1 || o->nn < 1 || o->nreuse < 1) {
+  if (o->nworkers < 1 || o->nworkloads < 1 || o->nstrategies < 1 || o->nn < 1 ||
+      o->nmutators < 1 || o->nreuse < 1) {
     snprintf(err, errlen, "empty plan (call bench_opts_resolve for --workers=all)");
     return -1;
   }
   size_t n = (size_t)o->nworkloads * (size_t)o->nstrategies * (size_t)o->nn *
-             (size_t)o->nworkers * (size_t)o->nreuse;
-  bench_item *items = calloc(n, sizeof *items), *it = items;
+             (size_t)o->nworkers * (size_t)o->nmutators * (size_t)o->nreuse;
+  bench_item *items = calloc(n, sizeof *items);
   if (items == NULL) {
     snprintf(err, errlen, "out of memory for a plan of %zu benchmarks", n);
     return -1;
   }
-  for (int w = 0; w < o->nworkloads; w++)
-    for (int s = 0; s < o->nstrategies; s++)
-      for (int k = 0; k < o->nn; k++)
-        for (int j = 0; j < o->nworkers * o->nreuse; j++, it++) {
-          *it = (bench_item){.workload = o->workload[w], .strategy = o->strategy[s],
-                             .n = o->n[k], .workers = o->workers[j / o->nreuse],
-                             .reuse = o->reuse[j % o->nreuse]};
-          if ((size_t)o->workload[w] >= ntable || item_name(it, table[o->workload[w]].name,
-                                                            o->placement) != 0) {
-            snprintf(err, errlen, "bad workload index or name too long in the plan");
-            free(items);
-            return -1;
-          }
-        }
+  for (size_t i = 0; i < n; i++) {
+    bench_item *it = &items[i];
+    *it = item_at(o, i);
+    if ((size_t)it->workload >= ntable ||
+        item_name(it, table[it->workload].name, o->placement) != 0) {
+      snprintf(err, errlen, "bad workload index or name too long in the plan");
+      free(items);
+      return -1;
+    }
+  }
   *plan = (bench_plan){items, n, o->placement, o->stackmaps};
   return 0;
 }
@@ -63,11 +78,12 @@ void bench_plan_free(bench_plan *plan) {
   memset(plan, 0, sizeof *plan);
 }
 
-/* "workers:W  PU L#a (P#x), ..." for one worker count. */
-static int print_placement(FILE *f, const topo *t, topo_placement pl, int w) {
+/* "workers:W  PU L#a (P#x), ..." for w threads of one kind ("workers",
+ * "mutators"). */
+static int print_placement(FILE *f, const topo *t, topo_placement pl, const char *kind, int w) {
   topo_plan tp;
   if (topo_plan_make(t, pl, w, &tp) != 0) return -1;
-  fprintf(f, "  workers:%-4d", w);
+  fprintf(f, "  %s:%-*d", kind, 11 - (int)strlen(kind), w);
   if (pl == TOPO_PLACE_NONE) fputs(" unbound", f);
   for (int i = 0; i < tp.nworkers && pl != TOPO_PLACE_NONE; i++)
     fprintf(f, "%s L#%d (P#%d)", i == 0 ? " PU" : ",", tp.slot[i].pu_logical, tp.slot[i].pu_os);
@@ -76,10 +92,13 @@ static int print_placement(FILE *f, const topo *t, topo_placement pl, int w) {
   return 0;
 }
 
-/* True when no item before index i has the same worker count. */
-static bool first_with_workers(const bench_plan *plan, size_t i) {
+/* True when no item before index i has the same worker count (mutators:
+ * mutator count). */
+static bool first_with(const bench_plan *plan, size_t i, bool mutators) {
   for (size_t k = 0; k < i; k++)
-    if (plan->item[k].workers == plan->item[i].workers) return false;
+    if (mutators ? plan->item[k].mutators == plan->item[i].mutators
+                 : plan->item[k].workers == plan->item[i].workers)
+      return false;
   return true;
 }
 
@@ -92,7 +111,15 @@ int bench_plan_print(FILE *f, const bench_plan *plan, const topo *t) {
   for (size_t i = 0; i < plan->nitems; i++) fprintf(f, "  %s\n", plan->item[i].name);
   fputs("workers bound to (worker 0 first):\n", f);
   for (size_t i = 0; i < plan->nitems; i++)
-    if (first_with_workers(plan, i) && print_placement(f, t, plan->placement, plan->item[i].workers) != 0)
+    if (first_with(plan, i, false) &&
+        print_placement(f, t, plan->placement, "workers", plan->item[i].workers) != 0)
+      return -1;
+  bool several = false;
+  for (size_t i = 0; i < plan->nitems; i++) several |= plan->item[i].mutators != 1;
+  if (several) fputs("mutators bound to (mutator 0, the ref_init thread, first):\n", f);
+  for (size_t i = 0; i < plan->nitems && several; i++)
+    if (first_with(plan, i, true) &&
+        print_placement(f, t, plan->placement, "mutators", plan->item[i].mutators) != 0)
       return -1;
   return 0;
 }

@@ -1,7 +1,7 @@
 /*
- * plan.h: the benchmark plan -- workloads x strategies x n x workers x reuse, the
- * placement fixed per run -- built from the parsed flags (cli.h), and its
- * printout for --list and --topology.
+ * plan.h: the benchmark plan -- workloads x strategies x n x workers x
+ * mutators x reuse, the placement fixed per run -- built from the parsed
+ * flags (cli.h), and its printout for --list and --topology.
  */
 #ifndef HARNESS_PLAN_H
 #define HARNESS_PLAN_H
@@ -22,10 +22,12 @@ typedef struct bench_item {
   bench_strategy strategy;
   int64_t n;
   int workers;
+  int mutators;
   ref_reuse reuse;
-  char name[160];                 /* Workload/strategy/n:N/workers:W/placement, and
-                                     /reuse:R unless R is off, so that names of
-                                     reuse=off runs stay those of older baselines */
+  char name[160];                 /* Workload/strategy/n:N/workers:W/placement, then
+                                     /mutators:M unless M is 1 and /reuse:R unless
+                                     R is off, so that the names of runs with the
+                                     defaults stay those of older baselines */
 } bench_item;
 
 typedef struct bench_plan {
@@ -35,15 +37,16 @@ typedef struct bench_plan {
   ref_stackmaps stackmaps;
 } bench_plan;
 
-/* Builds the cross product (call bench_opts_resolve first). Returns 0, or -1
- * with a message in err. */
+/* Builds the cross product (call bench_opts_resolve first), workload-major,
+ * reuse innermost. Returns 0, or -1 with a message in err. */
 int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_t ntable,
                     bench_plan *plan, char *err, size_t errlen);
 void bench_plan_free(bench_plan *plan);
 
 /* Prints the plan (for --list and --topology): the topology summary, the
  * settings, every benchmark name, and for each worker count the PUs its
- * workers are bound to. Returns 0, or -1 if a placement cannot be made
+ * workers are bound to (and, when a mutator count is not 1, for each the
+ * PUs of its mutators). Returns 0, or -1 if a placement cannot be made
  * (topo_error() says why). */
 int bench_plan_print(FILE *f, const bench_plan *plan, const topo *t);
 

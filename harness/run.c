@@ -1,10 +1,12 @@
 /*
  * run.c: the body of every benchmark. A GC workload run starts a runtime
- * with the item's strategy and workers (bound by the topology plan from the
- * worker-start callback), sets the workload up, and then per iteration
- * wakes every reader (untimed) and times exactly one ref_gc() as manual
- * time, as Go's malloc_test.go does. Counters carry the cycle's phase times
- * and deterministic work counts; finish() verifies every survivor.
+ * with the item's strategy, workers and mutators (bound by the topology
+ * plan from the worker- and mutator-start callbacks), sets the workload up,
+ * and then per iteration wakes every reader (untimed) and times exactly one
+ * ref_gc() as manual time, as Go's malloc_test.go does; the workload says
+ * from where it is called (wl_collect: the main thread, or a goroutine
+ * while others run). Counters carry the cycle's phase and pause times and
+ * deterministic work counts; finish() verifies every survivor.
  */
 #include "run.h"
 
@@ -80,19 +82,65 @@ static void progress(const run_item *ri) {
  * GC workloads
  * ------------------------------------------------------------------------- */
 
+#define ACC_PHASE(f) double f;
+#define ACC_PAUSE(f, max) uint64_t *f; /* one entry per cycle */
 typedef struct acc {
-  double gc_ns, roots_ns, mark_ns, sweep_ns;
+  double gc_ns;
+  RUN_PHASES(ACC_PHASE)
+  RUN_PAUSES(ACC_PAUSE)
   double busy[REF_MAX_WORKERS];
   int64_t cycles;
+  size_t cap;                          /* entries of each pause array */
 } acc;
+#undef ACC_PHASE
+#undef ACC_PAUSE
 
-static void acc_add(acc *a, const ref_gc_stats *st) {
+static int grow(uint64_t **v, size_t cap) {
+  uint64_t *g = realloc(*v, cap * sizeof **v);
+  if (!g) return -1;
+  *v = g;
+  return 0;
+}
+
+/* Adds a cycle. Returns 0, or -1 when its pause times do not fit (out of
+ * memory). */
+static int acc_add(acc *a, const ref_gc_stats *st) {
+  size_t i = (size_t)a->cycles;
+  if (i == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 256;
+#define GROW(f, max) if (grow(&a->f, cap) != 0) return -1;
+    RUN_PAUSES(GROW)
+#undef GROW
+    a->cap = cap;
+  }
   a->gc_ns += (double)st->total_ns;
-  a->roots_ns += (double)st->roots_ns;
-  a->mark_ns += (double)st->mark_ns;
-  a->sweep_ns += (double)st->sweep_ns;
-  for (int i = 0; i < st->nworkers; i++) a->busy[i] += (double)st->worker[i].busy_ns;
+#define ADD_PHASE(f) a->f += (double)st->f;
+#define ADD_PAUSE(f, max) a->f[i] = st->f;
+  RUN_PHASES(ADD_PHASE)
+  RUN_PAUSES(ADD_PAUSE)
+#undef ADD_PHASE
+#undef ADD_PAUSE
+  for (int k = 0; k < st->nworkers; k++) a->busy[k] += (double)st->worker[k].busy_ns;
   a->cycles++;
+  return 0;
+}
+
+static void acc_free(acc *a) {
+#define FREE_PAUSE(f, max) free(a->f);
+  RUN_PAUSES(FREE_PAUSE)
+#undef FREE_PAUSE
+}
+
+static int cmp_u64(const void *x, const void *y) {
+  uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+  return (a > b) - (a < b);
+}
+
+/* The median of v[0..n) (0 when empty); sorts v, so v[n - 1] is the max. */
+static double median_sorting(uint64_t *v, size_t n) {
+  if (n == 0) return 0;
+  qsort(v, n, sizeof *v, cmp_u64);
+  return n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2;
 }
 
 /* Max over mean of the workers' busy time: 1 is perfect balance. */
@@ -111,6 +159,7 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   ref_config cfg;
   ref_config_default(&cfg);
   cfg.workers = ri->item->workers;
+  cfg.mutators = ri->item->mutators;
   cfg.phase = ri->item->strategy.phase;
   cfg.scan = ri->item->strategy.scan;
   cfg.stackmaps = ri->env->plan->stackmaps;
@@ -129,20 +178,27 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   cfg.prefetch_lines = o->prefetch[2];
   topo_binder_init(binder, ri->env->topo, tp); /* no failure yet, bound or not */
   if (ri->env->plan->placement != TOPO_PLACE_NONE) {
-    if (topo_plan_make(ri->env->topo, ri->env->plan->placement, cfg.workers, tp) != 0) {
+    int slots = cfg.workers > cfg.mutators ? cfg.workers : cfg.mutators; /* topo.h's layout */
+    if (topo_plan_make(ri->env->topo, ri->env->plan->placement, slots, tp) != 0) {
       snprintf(err, errlen, "placement: %s", topo_error());
       return -1;
     }
     cfg.worker_start = topo_worker_start;
-    cfg.worker_start_arg = binder;
+    cfg.mutator_start = topo_mutator_start;
+    cfg.worker_start_arg = cfg.mutator_start_arg = binder;
   }
   if (ref_init(&cfg) != 0) {
     const char *why = topo_binder_failure(binder);
     snprintf(err, errlen, "ref_init: %s%s%s", ref_error(), why ? ": " : "", why ? why : "");
-    if (ri->env->plan->placement != TOPO_PLACE_NONE) topo_plan_free(tp);
-    return -1;
+  } else if (ref_get_config()->mutators != cfg.mutators) { /* a set value wins over the env */
+    snprintf(err, errlen, "the runtime runs %d mutators, not the %d asked for",
+             ref_get_config()->mutators, cfg.mutators);
+    ref_shutdown();
+  } else {
+    return 0;
   }
-  return 0;
+  if (ri->env->plan->placement != TOPO_PLACE_NONE) topo_plan_free(tp);
+  return -1;
 }
 
 /* The memory floor under the cycles' stack scans with nworkers threads: the
@@ -211,6 +267,7 @@ static int auto_sweep(wl_instance *w, bench_opts *o, char *err, size_t errlen) {
 int run_prefetch_auto(bench_opts *o, char *err, size_t errlen) {
   ref_config cfg;
   ref_config_default(&cfg);
+  cfg.mutators = 1; /* a one-thread floor on parked goroutines: none runs */
   if (o->stack_size) cfg.stack_size = (size_t)o->stack_size;
   if (ref_init(&cfg) != 0) {
     snprintf(err, errlen, "prefetch auto: ref_init: %s", ref_error());
@@ -225,8 +282,8 @@ int run_prefetch_auto(bench_opts *o, char *err, size_t errlen) {
   return rc;
 }
 
-static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t rss_per_g,
-                         double floor_ns, double floor1_ns) {
+static void set_counters(gb_state *st, const run_item *ri, const wl_instance *w, acc *a,
+                         size_t rss_per_g, double floor_ns, double floor1_ns) {
   const ref_gc_stats *last = ref_gc_last();
   double n = (double)ri->item->n, cycles = a->cycles ? (double)a->cycles : 1;
   double gc_ns = a->gc_ns / cycles;
@@ -236,9 +293,18 @@ static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t 
 #undef SET_COUNTER
   gb_counter(st, "stack_bytes_per_second", gc_ns > 0 ? (double)last->stack_bytes / (gc_ns * 1e-9) : 0,
              GB_COUNTER_DEFAULT);
-  gb_counter(st, "roots_ns", a->roots_ns / cycles, GB_COUNTER_DEFAULT);
-  gb_counter(st, "mark_ns", a->mark_ns / cycles, GB_COUNTER_DEFAULT);
-  gb_counter(st, "sweep_ns", a->sweep_ns / cycles, GB_COUNTER_DEFAULT);
+#define SET_PHASE(f) gb_counter(st, #f, a->f / cycles, GB_COUNTER_DEFAULT);
+#define SET_PAUSE(f, max)                                                         \
+  gb_counter(st, #f, median_sorting(a->f, (size_t)a->cycles), GB_COUNTER_DEFAULT); \
+  gb_counter(st, #max, a->cycles ? (double)a->f[a->cycles - 1] : 0, GB_COUNTER_DEFAULT);
+  RUN_PHASES(SET_PHASE)
+  RUN_PAUSES(SET_PAUSE)
+#undef SET_PHASE
+#undef SET_PAUSE
+  gb_counter(st, "mutators", ref_get_config()->mutators, GB_COUNTER_DEFAULT);
+  wl_metric m[4];
+  for (size_t i = 0, k = wl_metrics(w, m, REF_ARRAY_SIZE(m)); i < k; i++)
+    gb_counter(st, m[i].name, m[i].value, GB_COUNTER_DEFAULT);
   gb_counter(st, "imbalance", imbalance(a, ri->item->workers), GB_COUNTER_DEFAULT);
   gb_counter(st, "rss_per_goroutine", (double)rss_per_g, GB_COUNTER_DEFAULT);
   gb_counter(st, "touch_ns", floor_ns, GB_COUNTER_DEFAULT);
@@ -251,6 +317,48 @@ static void set_counters(gb_state *st, const run_item *ri, const acc *a, size_t 
   r.extra[2] = (bench_metric){(double)last->words, "words/op"};
   r.extra[3] = (bench_metric){(double)last->frames, "frames/op"};
   result_add(&r);
+}
+
+/* wl_collect's callback: one timed ref_gc(). On GoroutineSpin it runs on a
+ * goroutine of any mutator thread, so it only measures; the benchmark's
+ * thread reports. perf's window (perfctl) holds the cycle, and there also
+ * the spinners' run up to their stop. */
+typedef struct timed_gc {
+  double secs;
+  uint64_t cycle;     /* ref_gc_last()->cycle right after it */
+} timed_gc;
+
+static void collect_timed(void *arg) {
+  timed_gc *t = arg;
+  perfctl_enable(); /* perf record --gc-only samples the cycle alone */
+  double t0 = now_s();
+  ref_gc();
+  t->secs = now_s() - t0;
+  perfctl_disable();
+  t->cycle = ref_gc_last()->cycle;
+}
+
+/* The timed iterations; a failed one fails the run. */
+static void run_cycles(gb_state *st, const run_item *ri, wl_instance *w, acc *a) {
+  char err[320] = "";
+  while (gb_keep_running(st)) {
+    timed_gc t = {0, 0};
+    if (wl_wake(w, err, sizeof err) != 0 || wl_collect(w, collect_timed, &t, err, sizeof err) != 0) {
+      fail_run(st, err);
+      return;
+    }
+    const ref_gc_stats *last = ref_gc_last();
+    if (last->cycle != t.cycle) {
+      fail_run(st, "a collection ran between the timed one and its report");
+      return;
+    }
+    gb_set_iteration_time(st, t.secs);
+    if (acc_add(a, last) != 0) {
+      fail_run(st, "out of memory for the cycles' pause times");
+      return;
+    }
+    tracefile_cycle(ri->item->workers);
+  }
 }
 
 void run_gc_workload(gb_state *st, void *arg) {
@@ -278,29 +386,18 @@ void run_gc_workload(gb_state *st, void *arg) {
       tracefile_begin(ri->name);
       if (ref_trace_enable(TRACEFILE_EVENTS) != 0) fail_run(st, ref_error());
     }
-    while (gb_keep_running(st)) {
-      if (wl_wake(w, err, sizeof err) != 0) {
-        fail_run(st, err);
-        break;
-      }
-      perfctl_enable(); /* perf record --gc-only samples the cycle alone */
-      double t0 = now_s();
-      ref_gc();
-      gb_set_iteration_time(st, now_s() - t0);
-      perfctl_disable();
-      acc_add(&a, ref_gc_last());
-      tracefile_cycle(ri->item->workers);
-    }
+    run_cycles(st, ri, w, &a);
     double floor_ns = -1, floor1_ns = -1;
     if (!gb_error_occurred(st) &&
         ((floor_ns = touch_ns(w, ri->item->workers, err, sizeof err)) < 0 ||
          (floor1_ns = touch_ns(w, 1, err, sizeof err)) < 0))
       fail_run(st, err);
     if (!gb_error_occurred(st))
-      set_counters(st, ri, &a, rss1 > rss0 ? (rss1 - rss0) / (size_t)ri->item->n : 0, floor_ns,
+      set_counters(st, ri, w, &a, rss1 > rss0 ? (rss1 - rss0) / (size_t)ri->item->n : 0, floor_ns,
                    floor1_ns);
     if (wl_finish(w, err, sizeof err) != 0 && !gb_error_occurred(st)) fail_run(st, err);
   }
+  acc_free(&a);
   ref_shutdown();
   if (ri->env->plan->placement != TOPO_PLACE_NONE) topo_plan_free(&tp);
 }

@@ -12,6 +12,16 @@
 #include "topo.h"
 #include "workloads.h"
 
+/* The per-cycle times a collector benchmark reports besides the cycle's
+ * total, by ref_gc_stats field. Phases are means over the timed cycles
+ * (they add up, with the stop, to the cycle's time); the pause's time to
+ * safepoint and its whole length are distributions, reported as the
+ * median and the maximum over the cycles (X(field, name of the maximum)).
+ * The JSON context lists both kinds (phase_counters, pause_counters) for
+ * the reports; neither is an exact counter. */
+#define RUN_PHASES(X) X(roots_ns) X(mark_ns) X(sweep_ns)
+#define RUN_PAUSES(X) X(ttsp_ns, ttsp_max_ns) X(stw_ns, stw_max_ns)
+
 /* What every run of the process shares. */
 typedef struct run_env {
   const bench_opts *opts;

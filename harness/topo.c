@@ -3,7 +3,7 @@
  * and thread binding. See topo.h for the contracts.
  *
  * Orders are lists of PU logical indices (hwloc's depth-first order of the
- * CPU tree); a plan maps worker i to order[i % npus].
+ * CPU tree); a plan maps thread i (worker i, mutator i) to order[i % npus].
  */
 #include "topo.h"
 
@@ -293,21 +293,24 @@ void topo_binder_init(topo_binder *b, const topo *t, const topo_plan *plan) {
   b->failed = -1;
 }
 
-int topo_worker_start(int index, void *binder) {
-  topo_binder *b = binder;
+/* Binds thread `index` of one kind ("worker", "mutator") to its slot. */
+static int bind_slot(topo_binder *b, const char *kind, int index) {
   int rc = 0;
   if (index < 0 || index >= b->plan->nworkers)
-    rc = seterr("worker %d has no slot in a plan for %d workers", index, b->plan->nworkers);
+    rc = seterr("%s %d has no slot in a plan for %d threads", kind, index, b->plan->nworkers);
   else if (b->plan->slot[index].pu_os >= 0)
     rc = topo_bind_current_thread(b->t, b->plan->slot[index].pu_os);
   if (rc != 0) {
     int none = -1;
-    /* Only the first failing worker writes err; failed is its claim. */
+    /* Only the first failing thread writes err; failed is its claim. */
     if (__atomic_compare_exchange_n(&b->failed, &none, index, false, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE))
-      snprintf(b->err, sizeof b->err, "worker %d: %s", index, topo_error());
+      snprintf(b->err, sizeof b->err, "%s %d: %s", kind, index, topo_error());
   }
   return rc;
 }
+
+int topo_worker_start(int index, void *binder) { return bind_slot(binder, "worker", index); }
+int topo_mutator_start(int index, void *binder) { return bind_slot(binder, "mutator", index); }
 
 const char *topo_binder_failure(const topo_binder *b) { return b->failed >= 0 ? b->err : NULL; }

@@ -3,9 +3,27 @@
  *
  * A topo is the real machine or an hwloc synthetic description such as
  * "pack:2 numa:2 core:4 pu:2". From it the harness reads counts for the
- * report's context and builds a placement plan: for worker i (0 = the
- * initiating thread), the PU it is bound to. Synthetic topologies are for
- * planning and tests only: binding to one fails.
+ * report's context and builds a placement plan: for thread i, the PU it is
+ * bound to. Synthetic topologies are for planning and tests only: binding
+ * to one fails.
+ *
+ * Two kinds of thread index one plan: mutator i (the threads that run
+ * goroutines; 0 is the ref_init thread) and mark worker i (0 is the thread
+ * that runs the cycle, itself a mutator; 1..W-1 are helpers that sleep
+ * between cycles) both run on slot[i]. The two take turns on a PU instead
+ * of competing: helpers sleep while mutators run, and during a cycle every
+ * mutator but the one running it is stopped. So with W = P the pause marks
+ * on the PUs the program runs on, as Go's mark workers run on its Ps, and
+ * one mutator gives the placements of before mutators existed. The
+ * alternative, mutators first and then the helpers (worker j >= 1 on slot
+ * P + j - 1), gives every thread a PU of its own only where P + W - 1 PUs
+ * exist; short of that it wraps helper 1 onto slot 0, the ref_init
+ * thread's, which starts every collection of the workloads that collect
+ * from the main thread: on a 2-PU machine at P = W = 2 both of such a
+ * cycle's workers would share PU 0 while PU 1 idled (README has the
+ * measurement). What the shared layout costs instead: a cycle started on
+ * mutator k >= 1 (GoroutineSpin's controller runs on any mutator) has
+ * helper k on its own PU when k < W.
  *
  * Errors: functions returning int give 0 or -1 (pointers: NULL); then
  * topo_error() holds a one-line message naming the problem. The message is
@@ -77,15 +95,17 @@ typedef struct topo_slot {
                            (truncated on huge machines); "" if unbound */
 } topo_slot;
 
-/* Worker i's PU is slot[i]. With more workers than PUs the order wraps
- * around (oversubscription): slot[i] = order[i % npus]. */
+/* Thread i's PU (worker i's and mutator i's) is slot[i]. With more threads
+ * of a kind than PUs the order wraps around (oversubscription): slot[i] =
+ * order[i % npus]. */
 typedef struct topo_plan {
   topo_placement placement;
   int nworkers;
   topo_slot *slot;      /* nworkers entries, owned by the plan */
 } topo_plan;
 
-/* Builds the plan for `workers` >= 1 workers. */
+/* Builds the plan for `workers` >= 1 slots: the larger of the worker and
+ * mutator counts. */
 int topo_plan_make(const topo *t, topo_placement p, int workers, topo_plan *plan);
 void topo_plan_free(topo_plan *plan);
 
@@ -94,12 +114,13 @@ void topo_plan_free(topo_plan *plan);
  * synthetic topology, or the OS refused). */
 int topo_bind_current_thread(const topo *t, int pu_os_index);
 
-/* ref's worker-start callback (ref_worker_start_fn): binds worker `index`
- * as the binder's plan says. Pass a topo_binder (set up by
- * topo_binder_init, outliving the runtime) as the callback argument.
- * A worker whose slot is unbound (placement none) is left alone. Workers
- * call it concurrently; the first failure's message is kept in err and its
- * worker index in failed (-1 while none failed). */
+/* ref's worker-start and mutator-start callbacks (ref_worker_start_fn):
+ * bind worker or mutator `index` to slot[index] of the binder's plan. Pass
+ * one topo_binder (set up by topo_binder_init, outliving the runtime) as
+ * both callbacks' argument. A thread whose slot is unbound (placement
+ * none) is left alone. Threads call them concurrently; the first failure's
+ * message is kept in err and its thread index in failed (-1 while none
+ * failed). */
 typedef struct topo_binder {
   const topo *t;
   const topo_plan *plan;
@@ -108,9 +129,10 @@ typedef struct topo_binder {
 } topo_binder;
 void topo_binder_init(topo_binder *b, const topo *t, const topo_plan *plan);
 int topo_worker_start(int index, void *binder);
+int topo_mutator_start(int index, void *binder);
 
-/* The first failing worker's message ("worker 3: binding to PU P#5 failed:
- * ..."), or NULL while no worker failed. */
+/* The first failing thread's message ("worker 3: binding to PU P#5 failed:
+ * ...", "mutator 1: ..."), or NULL while none failed. */
 const char *topo_binder_failure(const topo_binder *b);
 
 #endif /* HARNESS_TOPO_H */

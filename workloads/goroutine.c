@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum wl_kind { K_SELECT, K_BLOCKING, K_FORRANGE, K_IDLE, K_PARKED, K_DIRTY };
@@ -64,6 +65,7 @@ struct wl_instance {
    * by the main thread after ref_run, which orders them. */
   _Atomic int64_t exited, received, nodes_checked, failures;
   char failure[200];  /* written by the first failure only */
+  struct spin *spin;  /* GoroutineSpin's spinners, else NULL */
 };
 
 /* The one registered root: the running instance's heap objects. */
@@ -262,7 +264,9 @@ int wl_params_check(const wl_params *p, char *err, size_t errlen) {
       check_field("frame-bytes", p->frame_bytes, 0, WL_MAX_FRAME_BYTES, err, errlen) != 0 ||
       check_field("slots", p->slots, WL_MIN_SLOTS, WL_MAX_SLOTS, err, errlen) != 0 ||
       check_field("heap-per-g", p->heap_per_g, 0, WL_MAX_HEAP_PER_G, err, errlen) != 0 ||
-      check_field("dirty", p->dirty, 0, WL_MAX_DIRTY, err, errlen) != 0)
+      check_field("dirty", p->dirty, 0, WL_MAX_DIRTY, err, errlen) != 0 ||
+      check_field("poll-every", p->poll_every > 0 ? p->poll_every : -1, WL_MIN_POLL_EVERY,
+                  WL_MAX_POLL_EVERY, err, errlen) != 0) /* 0 too is the default */
     return -1;
   /* Negative: the default. Written so that a NaN is refused too. */
   if (!(p->wake < 0) && !(p->wake >= WL_MIN_WAKE && p->wake <= WL_MAX_WAKE)) {
@@ -394,8 +398,180 @@ int wl_finish(wl_instance *w, char *err, size_t errlen) {
   root.chans = NULL;
   root.quit = NULL;
   free(w->perm);
+  free(w->spin);
   free(w);
   return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * GoroutineSpin: the stop-the-world handshake with running goroutines
+ *
+ * Idle's n readers stay parked. Each timed collection is requested by a
+ * controller goroutine while a spinner runs on every other mutator thread
+ * (mutators - 1 of them: the controller holds the last P), in a compute
+ * loop that calls ref_poll() every poll_every work units. So the stop waits
+ * for each spinner to reach its next poll: the cycle's ttsp_ns is that wait
+ * plus the handshake. The controller waits until every spinner is in its
+ * loop before it asks, so a spinner is running when the stop is requested.
+ * Spinners and controller are made for each collection and exit after it.
+ * A spinner holds an object in its frame record across the cycle (it is
+ * stopped at a poll, not parked, when its stack is scanned) and checks it
+ * afterwards (a failure is reported by wl_finish, as the readers' are).
+ * ------------------------------------------------------------------------- */
+
+#define SPIN_CANARY 0x5350494e5350494eull /* "SPINSPIN" */
+#define SPIN_CALIBRATE_RUNS 9             /* time the poll interval in 9 runs */
+#define SPIN_CALIBRATE_NS 200000          /* of 0.2 ms each */
+#define SPIN_WAIT_NS 10000000             /* the controller's wait before it yields */
+
+typedef struct spin {
+  int spinners;             /* mutators - 1 */
+  int poll_every;           /* work units between polls */
+  double poll_ns;           /* one poll interval's time, measured at setup */
+  wl_collect_fn collect;
+  void *collect_arg;
+  atomic_int xrunning;      /* spinners in their loop, this round */
+  atomic_int xstop;         /* set by the controller once it collected */
+  atomic_int xexited;       /* spinners that checked their object and exited */
+  atomic_bool xcollected;   /* the controller's collect() returned */
+} spin;
+
+/* units steps of a 64-bit LCG: a dependent multiply-add chain the compiler
+ * can neither vectorise nor shorten (the empty asm hides x from it). */
+static inline uint64_t spin_work(uint64_t x, int units) {
+  for (int i = 0; i < units; i++) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    __asm__ volatile("" : "+r"(x));
+  }
+  return x;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The time of one spinner iteration (poll_every units and a poll) on the
+ * calling thread: the median of SPIN_CALIBRATE_RUNS averages, each over
+ * SPIN_CALIBRATE_NS (and at least one iteration), so that another
+ * process's slice of the machine does not count. */
+static double spin_calibrate(int poll_every) {
+  double t[SPIN_CALIBRATE_RUNS];
+  uint64_t x = 1;
+  for (int r = 0; r < SPIN_CALIBRATE_RUNS; r++) {
+    uint64_t polls = 0, t0 = now_ns(), t1;
+    do {
+      x = spin_work(x, poll_every);
+      ref_poll();
+      polls++;
+    } while ((t1 = now_ns()) - t0 < SPIN_CALIBRATE_NS);
+    t[r] = (double)(t1 - t0) / (double)polls;
+    for (int k = r; k > 0 && t[k] < t[k - 1]; k--) {
+      double y = t[k];
+      t[k] = t[k - 1];
+      t[k - 1] = y;
+    }
+  }
+  __asm__ volatile("" : : "r"(x));
+  return t[SPIN_CALIBRATE_RUNS / 2];
+}
+
+REF_FUNC(spinner_info, "wl.spinner", 1, LIVE(0));
+
+static void spinner(void *arg) {
+  REF_FRAME(f, spinner_info);
+  struct wl_instance *w = arg;
+  spin *s = w->spin;
+  node *nd = ref_alloc(&node_type);
+  if (nd) nd->canary = SPIN_CANARY;
+  f.slot[0] = nd;
+  atomic_fetch_add(&s->xrunning, 1);
+  uint64_t x = (uint64_t)(uintptr_t)nd;
+  while (!atomic_load_explicit(&s->xstop, memory_order_relaxed)) {
+    x = spin_work(x, s->poll_every);
+    ref_poll();
+  }
+  __asm__ volatile("" : : "r"(x));
+  nd = f.slot[0];
+  if (!nd || nd->canary != SPIN_CANARY)
+    fail(w, "spinner: its object lost its canary (freed?)", 0, 0);
+  atomic_fetch_add(&s->xexited, 1);
+}
+
+/* Waits for every spinner to run, then collects. It waits polling, not
+ * yielding, so that it keeps the thread it started on (normally the
+ * ref_init thread: it is queued first) while the other threads steal the
+ * spinners; after SPIN_WAIT_NS it yields, in case none is looking. */
+static void spin_controller(void *arg) {
+  struct wl_instance *w = arg;
+  spin *s = w->spin;
+  uint64_t t0 = now_ns();
+  while (atomic_load(&s->xrunning) < s->spinners && !atomic_load(&s->xstop)) {
+    if (now_ns() - t0 < SPIN_WAIT_NS) ref_poll();
+    else ref_yield();
+  }
+  if (atomic_load(&s->xstop)) return; /* a spinner could not be made */
+  s->collect(s->collect_arg);
+  atomic_store(&s->xcollected, true);
+  atomic_store(&s->xstop, 1);
+}
+
+/* One round: the controller, then the spinners (if a goroutine cannot be
+ * made, the ones made are stopped at once and the round fails). */
+static int spin_collect(struct wl_instance *w, wl_collect_fn collect, void *arg, char *err,
+                        size_t errlen) {
+  spin *s = w->spin;
+  s->collect = collect;
+  s->collect_arg = arg;
+  atomic_store(&s->xrunning, 0);
+  atomic_store(&s->xstop, 0);
+  atomic_store(&s->xexited, 0);
+  atomic_store(&s->xcollected, false);
+  int made = 0;
+  bool started = ref_go(spin_controller, w) != NULL;
+  while (started && made < s->spinners && ref_go(spinner, w)) made++;
+  if (!started || made < s->spinners) {
+    started = false;
+    atomic_store(&s->xstop, 1);
+  }
+  size_t parked = ref_run();
+  if (!started || parked != (size_t)w->p.n || atomic_load(&s->xexited) != made ||
+      !atomic_load(&s->xcollected)) {
+    snprintf(err, errlen, "spin: %d of %d spinners made and %d exited, %s, %zu of %lld readers "
+             "parked%s%s", made, s->spinners, atomic_load(&s->xexited),
+             atomic_load(&s->xcollected) ? "collected" : "no collection", parked,
+             (long long)w->p.n, started ? "" : ": ", started ? "" : ref_error());
+    return -1;
+  }
+  return 0;
+}
+
+static wl_instance *spin_attach(struct wl_instance *w, char *err, size_t errlen) {
+  spin *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, errlen, "out of memory");
+    wl_finish(w, NULL, 0);
+    return NULL;
+  }
+  s->spinners = ref_get_config()->mutators - 1;
+  s->poll_every = w->p.poll_every;
+  s->poll_ns = spin_calibrate(s->poll_every);
+  w->spin = s;
+  return w;
+}
+
+int wl_collect(wl_instance *w, wl_collect_fn collect, void *arg, char *err, size_t errlen) {
+  if (w->spin) return spin_collect(w, collect, arg, err, errlen);
+  collect(arg);
+  return 0;
+}
+
+size_t wl_metrics(const wl_instance *w, wl_metric *out, size_t max) {
+  if (!w->spin || max < 2) return 0;
+  out[0] = (wl_metric){"spinners", w->spin->spinners};
+  out[1] = (wl_metric){"poll_interval_ns", w->spin->poll_ns};
+  return 2;
 }
 
 /* ---------------------------------------------------------------------------
@@ -410,6 +586,7 @@ void wl_resolve(const wl_desc *d, const wl_params *in, wl_params *out) {
   if (out->heap_per_g < 0) out->heap_per_g = d->defaults.heap_per_g;
   if (out->wake < 0) out->wake = d->defaults.wake;
   if (out->dirty < 0) out->dirty = d->defaults.dirty;
+  if (out->poll_every <= 0) out->poll_every = WL_DEFAULT_POLL_EVERY;
 }
 
 uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p) {
@@ -432,7 +609,7 @@ uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p) {
     return setup_kind(&desc_##NAME, KIND, &q, err, errlen);                                   \
   }                                                                                           \
   static const wl_desc desc_##NAME = {                                                       \
-      #NAME, SUMMARY, {0, DEPTH, FBYTES, SLOTS, HEAP, 0, WAKE, DIRTY}, setup_##NAME};
+      #NAME, SUMMARY, {0, DEPTH, FBYTES, SLOTS, HEAP, 0, WAKE, DIRTY, 0}, setup_##NAME};
 
 #define DECLARE(NAME) static const wl_desc desc_##NAME;
 DECLARE(GoroutineSelect)
@@ -445,6 +622,7 @@ DECLARE(GoroutinePointerDense)
 DECLARE(GoroutineParked)
 DECLARE(GoroutineDirtyStack)
 DECLARE(GoroutineManyIdle)
+DECLARE(GoroutineSpin)
 
 WORKLOAD(GoroutineSelect, K_SELECT, 0, 0, 1, 0, 0, 0,
          "readers select on their own channel and a shared quit channel")
@@ -463,11 +641,24 @@ WORKLOAD(GoroutineDirtyStack, K_DIRTY, 0, 0, 1, 0, 0, 10240,
 WORKLOAD(GoroutineManyIdle, K_IDLE, 0, 0, 1, 0, 0, 0,
          "Idle at go-gcbench's manyidlegs size: run with --n=500k; never woken")
 
+/* Spin: Idle's readers, and the timed collections from a goroutine
+ * (spin_collect) while spinners hold the other mutator threads. */
+static wl_instance *setup_GoroutineSpin(const wl_params *p, char *err, size_t errlen) {
+  wl_params q;
+  wl_resolve(&desc_GoroutineSpin, p, &q);
+  wl_instance *w = setup_kind(&desc_GoroutineSpin, K_IDLE, &q, err, errlen);
+  return w ? spin_attach(w, err, errlen) : NULL;
+}
+static const wl_desc desc_GoroutineSpin = {
+    "GoroutineSpin", "Idle readers; each GC requested by a goroutine while one spinner per "
+    "other mutator polls every --poll-every work units", {0, 0, 0, 1, 0, 0, 0, 0, 0},
+    setup_GoroutineSpin};
+
 const wl_desc *const wl_all[] = {
     &desc_GoroutineSelect, &desc_GoroutineBlocking, &desc_GoroutineForRange,
     &desc_GoroutineIdle,   &desc_GoroutineDeep,     &desc_GoroutineSkewed,
     &desc_GoroutinePointerDense, &desc_GoroutineParked, &desc_GoroutineDirtyStack,
-    &desc_GoroutineManyIdle, NULL,
+    &desc_GoroutineManyIdle, &desc_GoroutineSpin, NULL,
 };
 
 const wl_desc *wl_find(const char *name) {

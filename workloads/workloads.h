@@ -7,7 +7,9 @@
  * parks n reader goroutines with
  * a shaped stack; each iteration wakes every reader once (not Idle and
  * ManyIdle, which wake none; Parked wakes a seeded fraction), runs
- * until all are parked again, and then the caller times exactly one ref_gc().
+ * until all are parked again, and then the caller times exactly one ref_gc()
+ * (wl_collect: GoroutineSpin's runs while spinning goroutines hold every
+ * other mutator thread, to measure the stop's time to safepoint).
  * finish() closes the channels and verifies that every reader exited and
  * every object a reader held survived with its contents intact.
  */
@@ -30,6 +32,9 @@
 #define WL_MIN_WAKE 0              /* GoroutineParked's --wake: a fraction of n */
 #define WL_MAX_WAKE 1
 #define WL_MAX_DIRTY 65536         /* GoroutineDirtyStack's --dirty: 64 KiB */
+#define WL_MIN_POLL_EVERY 1        /* GoroutineSpin's --poll-every: work units per poll */
+#define WL_MAX_POLL_EVERY 1000000000
+#define WL_DEFAULT_POLL_EVERY 850  /* about 1 us of work on the 2-PU EPYC VM */
 
 /* The shape of every reader's stack and heap. Negative: the workload's own
  * default (Deep's depth 64, say). */
@@ -46,6 +51,12 @@ typedef struct wl_params {
                           WL_MIN_WAKE..WL_MAX_WAKE */
   int dirty;           /* GoroutineDirtyStack: bytes of its parked frame each
                           reader rewrites every iteration, 0..WL_MAX_DIRTY */
+  int poll_every;      /* GoroutineSpin: work units (one multiply-add chain
+                          step each) between a spinner's ref_poll() calls,
+                          WL_MIN_POLL_EVERY..WL_MAX_POLL_EVERY; 0 or negative:
+                          WL_DEFAULT_POLL_EVERY. Never polling is not offered:
+                          only asynchronous preemption could stop such a
+                          spinner, and ref has none yet */
 } wl_params;
 
 /* Checks p against the limits above; a negative shape field (the workload's
@@ -83,6 +94,28 @@ uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p);
  * until all are parked again (Idle: nothing to do). Returns 0, or -1 with
  * a reason in err. */
 int wl_wake(wl_instance *w, char *err, size_t errlen);
+
+/* One iteration's timed part: calls collect(arg) once, which is to run and
+ * time one ref_gc(). Where from is the workload's choice. Most call it
+ * right here, on the scheduler stack outside ref_run: no goroutine runs,
+ * so the cycle stops nobody (ttsp_ns 0) and every reader is parked.
+ * GoroutineSpin calls it from a controller goroutine inside ref_run, once
+ * a spinner runs on every other mutator thread, so the stop has to wait
+ * for them at their polls; the spinners check their objects and exit after
+ * it, and nothing allocates between the cycle and the return, so
+ * ref_gc_last() is then the timed cycle. Returns 0, or -1 with a reason in
+ * err (collect has not run, or its cycle was not checked). */
+typedef void (*wl_collect_fn)(void *arg);
+int wl_collect(wl_instance *w, wl_collect_fn collect, void *arg, char *err, size_t errlen);
+
+/* Figures of a workload's own for the bench's counters (GoroutineSpin: its
+ * spinners and their poll interval). Writes at most max into out and
+ * returns how many; 0 for workloads without any. */
+typedef struct wl_metric {
+  const char *name;
+  double value;
+} wl_metric;
+size_t wl_metrics(const wl_instance *w, wl_metric *out, size_t max);
 
 /* Closes everything, runs the readers to exit, verifies survivors and
  * frees the instance. Returns 0, or -1 with what failed in err. */

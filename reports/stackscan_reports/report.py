@@ -21,7 +21,11 @@ the seed tables side by side and which strategy wins where; then, per machine:
     a sentence per strategy on whether the speed-up is near-linear;
   - phase breakdown (the per-cycle time counters, stacked bars), the GC time
     over the stack-touch floor (touch_ns), and worker imbalance (max/mean
-    busy time), per (n, workers, placement);
+    busy time), per (n, workers, placement, further dimensions such as
+    mutators:M);
+  - the pause: time to safepoint and the whole stop-the-world (the JSON's
+    pause_counters, medians and maxima over cycles), with GoroutineSpin's
+    spinners and poll interval (its counters spinners, poll_interval_ns);
   - work counters; micro benchmarks; failed benchmarks.
 Then Go's own results, and the top symbols of each perf profile (--perf:
 files, or directories whose *.data files are taken; a file name containing a
@@ -220,13 +224,20 @@ def table(header, rows, align=None):
 
 
 def group_title(g):
-    n, w, p = g
-    return f"n = {n:,}, workers = {w}" + ("" if p == "-" else f", placement = {p}")
+    n, w, p, dims = g
+    return (f"n = {n:,}, workers = {w}" + ("" if p == "-" else f", placement = {p}")
+            + "".join(f", {k} = {v}" for k, v in dims))
 
 
 def group_slug(g):
-    n, w, p = g
-    return results.safe_filename(f"n{n}-w{w}" + ("" if p == "-" else f"-{p}"))
+    n, w, p, dims = g
+    return results.safe_filename(f"n{n}-w{w}" + ("" if p == "-" else f"-{p}")
+                                 + "".join(f"-{k}{v}" for k, v in dims))
+
+
+def dims_text(dims):
+    """ "mutators:2 reuse:clean" for a name's further dimensions, "" for none."""
+    return " ".join(f"{k}:{v}" for k, v in dims)
 
 
 def per_goroutine(b):
@@ -479,7 +490,7 @@ def sec_winners(rep):
                   key=lambda k: (k[1], k[0]))
     rows, wins = [], {m.label: Counter() for m in rep.machines}
     for wl, g in keys:
-        row = [wl, f"{g[0]:,}", g[1]]
+        row = [wl, f"{g[0]:,}", " ".join(str(x) for x in (g[1], dims_text(g[3])) if x)]
         for m in rep.machines:
             w = winner(m, wl, g)
             if w is None:
@@ -569,8 +580,9 @@ def sec_per_goroutine(m):
             bs = [m.get(wl, s, g) for s in m.strategies]
             if not any(bs):
                 continue
-            row = [wl, f"{g[0]:,}", g[1], g[2]] + [fmt_num(per_goroutine(b)) if b else "–"
-                                                   for b in bs]
+            place = " ".join(x for x in (g[2], dims_text(g[3])) if x)
+            row = [wl, f"{g[0]:,}", g[1], place] + [fmt_num(per_goroutine(b)) if b else "–"
+                                                    for b in bs]
             if go:
                 v = m.go.get((wl, g[0], g[1]))
                 row.append(fmt_num(v / g[0]) if v is not None else "–")
@@ -710,22 +722,70 @@ def sec_imbalance(m, outdir, g):
     return out + table(["imbalance"] + m.strategies, rows) + [""]
 
 
+def pause_cell(b, pauses):
+    if b is None or all(b.center(p) is None for p in pauses):
+        return "–"
+    return " / ".join(fmt_num(v / 1e3, 1) if (v := b.center(p)) is not None else "–"
+                      for p in pauses)
+
+
+def spin_note(b):
+    """ " (1 spinner, poll 0.98 µs)" for a benchmark that reports GoroutineSpin's
+    spinners and poll interval, else "". """
+    k, poll = b.center("spinners"), b.center("poll_interval_ns")
+    if k is None or poll is None:
+        return ""
+    return f" ({k:.0f} spinner{'s' if k != 1 else ''}, poll {poll / 1e3:,.2f} µs)"
+
+
+def sec_pauses(m):
+    """The stop-the-world's times per configuration: time to safepoint (the
+    request until every other mutator stopped) and the whole pause."""
+    pauses = m.names.pauses
+    if not any(b.center(p) is not None for b in m.gc for p in pauses):
+        return []
+    out = [f"## Pause and time to safepoint{m.suffix}", "",
+           "Cells: " + " / ".join(phase_label(p) for p in pauses) + " in µs, over the timed "
+           "cycles (medians and maxima per run, then the median over repetitions). `ttsp`: "
+           "from the stop request until every other mutator thread stopped at a safepoint "
+           "(0 with one mutator, or when the cycle is requested outside ref_run, where no "
+           "goroutine runs: every workload but GoroutineSpin); `stw`: from the request to "
+           "the restart, the whole pause. GoroutineSpin's spinners poll every interval "
+           "given in brackets.", ""]
+    for g in m.groups:
+        rows = []
+        for wl in m.workloads:
+            bs = [m.get(wl, s, g) for s in m.strategies]
+            if not any(bs):
+                continue
+            note = next((spin_note(b) for b in bs if b and spin_note(b)), "")
+            rows.append([wl + note] + [pause_cell(b, pauses) for b in bs])
+        if rows:
+            out += [f"### {group_title(g)}", ""] + table(["benchmark"] + m.strategies, rows)
+            out += [""]
+    return out
+
+
 def sec_counters(m):
     names = m.names.exact
     out = [f"## Deterministic counters{m.suffix}", "",
-           "As reported (medians); they depend on the workload, n and strategy only, not on "
-           "timing, workers or placement.", ""]
+           "As reported (medians); they depend on the workload, n, strategy and the name's "
+           "further dimensions (mutators, reuse) only, not on timing, workers or placement.",
+           ""]
+    # The further dimensions (mutators, reuse) change the work: GoroutineSpin
+    # scans a spinner's stack per other mutator, reuse skips stacks.
     seen, rows, differ = {}, [], []
     for b in m.gc:
-        key = (b.workload, b.n, b.strategy)
+        key = (b.workload, b.n, b.strategy, b.dims)
         vals = tuple(b.center(c) for c in names)
         if key not in seen:
             seen[key] = vals
-            rows.append([b.workload, f"{b.n:,}", b.strategy] + [fmt_int(v) for v in vals])
+            label = " ".join(x for x in (b.strategy, dims_text(b.dims)) if x)
+            rows.append((key, [b.workload, f"{b.n:,}", label] + [fmt_int(v) for v in vals]))
         elif seen[key] != vals:
             differ.append(b.name)
-    rows.sort(key=lambda r: (m.workloads.index(r[0]), int(r[1].replace(",", "")),
-                             m.strategies.index(r[2])))
+    rows = [r for _, r in sorted(rows, key=lambda kr: (m.workloads.index(kr[0][0]), kr[0][1],
+                                                       m.strategies.index(kr[0][2]), kr[0][3]))]
     out += ["<details><summary>counters per workload, n and strategy</summary>", ""]
     out += table(["benchmark", "n", "strategy"] + list(names), rows, "lrl" + "r" * len(names))
     out += ["", "</details>", ""]
@@ -783,7 +843,8 @@ def render(rep, args, outdir):
         lines += sec_machines(rep) + sec_side_by_side(rep) + sec_winners(rep)
     for m in rep.machines:
         lines += sec_context(m) + sec_seed(m) + sec_per_goroutine(m)
-        lines += sec_scaling(m, outdir) + sec_phases(m, outdir) + sec_counters(m)
+        lines += sec_scaling(m, outdir) + sec_phases(m, outdir) + sec_pauses(m)
+        lines += sec_counters(m)
         lines += sec_micro(m) + sec_failed(m)
     lines += sec_go(rep) + sec_timelines(args, outdir) + sec_perf(rep, args.perf_top)
     with open(os.path.join(outdir, "report.md"), "w") as f:

@@ -12,11 +12,17 @@ Input: the JSON that stackscan-bench writes with --benchmark_out_format=json
                      (CONTEXT_KEYS first). Keys with a meaning here:
     strategies       comma-separated strategy names in the bench's own order
     counters         comma-separated names of the per-cycle counters
+    exact_counters   those of them a comparison may demand equal
+    phase_counters   the per-cycle phase times (stacked in the phase chart)
+    pause_counters   the stop-the-world times: time to safepoint, the whole
+                     pause, and their maxima (shown on their own)
     machine, cpu, host_id, hwloc_topology   which machine ran it (machine_of)
     load_avg         [1, 5, 15 minute] load when the run started
   benchmarks[]       non-empty list of objects, each with
-    name             "Workload/strategy/n:N/workers:W/placement[/manual_time]"
-                     for collector runs; anything else is a micro benchmark
+    name             "Workload/strategy/n:N/workers:W/placement[/k:v...][/manual_time]"
+                     for collector runs (k:v: further sweep dimensions, such
+                     as mutators:2 or reuse:clean, present only when not at
+                     their defaults); anything else is a micro benchmark
     run_name         the name shared by repetitions and their aggregates
                      (falls back to name)
     run_type         "iteration" (default when absent) or "aggregate"
@@ -51,7 +57,7 @@ CONTEXT_KEYS = ("machine", "cpu", "virtual", "kernel", "hwloc_topology", "host_i
                 "num_cpus", "mhz_per_cpu", "cpu_scaling_enabled", "library_build_type",
                 "date", "executable")
 # Context keys that are lists for the tools, not facts to print.
-LIST_KEYS = ("strategies", "counters", "exact_counters")
+LIST_KEYS = ("strategies", "counters", "exact_counters", "phase_counters", "pause_counters")
 TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 # Name components Google Benchmark appends that are not part of our identity.
 _GB_SUFFIXES = ("real_time", "manual_time", "process_time")
@@ -173,11 +179,13 @@ def load_doc(path):
 # ---------------------------------------------------------------------------
 
 def parse_name(name):
-    """Splits "Workload/strategy/n:N/workers:W/placement[/...]".
+    """Splits "Workload/strategy/n:N/workers:W/placement[/k:v...]".
 
-    Returns a dict with workload, strategy, n, workers, placement, or None for
-    a name that is not a collector benchmark (no n: and workers: parts).
-    Google Benchmark's own suffixes (manual_time, real_time, ...) are ignored.
+    Returns a dict with workload, strategy, n, workers, placement and dims
+    (the other k:v parts as a sorted tuple of (k, v), () for names with
+    every further dimension at its default), or None for a name that is not
+    a collector benchmark (no n: and workers: parts). Google Benchmark's own
+    suffixes (manual_time, real_time, ...) are ignored.
     """
     parts = name.split("/")
     if len(parts) < 4:
@@ -193,8 +201,9 @@ def parse_name(name):
         n, workers = int(params["n"]), int(params["workers"])
     except (KeyError, ValueError):
         return None
+    dims = tuple(sorted((k, v) for k, v in params.items() if k not in ("n", "workers")))
     return {"workload": parts[0], "strategy": parts[1], "n": n, "workers": workers,
-            "placement": plain[0] if plain else "-"}
+            "placement": plain[0] if plain else "-", "dims": dims}
 
 
 @dataclass
@@ -218,10 +227,17 @@ class Bench:
     workers = property(lambda self: self.ident["workers"])
     placement = property(lambda self: self.ident["placement"])
 
+    dims = property(lambda self: self.ident["dims"])
+
+    @property
+    def mutators(self):
+        """P: the name's mutators:M, 1 when absent (the default's names lack it)."""
+        return int(dict(self.dims).get("mutators", 1))
+
     @property
     def group(self):
-        """(n, workers, placement): the benchmarks that share one seed table."""
-        return (self.n, self.workers, self.placement)
+        """(n, workers, placement, dims): the benchmarks that share one seed table."""
+        return (self.n, self.workers, self.placement, self.dims)
 
     @property
     def repetitions(self):
@@ -336,6 +352,17 @@ def is_time_counter(name):
     return re.search(r"(^|_)ns(_|$)", name) is not None
 
 
+def is_floor_counter(name):
+    """The memory floors (touch_ns, touch1_ns): a time, but no part of a cycle."""
+    return name.startswith("touch")
+
+
+def is_pause_counter(name):
+    """Stop-the-world times by the bench's names (ttsp_..., stw_...), for
+    results whose context predates pause_counters."""
+    return re.match(r"(ttsp|stw)_", name) is not None
+
+
 def is_rate_counter(name):
     """A derived per-something value (ns_per_goroutine, stack_bytes_per_second)."""
     return "_per_" in name
@@ -356,13 +383,18 @@ class Names:
                 name and, without "counters" either, whose every reported
                 value is an integer (rules out imbalance, ratios)
     phases      time counters of the cycle's parts, stacked in the phase
-                chart: the per-cycle times except total_ns (their sum) and
-                touch_ns (the memory floor, shown on its own)
+                chart: context "phase_counters"; without it, the per-cycle
+                times except total_ns (their sum), the memory floors
+                (touch_ns, touch1_ns) and the pause's times
+    pauses      the stop-the-world times (context "pause_counters", without
+                it the ttsp_/stw_ counters reported): not phases, since the
+                whole pause holds every phase
     """
     strategies: list
     counters: list
     exact: list
     phases: list
+    pauses: list
 
     @classmethod
     def of(cls, contexts, benches):
@@ -380,11 +412,17 @@ class Names:
             work = [c for c in counters if c in declared_exact]
         elif not listed:
             work = [c for c in work if all(_integral(b, c) for b in gc)]
-        phases = [c for c in listed + [r for r in reported if r not in listed]
-                  if is_time_counter(c)
-                  and not is_rate_counter(c) and c not in ("total_ns", "touch_ns")
-                  and not re.search(r"_w\d+$", c)]
-        return cls(strategies, counters, work, phases)
+        declared_phases = list(dict.fromkeys(
+            x for c in contexts for x in context_list(c, "phase_counters")))
+        phases = declared_phases or [
+            c for c in listed + [r for r in reported if r not in listed]
+            if is_time_counter(c) and not is_rate_counter(c) and c != "total_ns"
+            and not is_floor_counter(c) and not is_pause_counter(c)
+            and not re.search(r"_w\d+$", c)]
+        pauses = list(dict.fromkeys(
+            x for c in contexts for x in context_list(c, "pause_counters")))
+        pauses = pauses or [r for r in reported if is_pause_counter(r)]
+        return cls(strategies, counters, work, phases, pauses)
 
     def reference(self):
         """The strategy others are held against: the bench's first one present."""

@@ -60,6 +60,18 @@ BENCH_CASES = [
     ("workers=x", ["--workers=x"]),
     ("workers=257", ["--workers=257"]),
     ("workers=1,,2", ["--workers=1,,2"]),
+    ("mutators=0", ["--mutators=0"]),
+    ("mutators=65 (over REF_MAX_MUTATORS)", ["--mutators=65"]),
+    ("mutators=x", ["--mutators=x"]),
+    ("mutators=1,,2", ["--mutators=1,,2"]),
+    ("mutators=2,2 (duplicate)", ["--mutators=2,2"]),
+    ("mutators without value", ["--mutators"]),
+    # 0 would be "never poll": only asynchronous preemption, not built, could
+    # stop such a spinner, and the run would hang at its first collection.
+    ("poll-every=0 (never polling needs async preemption)", ["--poll-every=0"]),
+    ("poll-every=-1", ["--poll-every=-1"]),
+    ("poll-every=2000000000 (over the workloads' 1000000000)", ["--poll-every=2000000000"]),
+    ("poll-every=fast", ["--poll-every=fast"]),
     ("placement=diagonal", ["--placement=diagonal"]),
     ("stackmaps=fast", ["--stackmaps=fast"]),
     ("format=xml", ["--format=xml"]),
@@ -124,11 +136,13 @@ class Catalogue:
         self.passed = 0
         self.failed = []
 
-    def run(self, name, argv, leftovers, expect=2, usage=False, stdin=subprocess.DEVNULL):
+    def run(self, name, argv, leftovers, expect=2, usage=False, stdin=subprocess.DEVNULL,
+            env=None):
         """Runs argv; checks exit `expect` and, for expect == 2, one stderr line
         and that no path in leftovers exists afterwards. usage=True: an
         argparse usage error, which prints the usage before its one error line
-        ("TOOL: error: ..."); those usage lines are allowed."""
+        ("TOOL: error: ..."); those usage lines are allowed. env: variables
+        added to the environment."""
         if self.only and self.only not in name:
             return
         for p in leftovers:  # each case starts without the output it must not leave
@@ -138,7 +152,8 @@ class Catalogue:
                 os.unlink(p)
         problems = []
         try:
-            r = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=TIMEOUT)
+            r = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=TIMEOUT,
+                               env=dict(os.environ, **env) if env else None)
             rc, err = r.returncode, r.stderr.decode("utf-8", "replace")
         except subprocess.TimeoutExpired as e:
             rc, err = None, (e.stderr or b"").decode("utf-8", "replace")
@@ -238,6 +253,15 @@ def bench_cases(cat, bench, tmp):
         # a flag missing its value has nothing after it to swallow.
         argv = [bench] + QUICK + [f"--benchmark_out={out}"] + args
         cat.run(f"stackscan-bench {name}", argv, [out])
+    # STACKSCAN_MUTATORS is --mutators's default (as GOMAXPROCS is ref's):
+    # a bad value is refused where it is used, and a given list wins over it.
+    for value in ("abc", "0", "65"):
+        cat.run(f"stackscan-bench STACKSCAN_MUTATORS={value} as the default",
+                [bench] + QUICK + [f"--benchmark_out={out}"], [out],
+                env={"STACKSCAN_MUTATORS": value})
+    cat.run("bench control: --mutators=2 wins over STACKSCAN_MUTATORS=abc",
+            [bench, "--list", "--mutators=2", "--workloads=GoroutineIdle"], [], expect=0,
+            env={"STACKSCAN_MUTATORS": "abc"})
     cat.run("stackscan-bench max-mem too small for n", [bench, "--workloads=GoroutineIdle",
             "--n=1000000", "--max-mem=64M", f"--benchmark_out={out}"], [out])
     # Not a usage error: the run starts and the workload refuses stacks too

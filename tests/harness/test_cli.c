@@ -51,6 +51,17 @@ static const bad_case bad[] = {
     {"--workers=1,2,", NULL, "--workers: empty item in \"1,2,\""},
     {"--workers=257", NULL, "--workers: \"257\" is too large"},
     {"--workers=1,all", NULL, "--workers: \"all\" is not a number"},
+    {"--mutators=0", NULL, "--mutators: \"0\" is too small; accepted: integers 1..64"},
+    {"--mutators=65", NULL, "--mutators: \"65\" is too large; accepted: integers 1..64"},
+    {"--mutators=two", NULL, "--mutators: \"two\" is not a number"},
+    {"--mutators=1,2,2", NULL, "--mutators: mutators=2 given twice"},
+    {"--mutators=1,", NULL, "--mutators: empty item in \"1,\""},
+    {"--mutators=all", NULL, "--mutators: \"all\" is not a number"},
+    {"--poll-every=0", NULL, "--poll-every: \"0\": a spinner that never polls can only be "
+     "stopped by asynchronous preemption, which ref does not implement yet"},
+    {"--poll-every=1000000001", NULL, "--poll-every: \"1000000001\": poll-every must be in "
+     "1..1000000000"},
+    {"--poll-every=-3", NULL, "--poll-every: \"-3\" is not a number"},
     {"--placement=spread", NULL, "--placement: unknown placement \"spread\"; accepted: none, compact, scatter"},
     {"--stackmaps=fast", NULL, "--stackmaps: unknown stackmaps \"fast\"; accepted: direct, pctab, pctab-cached"},
     {"--format=json", NULL, "--format: unknown format \"json\"; accepted: go, console"},
@@ -167,6 +178,8 @@ static void test_shape_limits_are_the_workloads(void **state) {
                {"slots", WL_MIN_SLOTS, WL_MAX_SLOTS, offsetof(bench_opts, slots)},
                {"heap-per-g", 0, WL_MAX_HEAP_PER_G, offsetof(bench_opts, heap_per_g)},
                {"dirty", 0, WL_MAX_DIRTY, offsetof(bench_opts, dirty)},
+               {"poll-every", WL_MIN_POLL_EVERY, WL_MAX_POLL_EVERY,
+                offsetof(bench_opts, poll_every)},
                {"wake", WL_MIN_WAKE, WL_MAX_WAKE, 0}};
   char *help = usage_text();
   for (size_t i = 0; i < REF_ARRAY_SIZE(shape); i++) {
@@ -227,6 +240,10 @@ static void test_defaults(void **state) {
   assert_int_equal(o->max_mem, 0);
   assert_true(o->prefetch[0] == 0 && o->prefetch[1] == 0 && o->prefetch[2] == 0); /* auto */
   assert_int_equal(o->stack_size, 0);
+  assert_int_equal(o->nmutators, 1);
+  assert_int_equal(o->mutators[0], 1);
+  assert_false(o->mutators_given);
+  assert_int_equal(o->poll_every, -1);
   assert_int_equal(a->argc, 1);
 }
 
@@ -281,6 +298,14 @@ static void test_every_flag(void **state) {
   assert_int_equal(a->o.strategy[0].scan, REF_SCAN_FRAMES);
   assert_int_equal(a->argc, 1);
 
+  a = parse("--mutators=4,1,64", "--poll-every=2k", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_true(a->o.mutators_given);
+  assert_int_equal(a->o.nmutators, 3);
+  assert_true(a->o.mutators[0] == 4 && a->o.mutators[1] == 1 && a->o.mutators[2] == 64);
+  assert_int_equal(a->o.poll_every, 2000);
+  assert_int_equal(bench_wl_params(&a->o, 5).poll_every, 2000);
+
   a = parse("--trace=t.json", NULL);
   assert_int_equal(a->rc, 0);
   assert_string_equal(a->o.trace, "t.json");
@@ -303,6 +328,29 @@ static void test_every_flag(void **state) {
 }
 
 /* The synthetic topology is only checked when it loads. */
+/* STACKSCAN_MUTATORS is --mutators's default; a given list wins over it. */
+static void test_mutators_env(void **state) {
+  (void)state;
+  char err[256];
+  args *a = parse(NULL);
+  assert_int_equal(bench_mutators_env(&a->o, NULL, err, sizeof err), 0);
+  assert_int_equal(bench_mutators_env(&a->o, "", err, sizeof err), 0);
+  assert_true(a->o.nmutators == 1 && a->o.mutators[0] == 1);
+  assert_int_equal(bench_mutators_env(&a->o, "4", err, sizeof err), 0);
+  assert_true(a->o.nmutators == 1 && a->o.mutators[0] == 4);
+  static const char *const bad_env[] = {"0", "65", "two", "2 ", "-1", "1k"};
+  for (size_t i = 0; i < REF_ARRAY_SIZE(bad_env); i++) {
+    a = parse(NULL);
+    assert_int_equal(bench_mutators_env(&a->o, bad_env[i], err, sizeof err), -1);
+    assert_non_null(strstr(err, "STACKSCAN_MUTATORS=\""));
+    assert_non_null(strstr(err, "is not a number of mutator threads in 1..64"));
+  }
+  a = parse("--mutators=1,2", NULL);
+  assert_int_equal(bench_mutators_env(&a->o, "4", err, sizeof err), 0);
+  assert_true(a->o.nmutators == 2 && a->o.mutators[0] == 1 && a->o.mutators[1] == 2);
+  assert_int_equal(bench_mutators_env(&a->o, "junk", err, sizeof err), 0); /* not used */
+}
+
 static void test_unreadable_topology(void **state) {
   (void)state;
   args *a = parse("--topology=pack:2 bogus:3", NULL);
@@ -334,6 +382,7 @@ static void test_usage_mentions_every_flag(void **state) {
       "--workloads", "--strategies", "--stackmaps", "--n=", "--workers", "--placement",
       "--depth", "--frame-bytes", "--slots", "--heap-per-g", "--topology", "--format",
       "--list", "--seed", "--trace", "--gc-percent", "--max-mem", "--checkmark", "--help", "--benchmark_filter",
+      "--mutators=LIST", "STACKSCAN_MUTATORS", "/mutators:M", "--poll-every=K", "GoroutineSpin",
       "--benchmark_repetitions", "--benchmark_out=", "--benchmark_out_format=json",
       "--benchmark_min_time", "MicroScan (micro)", "frames-rootjobs"};
   for (size_t i = 0; i < REF_ARRAY_SIZE(want); i++)
@@ -349,6 +398,7 @@ int main(void) {
       cmocka_unit_test(test_shape_limits_are_the_workloads),
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_every_flag),
+      cmocka_unit_test(test_mutators_env),
       cmocka_unit_test(test_unreadable_topology),
       cmocka_unit_test(test_leftover),
       cmocka_unit_test(test_usage_mentions_every_flag),

@@ -45,6 +45,12 @@ static void test_go_name(void **state) {
   assert_string_equal(buf, "BenchmarkX/frames-serial/n:10/reuse:clean-2");
   bench_go_name(buf, sizeof buf, "X/frames-serial/n:10/workers:1/compact/reuse:clean");
   assert_string_equal(buf, "BenchmarkX/frames-serial/n:10/reuse:clean");
+  /* So does the mutator count, then reuse, as in the bench's name. */
+  bench_go_name(buf, sizeof buf,
+                "X/frames-serial/n:10/workers:2/compact/mutators:4/reuse:clean/manual_time");
+  assert_string_equal(buf, "BenchmarkX/frames-serial/n:10/mutators:4/reuse:clean-2");
+  bench_go_name(buf, sizeof buf, "X/frames-serial/n:10/workers:1/scatter/mutators:2");
+  assert_string_equal(buf, "BenchmarkX/frames-serial/n:10/mutators:2");
   bench_go_name(buf, sizeof buf, "MicroScan/direct");
   assert_string_equal(buf, "BenchmarkMicroScan/direct");
   /* Zero ns/op is left out, as Go does. */

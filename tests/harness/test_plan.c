@@ -15,6 +15,17 @@
 #include "cliargs.h"
 #include "plan.h"
 
+/* bench_plan_print's text (free it). */
+static char *printed(const bench_plan *plan, const topo *t) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_non_null(f);
+  assert_int_equal(bench_plan_print(f, plan, t), 0);
+  fclose(f);
+  return text;
+}
+
 static void test_plan_cross_product(void **state) {
   (void)state;
   args *a = parse("--workloads=GoroutineSelect,GoroutineIdle",
@@ -63,6 +74,51 @@ static void test_plan_reuse(void **state) {
   assert_non_null(strstr(a->err, "accepted: off, clean"));
 }
 
+/* mutators sits between workers and reuse; mutators:1 keeps the names of
+ * before it existed, others are named before /reuse:. The printout says
+ * where each mutator count's threads go: where the workers of that index. */
+static void test_plan_mutators(void **state) {
+  (void)state;
+  args *a = parse("--workloads=GoroutineIdle", "--strategies=frames-serial", "--workers=1,2",
+                  "--mutators=1,4", "--reuse=off,clean", NULL);
+  assert_int_equal(a->rc, 0);
+  bench_plan plan;
+  char err[256];
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
+  static const char *const want[] = {
+      "GoroutineIdle/frames-serial/n:1000/workers:1/compact",
+      "GoroutineIdle/frames-serial/n:1000/workers:1/compact/reuse:clean",
+      "GoroutineIdle/frames-serial/n:1000/workers:1/compact/mutators:4",
+      "GoroutineIdle/frames-serial/n:1000/workers:1/compact/mutators:4/reuse:clean",
+      "GoroutineIdle/frames-serial/n:1000/workers:2/compact",
+      "GoroutineIdle/frames-serial/n:1000/workers:2/compact/reuse:clean",
+      "GoroutineIdle/frames-serial/n:1000/workers:2/compact/mutators:4",
+      "GoroutineIdle/frames-serial/n:1000/workers:2/compact/mutators:4/reuse:clean"};
+  assert_int_equal(plan.nitems, REF_ARRAY_SIZE(want));
+  for (size_t i = 0; i < plan.nitems; i++) {
+    assert_string_equal(plan.item[i].name, want[i]);
+    assert_int_equal(plan.item[i].mutators, i / 2 % 2 ? 4 : 1);
+    assert_int_equal(plan.item[i].workers, i < 4 ? 1 : 2);
+  }
+  topo *t = topo_load("pack:1 core:2 pu:1");
+  assert_non_null(t);
+  char *text = printed(&plan, t);
+  assert_non_null(strstr(text, "workers:2    PU L#0 (P#0), L#1 (P#1)\n"));
+  assert_non_null(strstr(text, "mutators bound to (mutator 0, the ref_init thread, first):\n"
+                               "  mutators:1   PU L#0 (P#0)\n"
+                               "  mutators:4   PU L#0 (P#0), L#1 (P#1), L#0 (P#0), L#1 (P#1)\n"));
+  free(text);
+  bench_plan_free(&plan);
+  /* One mutator: the printout of before. */
+  a = parse("--workloads=GoroutineIdle", "--strategies=frames-serial", "--workers=2", NULL);
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
+  text = printed(&plan, t);
+  assert_null(strstr(text, "mutators"));
+  free(text);
+  bench_plan_free(&plan);
+  topo_free(t);
+}
+
 /* --workers=all becomes the PU count; the printout shows where workers go. */
 static void test_plan_print_synthetic(void **state) {
   (void)state;
@@ -82,11 +138,7 @@ static void test_plan_print_synthetic(void **state) {
   a->o.nworkers = 2;
   assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
 
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
-  assert_int_equal(bench_plan_print(f, &plan, t), 0);
-  fclose(f);
+  char *text = printed(&plan, t);
   assert_non_null(strstr(text, "topology: 2 packages, 4 NUMA nodes, 16 cores, 32 PUs (synthetic)"));
   assert_non_null(strstr(text, "placement: scatter"));
   assert_non_null(strstr(text, "  GoroutineSelect/frames-parallel/n:1000/workers:32/scatter\n"));
@@ -103,6 +155,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plan_cross_product),
       cmocka_unit_test(test_plan_reuse),
+      cmocka_unit_test(test_plan_mutators),
       cmocka_unit_test(test_plan_print_synthetic),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

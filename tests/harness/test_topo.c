@@ -191,13 +191,23 @@ typedef struct thread_arg {
   topo_binder *b;
   int index, rc, want_pu;
   bool bound;
+  int (*start)(int index, void *binder); /* topo_worker_start, topo_mutator_start */
 } thread_arg;
 
-static void *worker(void *p) {
+static void *start_thread(void *p) {
   thread_arg *a = p;
-  a->rc = topo_worker_start(a->index, a->b);
+  a->rc = a->start(a->index, a->b);
   a->bound = a->rc == 0 && bound_to(a->want_pu);
   return NULL;
+}
+
+/* Runs a's start callback on a fresh thread, so that the test runner's own
+ * binding is left alone; returns its result. */
+static int on_thread(thread_arg *a) {
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, start_thread, a), 0);
+  pthread_join(th, NULL);
+  return a->rc;
 }
 
 static void test_bind_real_machine(void **state) {
@@ -208,28 +218,50 @@ static void test_bind_real_machine(void **state) {
   topo_plan plan;
   assert_int_equal(topo_plan_make(t, TOPO_PLACE_COMPACT, 2, &plan), 0);
 
-  /* Worker 0 on the first PU, on a fresh thread so the test runner's own
-   * binding is left alone. */
+  /* Worker 0 on the first PU. */
   topo_binder b;
   topo_binder_init(&b, t, &plan);
-  thread_arg a = {&b, 0, -1, plan.slot[0].pu_os, false};
-  pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, worker, &a), 0);
-  pthread_join(th, NULL);
-  assert_int_equal(a.rc, 0);
+  thread_arg a = {&b, 0, -1, plan.slot[0].pu_os, false, topo_worker_start};
+  assert_int_equal(on_thread(&a), 0);
   assert_true(a.bound);
   assert_int_equal(b.failed, -1);
 
   /* A worker beyond the plan fails and is recorded. */
-  thread_arg bad = {&b, 5, 0, 0, false};
-  assert_int_equal(pthread_create(&th, NULL, worker, &bad), 0);
-  pthread_join(th, NULL);
-  assert_int_equal(bad.rc, -1);
+  thread_arg bad = {&b, 5, 0, 0, false, topo_worker_start};
+  assert_int_equal(on_thread(&bad), -1);
   assert_int_equal(b.failed, 5);
   assert_non_null(strstr(b.err, "worker 5"));
 
   assert_int_equal(topo_bind_current_thread(t, 1 << 20), -1);
   assert_non_null(strstr(topo_error(), "no such PU"));
+  topo_plan_free(&plan);
+  topo_free(t);
+}
+
+/* Mutator i is bound where worker i is (topo.h's layout): slot[i] of the
+ * one plan; a failure names the mutator, and the first failure stays. */
+static void test_bind_mutators(void **state) {
+  (void)state;
+  topo *t = topo_load(NULL);
+  assert_non_null(t);
+  topo_plan plan;
+  assert_int_equal(topo_plan_make(t, TOPO_PLACE_COMPACT, 2, &plan), 0);
+  topo_binder b;
+  topo_binder_init(&b, t, &plan);
+  thread_arg a = {&b, 1, -1, plan.slot[1].pu_os, false, topo_mutator_start};
+  assert_int_equal(on_thread(&a), 0);
+  assert_true(a.bound);
+  assert_null(topo_binder_failure(&b));
+
+  thread_arg bad = {&b, 7, 0, 0, false, topo_mutator_start};
+  assert_int_equal(on_thread(&bad), -1);
+  assert_int_equal(b.failed, 7);
+  assert_string_equal(topo_binder_failure(&b),
+                      "mutator 7: mutator 7 has no slot in a plan for 2 threads");
+  thread_arg later = {&b, 9, 0, 0, false, topo_worker_start};
+  assert_int_equal(on_thread(&later), -1);
+  assert_int_equal(b.failed, 7);
+  assert_non_null(strstr(topo_binder_failure(&b), "mutator 7:"));
   topo_plan_free(&plan);
   topo_free(t);
 }
@@ -288,6 +320,7 @@ int main(void) {
       cmocka_unit_test(test_malformed_synthetic),
       cmocka_unit_test(test_placement_names),
       cmocka_unit_test(test_bind_real_machine),
+      cmocka_unit_test(test_bind_mutators),
       cmocka_unit_test(test_bind_synthetic_refused),
       cmocka_unit_test(test_binder_failure),
       cmocka_unit_test(test_real_summary),

@@ -743,6 +743,35 @@ class NamesTest(unittest.TestCase):
         self.assertEqual(n.phases, ["roots_ns", "mark_ns", "sweep_ns"])
 
 
+    def test_phases_and_pauses(self):
+        """The context's phase and pause lists; without them the floors and the
+        stop-the-world times are no phases."""
+        doc = bd.make_doc(reps=2, ns=(1000,), strategies=("frames-serial",))
+        for b in doc["benchmarks"]:
+            if "words" in b:
+                b.update(touch1_ns=4e5, ttsp_ns=5e3, stw_ns=8e4, ttsp_max_ns=9e4)
+        n = self.names(doc)
+        self.assertEqual(n.phases, ["roots_ns", "mark_ns", "sweep_ns"])
+        self.assertEqual(n.pauses, ["ttsp_ns", "stw_ns", "ttsp_max_ns"])  # as reported
+        self.assertNotIn("ttsp_ns", n.exact)
+        doc["context"].update(phase_counters="mark_ns,roots_ns", pause_counters="stw_ns")
+        n = self.names(doc)
+        self.assertEqual((n.phases, n.pauses), (["mark_ns", "roots_ns"], ["stw_ns"]))
+
+    def test_name_dimensions(self):
+        results = bd.results_module()
+        p = results.parse_name("GoroutineSpin/frames-serial/n:1000/workers:2/compact/"
+                               "mutators:2/reuse:clean/manual_time")
+        self.assertEqual((p["placement"], p["dims"]),
+                         ("compact", (("mutators", "2"), ("reuse", "clean"))))
+        self.assertEqual(results.parse_name("I/s/n:5/workers:1/compact")["dims"], ())
+        b = results.Bench("x", [], ident=p)
+        self.assertEqual(b.mutators, 2)
+        self.assertEqual(b.group, (1000, 2, "compact", (("mutators", "2"), ("reuse", "clean"))))
+        self.assertEqual(results.Bench("y", [], ident=results.parse_name(
+            "I/s/n:5/workers:1/compact")).mutators, 1)
+
+
 class LoadJsonTest(unittest.TestCase):
     """results.load_json: every proper prefix of a document is reported as truncated."""
 

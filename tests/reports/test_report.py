@@ -247,6 +247,56 @@ class RenderTest(ReportCase):
         self.assertIn("perf was not available", self.read("out", "report.md"))
 
 
+class MutatorsTest(ReportCase):
+    """Runs at several mutators (names /mutators:M when M != 1) are configurations
+    of their own, and the pause (ttsp, stw) has a section of its own."""
+
+    def doc_with_mutators(self):
+        d = bd.make_doc(reps=2, workloads=("GoroutineSpin",), ns=(1000,), workers=(2,),
+                        strategies=("conservative-serial", "frames-serial"), micro=False)
+        d["context"].update(phase_counters="roots_ns,mark_ns,sweep_ns",
+                            pause_counters="ttsp_ns,ttsp_max_ns,stw_ns,stw_max_ns",
+                            exact_counters="stack_bytes,words,frames")
+        more = []
+        for b in d["benchmarks"]:
+            b.update(ttsp_ns=0.0, ttsp_max_ns=0.0, stw_ns=50e3, stw_max_ns=400e3,
+                     touch1_ns=1e6, spinners=0.0, poll_interval_ns=980.0)
+            two = dict(b)
+            for k in ("name", "run_name"):
+                two[k] = b[k].replace("/compact/", "/compact/mutators:2/")
+            # A spinner's stack more to scan: the work differs, and must not be
+            # reported as counters that differ across workers or placements.
+            two.update(words=b["words"] + 64, ttsp_ns=5e3, ttsp_max_ns=120e3, stw_ns=90e3,
+                       spinners=1.0)
+            more.append(two)
+        d["benchmarks"] += more
+        return bd.write(self.path("m.json"), d)
+
+    def test_configuration_and_pause_section(self):
+        r = self.report(self.doc_with_mutators(), "-o", self.path("out"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md, figs = self.assert_renders("out")
+        self.assertIn("### n = 1,000, workers = 2, placement = compact\n", md)
+        self.assertIn("### n = 1,000, workers = 2, placement = compact, mutators = 2\n", md)
+        self.assertIn("phases-n1000-w2-compact.svg", figs)
+        self.assertIn("phases-n1000-w2-compact-mutators2.svg", figs)
+        # The phases are the context's: no floor, no pause among them.
+        self.assertIn("Cells: roots / mark / sweep in ms", md)
+        pause = md.split("## Pause and time to safepoint")[1].split("## Deterministic")[0]
+        self.assertIn("Cells: ttsp / ttsp_max / stw / stw_max in µs", pause)
+        self.assertIn("| GoroutineSpin (0 spinners, poll 0.98 µs) | 0.0 / 0.0 / 50.0 / 400.0 |",
+                      pause)
+        self.assertIn("| GoroutineSpin (1 spinner, poll 0.98 µs) | 5.0 / 120.0 / 90.0 / 400.0 |",
+                      pause)
+        self.assertNotIn("Counters differ", md)
+        self.assertIn("| GoroutineSpin | 1,000 | conservative-serial mutators:2 |", md)
+        self.assertNotIn("ttsp", md.split("## Deterministic counters")[1])
+
+    def test_no_pause_section_without_the_counters(self):
+        self.report(self.doc(), "-o", self.path("out"))
+        self.assertNotIn("## Pause and time to safepoint", self.read("out", "report.md"))
+
+
 class TwoMachineTest(ReportCase):
     """Two JSON files from two machines: side by side, never pooled."""
 

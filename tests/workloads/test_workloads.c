@@ -7,7 +7,7 @@
 #include "testutil.h"
 #include "workloads.h"
 
-static const wl_params P = {100, -1, -1, -1, -1, 1, -1, -1};
+static const wl_params P = {100, -1, -1, -1, -1, 1, -1, -1, -1};
 
 typedef struct counts {
   uint64_t stacks, stack_bytes, words, frames, lookups, slots, marked;
@@ -72,7 +72,8 @@ static void test_bad_params(void **state) {
 static void test_params_check(void **state) {
   (void)state;
   char err[128];
-  wl_params p = {1, WL_MAX_DEPTH, WL_MAX_FRAME_BYTES, WL_MAX_SLOTS, WL_MAX_HEAP_PER_G, 0, WL_MAX_WAKE, WL_MAX_DIRTY};
+  wl_params p = {1, WL_MAX_DEPTH, WL_MAX_FRAME_BYTES, WL_MAX_SLOTS, WL_MAX_HEAP_PER_G, 0, WL_MAX_WAKE, WL_MAX_DIRTY,
+                 WL_MAX_POLL_EVERY};
   assert_int_equal(wl_params_check(&p, err, sizeof err), 0);
   assert_int_equal(wl_params_check(&P, err, sizeof err), 0);
   p.slots = WL_MIN_SLOTS - 1;
