@@ -223,6 +223,13 @@ void ref__ready(ref_g *g);
  * is stopped by the first and gets the world after it. */
 void ref__stop_the_world(uint64_t *ttsp_ns);
 void ref__start_the_world(void);
+/* The M that has the world stopped, NULL when it runs: only that M may
+ * touch the heap (checked by the allocator at assertion level 2). */
+extern ref__m *_Atomic ref__stw_owner;
+static inline bool ref__stw_allows(const ref__m *m) {
+  ref__m *o = atomic_load_explicit(&ref__stw_owner, memory_order_relaxed);
+  return o == NULL || o == m;
+}
 /* Tests only: the stop neither asks the other Ms to stop nor waits for
  * them (a deliberately broken handshake, which test_mn.c must catch). */
 extern bool ref__debug_stop_no_wait;

@@ -23,7 +23,6 @@ typedef struct gc_cycle_state {
 static ref_gc_stats last;
 static uint64_t ncycles;
 static uint64_t nreason[REF_GC_LIMIT + 1]; /* cycles by what started them */
-static bool running; /* a cycle is under way: none may start inside it */
 
 /* Tests only (gc.h): run with the world stopped, before marking. */
 void (*ref__debug_in_cycle)(void);
@@ -163,14 +162,16 @@ static void gc_cycle(void *arg) {
   /* Stop the world: every other M stops at a safepoint or is idle, with its
    * goroutine's context saved; the caller's was saved by systemstack. */
   uint64_t t0 = ref__nanotime(), ttsp;
-  if (running) ref__throw("a collection (reason %d) was started inside a collection", why);
+  /* This M holding the world stopped means it is inside a cycle (another
+   * M's cycle would have stopped it before it got here). */
+  if (atomic_load_explicit(&ref__stw_owner, memory_order_relaxed) == m)
+    ref__throw("a collection (reason %d) was started inside a collection", why);
   ref__stop_the_world(&ttsp);
   /* The trigger fired on several Ms at once: the first cycle served them. */
   if (why == REF_GC_HEAP && !ref__heap_over_goal()) {
     ref__start_the_world();
     return;
   }
-  running = true;
   if (ref__debug_in_cycle) ref__debug_in_cycle();
   static gc_cycle_state cs; /* 6 KiB of sweep results: not on a goroutine's stack */
   int n = ref__workers_count();
@@ -200,7 +201,6 @@ static void gc_cycle(void *arg) {
   stats_sum(&last, &cs, n);
   stats_reason(&last, why);
   ref__pacer_cycle_end(&last);
-  running = false;
   last.stw_ns = ref__nanotime() - t0 - (t4 - t3);
   ref__start_the_world();
 }
@@ -234,7 +234,6 @@ int ref__gc_init(const ref_config *cfg) {
   memset(&last, 0, sizeof last);
   ncycles = 0;
   memset(nreason, 0, sizeof nreason);
-  running = false;
   if (ref__pacer_init() != 0) return -1;
   return ref__workers_init(cfg);
 }

@@ -375,6 +375,7 @@ static bool cache_refill(alloc_cache *ac, int c, bool noscan) {
 
 /* Pops the lowest free slot of a loaded cache. */
 static inline void *cache_pop(alloc_cache *ac, const ref_type *t) {
+  ref_assert_internal(ref__stw_allows(ref__m_get()));
   uint64_t m = ac->freemask;
   uint32_t k = (uint32_t)__builtin_ctzll(m);
   ac->freemask = m & (m - 1);

@@ -555,6 +555,8 @@ void ref__poll_slow(void) {
   ref__systemstack(stop_on_g0, NULL);
 }
 
+ref__m *_Atomic ref__stw_owner;
+
 void ref__stop_the_world(uint64_t *ttsp_ns) {
   ref__m *m = ref__m_get();
   lock();
@@ -571,6 +573,7 @@ void ref__stop_the_world(uint64_t *ttsp_ns) {
       ref__throw("stop the world: M%d neither idle nor stopped (nrunning %d)", o->id,
                  sched.nrunning);
   }
+  atomic_store_explicit(&ref__stw_owner, m, memory_order_relaxed);
   unlock();
 }
 
@@ -578,6 +581,7 @@ void ref__start_the_world(void) {
   lock();
   ref_assert(sched.stopping);
   sched.stopping = false;
+  atomic_store_explicit(&ref__stw_owner, NULL, memory_order_relaxed);
   __atomic_store_n(&ref__stop_requested, 0, __ATOMIC_RELAXED);
   sched.stop_gen++;
   sched.nrunning += sched.nstopped;

@@ -107,12 +107,14 @@ static void check_leaf(const void *p, uint64_t id, const char *what) {
 }
 
 /* Allocates n unreachable objects filled with junk, so that a slot freed by
- * mistake is likely reused and overwritten, not only poisoned. */
+ * mistake is likely reused and overwritten, not only poisoned. Each is
+ * filled before the next allocation: that is a safepoint, and with several
+ * mutators another goroutine's collection may free an object held nowhere. */
 static void garbage(int n) {
   for (int i = 0; i < n; i++) {
     obj *o = ref_alloc(&obj_t);
-    leaf *l = ref_alloc(&leaf_t);
     if (o) memset(o, 0x11, sizeof *o), o->next = NULL;
+    leaf *l = ref_alloc(&leaf_t);
     if (l) memset(l, 0x22, sizeof *l);
   }
 }
@@ -426,8 +428,9 @@ static void interior_holder(void *arg) {
   (void)arg;
   REF_FRAME(f, interior_info);
   REF_SAFEPOINT(f, 0);
-  obj *a = new_obj(1), *b = new_obj(2);
+  obj *a = new_obj(1);
   f.slot[0] = (char *)a + 37;                /* unaligned, mid-object */
+  obj *b = new_obj(2);
   f.slot[1] = (char *)b + sizeof(obj) - 1;   /* its last byte */
   void **l1 = ref_alloc_array(&ptr_t, L1_N);
   f.slot[2] = (char *)l1 + L1_MID;           /* the middle of a large object */

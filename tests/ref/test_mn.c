@@ -341,6 +341,19 @@ static void test_broken_stop_is_caught(void **state) {
   if (cycles_moved == 0) fail_msg("a stop that did not wait went unnoticed in 20 cycles");
 }
 
+/* A collection started from within a cycle (here by the cycle's own hook)
+ * aborts, naming the problem, instead of waiting forever for itself. */
+static void nested_gc(void) { ref_gc(); }
+static void gc_inside_gc(void) {
+  start(1);
+  ref__debug_in_cycle = nested_gc;
+  ref_gc();
+}
+static void test_collection_inside_a_collection_aborts(void **state) {
+  (void)state;
+  tu_expect_death(gc_inside_gc, "was started inside a collection");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_many_senders_many_receivers, tu_teardown_shutdown),
@@ -349,6 +362,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_objects_between_threads, tu_teardown_shutdown),
       cmocka_unit_test_teardown(test_world_stopped_during_cycle, tu_teardown_shutdown),
       cmocka_unit_test_teardown(test_broken_stop_is_caught, tu_teardown_shutdown),
+      cmocka_unit_test(test_collection_inside_a_collection_aborts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
