@@ -102,15 +102,18 @@ static ref_chan *chan_make(const ref_type *elem, size_t elemsize, size_t cap) {
 }
 
 ref_chan *ref_chan_make(const ref_type *elem, size_t cap) {
+  REF_RUNTIME_CALL();
   ref_assert(elem != NULL);
   return chan_make(elem, elem->size, cap);
 }
 
 ref_chan *ref_chan_make_size(size_t elem_size, size_t cap) {
+  REF_RUNTIME_CALL();
   return chan_make(NULL, elem_size, cap);
 }
 
 size_t ref_chan_len(const ref_chan *c) {
+  REF_RUNTIME_CALL();
   if (!c) return 0;
   ref_chan *mc = (ref_chan *)c; /* the lock is not part of the value */
   ref__spin_lock(&mc->lock);
@@ -209,6 +212,7 @@ static ref_noreturn void block_forever(void) {
 }
 
 void ref_chan_send(ref_chan *c, const void *elem) {
+  REF_RUNTIME_CALL();
   ref_poll();
   if (!c) block_forever();
   ref__spin_lock(&c->lock);
@@ -227,6 +231,7 @@ void ref_chan_send(ref_chan *c, const void *elem) {
 }
 
 bool ref_chan_recv(ref_chan *c, void *elem) {
+  REF_RUNTIME_CALL();
   ref_poll();
   if (!c) block_forever();
   bool ok;
@@ -247,6 +252,7 @@ bool ref_chan_recv(ref_chan *c, void *elem) {
 }
 
 void ref_chan_close(ref_chan *c) {
+  REF_RUNTIME_CALL();
   if (!c) ref__throw("close of nil channel");
   ref__spin_lock(&c->lock);
   if (c->closed) ref__throw("close of closed channel");

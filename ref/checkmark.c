@@ -68,6 +68,22 @@ static void cm_scan_chain(ref_frame *top, uintptr_t lo, uintptr_t hi) {
   }
 }
 
+/* A goroutine stopped by preempt=async (ref.h): its youngest record's
+ * native frame and the frames below it, down to sp, are one conservative
+ * range; the chain goes on from the first record in a caller's frame. */
+static void cm_scan_async(const ref_g *g) {
+  ref_frame *top = g->frames;
+  if (!top) {
+    cm_scan_range((uintptr_t)g->sp, g->stack.hi);
+    return;
+  }
+  ref_frame *caller = top->parent;
+  while (caller && caller->frame_lo <= top->frame_lo) caller = caller->parent;
+  uintptr_t lo = top->frame_lo < (uintptr_t)g->sp ? top->frame_lo : (uintptr_t)g->sp;
+  cm_scan_range(lo, cm_conservative_hi(top, g->stack.hi));
+  cm_scan_chain(caller, lo, g->stack.hi);
+}
+
 /* The scheduler stack's live part starts at the lowest native frame that
  * holds one of its records. */
 static void cm_scan_g0(const ref__m *m) {
@@ -98,6 +114,7 @@ static void cm_mark_all(void) {
     const ref_g *g = ref__allg.g[i];
     if (g->status == REF_G_DEAD) continue;
     if (!g->started) cm_mark((uintptr_t)g->arg);
+    else if (ref__cfg.scan == REF_SCAN_FRAMES && g->async_stopped) cm_scan_async(g);
     else if (ref__cfg.scan == REF_SCAN_FRAMES) cm_scan_chain(g->frames, (uintptr_t)g->sp, g->stack.hi);
     else cm_scan_range((uintptr_t)g->sp, g->stack.hi);
   }

@@ -5,6 +5,7 @@
  * shutdown are runtime.c.
  */
 #include "internal.h"
+#include "g.h" /* REF_RUNTIME_CALL */
 #include "os.h"
 
 #include <stdarg.h>
@@ -74,6 +75,7 @@ static const char *const phase_names[] = {REF_PHASES(NAME_OF)};
 static const char *const scan_names[] = {REF_SCANS(NAME_OF)};
 static const char *const maps_names[] = {REF_STACKMAPS(NAME_OF)};
 static const char *const reuse_names[] = {REF_REUSES(NAME_OF)};
+static const char *const preempt_names[] = {REF_PREEMPTS(NAME_OF)};
 #undef NAME_OF
 
 /* "<scan>-<phase>" for every pair, joined once before main from the two
@@ -132,6 +134,16 @@ int ref_reuse_parse(const char *name, ref_reuse *reuse) {
   return i < 0 ? -1 : 0;
 }
 
+const char *ref_preempt_name(ref_preempt preempt) {
+  return (unsigned)preempt < REF_NPREEMPTS ? preempt_names[preempt] : NULL;
+}
+
+int ref_preempt_parse(const char *name, ref_preempt *preempt) {
+  int i = name_index(preempt_names, REF_NPREEMPTS, name);
+  if (i >= 0) *preempt = (ref_preempt)i;
+  return i < 0 ? -1 : 0;
+}
+
 static int check_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
   if (!ref_strategy_name(phase, scan) || !ref_stackmaps_name(maps))
     return ref__seterr("unknown stack-scanning strategy (phase %d, scan %d, stackmaps %d)",
@@ -150,6 +162,7 @@ static void set_strategy(void *arg) {
  * run: they read the switches after the restart, which orders the writes
  * before. */
 int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
+  REF_RUNTIME_CALL();
   if (check_strategy(phase, scan, maps) != 0) return -1;
   int v[3] = {(int)phase, (int)scan, (int)maps};
   ref__with_world_stopped(set_strategy, v);
@@ -198,6 +211,7 @@ static void set_prefetch(void *arg) {
 }
 
 int ref_set_prefetch(int walk_ahead, int lines_ahead, int prefetch_lines) {
+  REF_RUNTIME_CALL();
   if (check_prefetch(walk_ahead, lines_ahead, prefetch_lines) != 0) return -1;
   int v[3] = {walk_ahead, lines_ahead, prefetch_lines};
   ref__with_world_stopped(set_prefetch, v);
@@ -219,6 +233,10 @@ int ref__config_check(const ref_config *cfg) {
                        cfg->mutators);
   if (check_strategy(cfg->phase, cfg->scan, cfg->stackmaps) != 0) return -1;
   if (!ref_reuse_name(cfg->reuse)) return ref__seterr("unknown reuse setting %d", (int)cfg->reuse);
+  if (!ref_preempt_name(cfg->preempt))
+    return ref__seterr("unknown preempt setting %d", (int)cfg->preempt);
+  if (REF_TSAN && cfg->preempt == REF_PREEMPT_ASYNC)
+    return ref__seterr("preempt=async is not available under ThreadSanitizer (it delays signals)");
   if (check_prefetch(cfg->walk_ahead, cfg->lines_ahead, cfg->prefetch_lines) != 0) return -1;
   if (cfg->split_bytes % REF_WORD != 0)
     return ref__seterr("split_bytes %zu is not a multiple of %zu", cfg->split_bytes, REF_WORD);

@@ -226,6 +226,7 @@ ref_noinline void ref__frame_push(ref_frame *rec, const ref_funcinfo *fn, uint32
   rec->pc = fn->pcoff ? fn->entry + fn->pcoff[0] : fn->entry; /* safepoint 0, as in direct */
   rec->frame_lo = (uintptr_t)__builtin_frame_address(0);
   rec->parent = *top;
+  atomic_signal_fence(memory_order_release); /* preempt=async: linked only when whole */
   *top = rec;
 }
 

@@ -72,6 +72,10 @@ struct ref_g {
   uint64_t id;
   uint16_t status;        /* ref__gstatus */
   bool started;           /* fn/arg are GC roots until the G starts */
+  /* Stopped by preempt=async's signal between two instructions (sched.c):
+   * sp is then the copy of its registers just below the interrupted stack
+   * pointer, and its youngest record is scanned conservatively (ref.h). */
+  bool async_stopped;
   /* reuse=clean: set by a complete scan that recorded its result (see
    * scan_reuse.c), cleared by ref__reuse_forget. Invariant: while set, the
    * words of [sp, stack.hi) and the frame chain with its safepoints are
@@ -119,6 +123,10 @@ struct ref_g {
    * holding another of its channels' locks skips it (Go's selectDone) */
   _Atomic uint32_t xselectdone;
   struct ref__m *m;       /* the M running it, or that ran it last */
+  /* Runtime calls the G is inside (REF_RUNTIME_CALL; 1 before it starts and
+   * after it ends): preempt=async's signal stops it only at 0. Its own,
+   * read by the signal handler on its thread. */
+  uint32_t in_runtime;
   /* sanitizer fiber state */
   void *asan_fake_stack;
   void *tsan_fiber;
@@ -175,7 +183,7 @@ typedef struct ref__m {
   bool spinning;           /* woken to look for work and not yet found any */
   bool stopped;            /* waiting for a stop-the-world's restart */
   pthread_cond_t wake;     /* an idle M sleeps on it */
-  pthread_t thread;        /* M1.. only */
+  pthread_t thread;        /* its thread (M0: the ref_init thread) */
   void *altstack;          /* M1..: the stack-overflow handler's signal stack */
 } ref__m;
 
@@ -183,6 +191,25 @@ extern _Thread_local ref__m *ref__mcur;
 /* The calling thread's M (NULL on a mark worker or with no runtime). Read
  * it before a switch, and from g->m after one (the G may have moved). */
 static inline ref__m *ref__m_get(void) { return ref__mcur; }
+
+/* Marks a public entry point of the runtime: from here to the function's
+ * return the calling goroutine is inside the runtime, where preempt=async
+ * must not stop it (it may hold a lock, or half-update a list the collector
+ * reads). The count is the G's, so it follows the G across Ms; the signal
+ * fences keep the compiler from moving runtime work outside it. */
+static inline ref_g *ref__runtime_enter(void) {
+  ref__m *m = ref__mcur;
+  ref_g *g = m ? m->curg : NULL;
+  if (g) g->in_runtime++;
+  atomic_signal_fence(memory_order_seq_cst);
+  return g;
+}
+static inline void ref__runtime_leave(ref_g **g) {
+  atomic_signal_fence(memory_order_seq_cst);
+  if (*g) (*g)->in_runtime--;
+}
+#define REF_RUNTIME_CALL()                                                        \
+  ref_g *ref__rt_g __attribute__((cleanup(ref__runtime_leave), unused)) = ref__runtime_enter()
 
 /* The mutators, for the collector's roots: ref__m_at(i), i < ref__nm(). */
 int ref__nm(void);
@@ -223,6 +250,22 @@ void ref__ready(ref_g *g);
  * is stopped by the first and gets the world after it. */
 void ref__stop_the_world(uint64_t *ttsp_ns);
 void ref__start_the_world(void);
+/* preempt.c: SIGURG for preempt=async (installed by ref__sched_init when
+ * the config asks); ref__preempt_m signals m's thread. */
+int ref__preempt_init(const ref_config *cfg);
+void ref__preempt_shutdown(void);
+void ref__preempt_m(const ref__m *m);
+/* Signals sent, goroutines stopped by one, and signals that found their
+ * goroutine where it may not stop (inside the runtime, say), since ref_init. */
+void ref__preempt_counts(uint64_t *sent, uint64_t *stopped, uint64_t *refused);
+/* Tests only: the handler ignores the in-runtime count (a broken check,
+ * which the collector's own check must catch). */
+extern bool ref__debug_async_ignore_runtime;
+/* From the handler, on g's own M with its registers copied at sp: stops
+ * there if a stop is under way (true) until the restart. */
+bool ref__async_stop(ref__m *m, ref_g *g, uintptr_t sp);
+/* Goroutines the current stop stopped by signal (with the world stopped). */
+int ref__stopped_async(void);
 /* The M that has the world stopped, NULL when it runs: only that M may
  * touch the heap (checked by the allocator at assertion level 2). */
 extern ref__m *_Atomic ref__stw_owner;

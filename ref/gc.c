@@ -194,6 +194,7 @@ static void gc_cycle(void *arg) {
   stats_reset(&last, n);
   last.cycle = ++ncycles;
   last.ttsp_ns = ttsp;
+  last.async_preempts = (uint64_t)ref__stopped_async();
   last.roots_ns = t2 - t1;
   last.mark_ns = t3 - t2;
   last.sweep_ns = t5 - t4;
@@ -206,6 +207,7 @@ static void gc_cycle(void *arg) {
 }
 
 void ref__gc_start(ref_gc_reason why) {
+  REF_RUNTIME_CALL();
   if (ref_unlikely(!ref__m_get()))
     ref__throw("ref_gc called with no runtime (before ref_init or after ref_shutdown)");
   ref__systemstack(gc_cycle, &why);
@@ -214,6 +216,7 @@ void ref__gc_start(ref_gc_reason why) {
 void ref_gc(void) { ref__gc_start(REF_GC_USER); }
 
 uint64_t ref_debug_scan_conservative(const void *buf, size_t len) {
+  REF_RUNTIME_CALL();
   ref__worker *w = ref__worker_get(0);
   uint64_t before = w->n.candidates;
   ref__scan_conservative(w, (uintptr_t)buf, (uintptr_t)buf + len);

@@ -233,5 +233,9 @@ void ref__checkmark_verify(void);
 /* Tests only: called inside every cycle with the world stopped, before
  * marking (test_mn.c watches running goroutines from it). */
 extern void (*ref__debug_in_cycle)(void);
+/* Tests only: a goroutine stopped by preempt=async is scanned as if it were
+ * at a safepoint, its interrupted frames left out (the checkmark must catch
+ * the object only those hold). */
+extern bool ref__debug_async_precise_top;
 
 #endif /* REF_GC_H */

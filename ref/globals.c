@@ -17,6 +17,7 @@ static struct {
 static pthread_mutex_t gr_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void ref_add_root(void *p, size_t len) {
+  REF_RUNTIME_CALL();
   ref_assert(((uintptr_t)p & (REF_WORD - 1)) == 0);
   if ((uintptr_t)p + len < (uintptr_t)p)
     ref__throw("ref_add_root: [%p, +%zu) wraps around the address space", p, len);
@@ -28,6 +29,7 @@ void ref_add_root(void *p, size_t len) {
 }
 
 void ref_remove_root(void *p) {
+  REF_RUNTIME_CALL();
   pthread_mutex_lock(&gr_lock);
   for (size_t i = 0; i < gr.nranges; i++) {
     if (gr.ranges[i].lo == (uintptr_t)p) {

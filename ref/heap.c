@@ -473,6 +473,7 @@ void *ref__heap_alloc(const ref_type *t, size_t n) { return heap_alloc(t, n); }
  * bytes change only on a refill, so this fires once per crossing); on the
  * limit, collect once and retry. */
 void *ref_alloc_array(const ref_type *elem, size_t n) {
+  REF_RUNTIME_CALL();
   ref_poll();
   if (ref_unlikely(ref__heap_over_goal())) ref__gc_start(REF_GC_HEAP);
   void *p = heap_alloc(elem, n);
@@ -623,7 +624,10 @@ static void heap_stats(void *arg) {
   st->heap_goal = H.goal > SIZE_MAX ? SIZE_MAX : (size_t)H.goal;
 }
 
-void ref_heap_stats_get(ref_heap_stats *st) { ref__with_world_stopped(heap_stats, st); }
+void ref_heap_stats_get(ref_heap_stats *st) {
+  REF_RUNTIME_CALL();
+  ref__with_world_stopped(heap_stats, st);
+}
 
 /* ---------------------------------------------------------------------------
  * Lifetime

@@ -39,20 +39,52 @@ static ref_noinline void bad_frame(uint64_t goid, const ref_frame *rec) {
              rec->safepoint, (unsigned long)rec->pc, ref_stackmaps_name(ref__cfg.stackmaps));
 }
 
-void ref__scan_frames(ref__worker *w, ref_g *g) {
-  ref__scan_chain(w, g->frames, (uintptr_t)g->sp, g->stack.hi, g->id);
+/* The nearest record up the chain from rec in a caller's native frame (a
+ * higher frame_lo; a caller's records all lie above its callees' frames),
+ * or NULL. */
+static ref_frame *caller_record(ref_frame *rec) {
+  ref_frame *p = rec->parent;
+  while (p && p->frame_lo <= rec->frame_lo) p = p->parent;
+  return p;
 }
 
-/* The top of a conservative record's range (ref.h): the nearest record up
- * the chain in a caller's native frame -- a higher frame_lo; a caller's
- * records all lie above its callees' frames -- or hi when there is none, and
- * never below the end of rec's own slots. */
+/* The top of a conservative record's range (ref.h): caller_record, or hi
+ * when there is none, and never below the end of rec's own slots. */
 static uintptr_t conservative_hi(ref_frame *rec, uintptr_t hi) {
-  const ref_frame *p = rec->parent;
-  while (p && p->frame_lo <= rec->frame_lo) p = p->parent;
+  const ref_frame *p = caller_record(rec);
   uintptr_t top = p ? (uintptr_t)p : hi;
   uintptr_t end = (uintptr_t)(ref_frame_slots(rec) + rec->fn->nslots);
   return top > end ? top : end;
+}
+
+bool ref__debug_async_precise_top;
+
+/* A goroutine stopped by preempt=async's signal between two instructions:
+ * the function of its youngest record was between safepoints, so that
+ * record's native frame, and everything below it down to the copy of the
+ * interrupted registers at sp, is one conservative range (ref.h); the
+ * records of its callers are in calls, and their maps hold. */
+static void scan_async(ref__worker *w, ref_g *g) {
+  ref_frame *top = g->frames;
+  if (ref_unlikely(ref__debug_async_precise_top)) { /* tests: the range left out */
+    ref__scan_chain(w, top, (uintptr_t)g->sp, g->stack.hi, g->id);
+    return;
+  }
+  uintptr_t lo = (uintptr_t)g->sp;
+  if (top && top->frame_lo < lo) lo = top->frame_lo;
+  ref__scan_conservative(w, lo, top ? conservative_hi(top, g->stack.hi) : g->stack.hi);
+  if (top) {
+    w->n.frames++;
+    ref__scan_chain(w, caller_record(top), lo, g->stack.hi, g->id);
+  }
+}
+
+void ref__scan_frames(ref__worker *w, ref_g *g) {
+  if (ref_unlikely(g->async_stopped)) {
+    scan_async(w, g);
+    return;
+  }
+  ref__scan_chain(w, g->frames, (uintptr_t)g->sp, g->stack.hi, g->id);
 }
 
 bool ref__debug_legacy_conservative_range;

@@ -90,6 +90,9 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
     return;
   }
   if (ref__cfg.reuse == REF_REUSE_CLEAN && ref__reuse_replay(w, g)) return;
+  if (ref_unlikely(g->async_stopped && g->in_runtime))
+    ref__throw("goroutine %llu was stopped by a signal inside the runtime (%u calls deep)",
+               (unsigned long long)g->id, g->in_runtime);
   uintptr_t sp = (uintptr_t)g->sp, hi = g->stack.hi;
   uintptr_t step = ref__cfg.split_bytes < REF_WORD ? REF_WORD
                                                    : ref_align_down(ref__cfg.split_bytes, REF_WORD);
@@ -224,6 +227,7 @@ static void touch_stacks(void *arg) {
 }
 
 int ref_debug_touch_stacks_parallel(int nworkers, uint64_t *sum, uint64_t *bytes) {
+  REF_RUNTIME_CALL();
   if (!ref__m_get()) return ref__seterr("ref_debug_touch_stacks_parallel called with no runtime");
   if (nworkers < 1 || nworkers > ref__workers_count())
     return ref__seterr("touch workers %d not in 1..%d (the runtime's mark workers)", nworkers,
@@ -243,6 +247,7 @@ int ref_debug_touch_stacks_parallel(int nworkers, uint64_t *sum, uint64_t *bytes
 }
 
 uint64_t ref_debug_touch_stacks(uint64_t *bytes) {
+  REF_RUNTIME_CALL();
   uint64_t sum = 0;
   if (ref_debug_touch_stacks_parallel(1, &sum, bytes) != 0) ref__throw("%s", ref_error());
   return sum;

@@ -28,6 +28,7 @@
  */
 #include "g.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -66,6 +67,7 @@ static struct {
   bool done;                 /* ref_run's world went idle */
   bool quit;                 /* shutdown: Ms exit */
   bool stopping;             /* a stop-the-world holds or is being acquired */
+  int nasync;                /* goroutines the stop under way stopped by signal */
   uint64_t stop_gen;         /* moves at every restart */
   pthread_cond_t stopped_cv; /* the requester waits for nrunning == 1 */
   pthread_cond_t restart_cv; /* stopped Ms wait for stop_gen to move */
@@ -340,17 +342,24 @@ static ref_noreturn void goentry(ref_g *g) {
 #endif
   after_switch(g->m);
   g->started = true;
+  atomic_signal_fence(memory_order_seq_cst);
+  g->in_runtime = 0; /* fn's code: preempt=async may stop it anywhere */
+  atomic_signal_fence(memory_order_seq_cst);
   g->fn(g->arg);
+  g->in_runtime = 1;
+  atomic_signal_fence(memory_order_seq_cst);
   goexit(g);
 }
 
 ref_g *ref_go(ref_gofn fn, void *arg) {
+  REF_RUNTIME_CALL();
   ref__m *m = ref__m_get();
   ref_assert(m != NULL);
   ref_g *g = ref__g_alloc();
   if (!g) return NULL;
   g->fn = fn;
   g->arg = arg;
+  g->in_runtime = 1; /* until goentry calls fn */
 #if REF_TSAN
   if (!g->tsan_fiber) g->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -398,6 +407,7 @@ static void requeue_yielded(ref__m *m, void *arg) { make_runnable(m, arg); }
 static ref_g *global_get(void);
 
 void ref_yield(void) {
+  REF_RUNTIME_CALL();
   ref__m *m = ref__m_get();
   ref_g *g = curg_or_throw(m, "ref_yield");
   ref_poll();
@@ -468,6 +478,7 @@ static void unlock_after_sleep(ref__m *m, void *earliest) {
 }
 
 void ref_sleep(int64_t ns) {
+  REF_RUNTIME_CALL();
   ref__m *m = ref__m_get();
   ref_g *g = curg_or_throw(m, "ref_sleep");
   if (ns <= 0) {
@@ -550,6 +561,7 @@ static void stop_on_g0(void *arg) {
 }
 
 void ref__poll_slow(void) {
+  REF_RUNTIME_CALL();
   ref__m *m = ref__m_get();
   if (!m || !m->curg || !sched.active) return;
   ref__systemstack(stop_on_g0, NULL);
@@ -557,15 +569,81 @@ void ref__poll_slow(void) {
 
 ref__m *_Atomic ref__stw_owner;
 
+/* preempt=async: signals every M that still runs a goroutine. */
+static void preempt_running_locked(const ref__m *self) {
+  for (int i = 0; i < sched.nm; i++) {
+    ref__m *o = sched.ms[i];
+    if (o != self && !o->idle && !o->stopped) ref__preempt_m(o);
+  }
+}
+
+/* The stop has waited WATCHDOG_NS: names, once, what holds it. */
+static void watchdog_locked(const ref__m *self, uint64_t waited) {
+  for (int i = 0; i < sched.nm; i++) {
+    ref__m *o = sched.ms[i];
+    if (o == self || o->idle || o->stopped) continue;
+    ref_g *g = o->curg;
+    fprintf(stderr,
+            "stackscan: stop the world has waited %.1f s for mutator %d (P%d), running goroutine "
+            "%llu: a loop without a safepoint? (ref_poll, or preempt=async, stops it)\n",
+            (double)waited / 1e9, o->id, o->id, g ? (unsigned long long)g->id : 0ull);
+  }
+}
+
+#define WATCHDOG_NS 1000000000ull
+#define RESIGNAL_NS 100000ull /* Go's stopTheWorld preempts all again every 100 us */
+
+/* Waits, under the lock, until every other M is stopped or idle; with
+ * preempt=async signals the running ones at once and again every
+ * RESIGNAL_NS; the watchdog speaks once after WATCHDOG_NS. */
+static void wait_stopped_locked(const ref__m *self, uint64_t t0) {
+  bool async = ref__cfg.preempt == REF_PREEMPT_ASYNC, warned = false;
+  if (async && sched.nrunning > 1) preempt_running_locked(self);
+  while (sched.nrunning > 1) {
+    uint64_t step = async ? RESIGNAL_NS : WATCHDOG_NS;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + step;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_cond_timedwait(&sched.stopped_cv, &sched.lock, &ts);
+    if (sched.nrunning <= 1) break;
+    uint64_t waited = ref__nanotime() - t0;
+    if (!warned && waited >= WATCHDOG_NS) {
+      watchdog_locked(self, waited);
+      warned = true;
+    }
+    if (async) preempt_running_locked(self);
+  }
+}
+
+bool ref__async_stop(ref__m *m, ref_g *g, uintptr_t sp) {
+  lock();
+  bool stop = sched.stopping;
+  if (stop) {
+    void *saved = g->sp;
+    g->sp = (void *)sp;
+    g->async_stopped = true;
+    sched.nasync++;
+    stop_self_locked(m);
+    g->async_stopped = false;
+    g->sp = saved;
+  }
+  unlock();
+  return stop;
+}
+
+int ref__stopped_async(void) { return sched.nasync; }
+
 void ref__stop_the_world(uint64_t *ttsp_ns) {
   ref__m *m = ref__m_get();
   lock();
   while (sched.stopping) stop_self_locked(m); /* another requester first */
   sched.stopping = true;
+  sched.nasync = 0;
   if (!ref__debug_stop_no_wait) __atomic_store_n(&ref__stop_requested, 1, __ATOMIC_RELAXED);
   uint64_t t0 = ref__nanotime();
-  if (sched.active && !ref__debug_stop_no_wait)
-    while (sched.nrunning > 1) pthread_cond_wait(&sched.stopped_cv, &sched.lock);
+  if (sched.active && !ref__debug_stop_no_wait) wait_stopped_locked(m, t0);
   *ttsp_ns = sched.active && sched.nm > 1 ? ref__nanotime() - t0 : 0;
   for (int i = 0; REF_ASSERT_LEVEL >= 2 && !ref__debug_stop_no_wait && i < sched.nm; i++) {
     ref__m *o = sched.ms[i];
@@ -768,7 +846,10 @@ void ref__with_world_stopped(void (*fn)(void *), void *arg) {
   ref__systemstack(stopped_call, a);
 }
 
-void ref_sched_stats_get(ref_sched_stats *st) { ref__with_world_stopped(sched_stats, st); }
+void ref_sched_stats_get(ref_sched_stats *st) {
+  REF_RUNTIME_CALL();
+  ref__with_world_stopped(sched_stats, st);
+}
 
 /* ---------------------------------------------------------------------------
  * systemstack
@@ -877,7 +958,11 @@ int ref__sched_init(const ref_config *cfg) {
   memset(&m0, 0, sizeof m0);
   memset(&sched, 0, sizeof sched);
   pthread_mutex_init(&sched.lock, NULL);
-  pthread_cond_init(&sched.stopped_cv, NULL);
+  pthread_condattr_t mono;
+  pthread_condattr_init(&mono);
+  pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+  pthread_cond_init(&sched.stopped_cv, &mono); /* timed waits: the watchdog, re-signalling */
+  pthread_condattr_destroy(&mono);
   pthread_cond_init(&sched.restart_cv, NULL);
   pthread_cond_init(&sched.started_cv, NULL);
   ref__stop_requested = 0;
@@ -887,6 +972,7 @@ int ref__sched_init(const ref_config *cfg) {
   m0.g0_tsan_fiber = __tsan_get_current_fiber();
 #endif
   ref__mcur = &m0;
+  m0.thread = pthread_self();
   sched.ms[0] = &m0;
   sched.nm = 1;
   mstart_fn = cfg->mutator_start;
@@ -922,6 +1008,11 @@ int ref__sched_init(const ref_config *cfg) {
     ref__mcur = NULL;
     return ref__seterr("the mutator start callback failed on a mutator thread");
   }
+  if (ref__preempt_init(cfg) != 0) {
+    stop_threads(sched.nm);
+    ref__mcur = NULL;
+    return -1;
+  }
   return 0;
 }
 
@@ -929,6 +1020,7 @@ void ref__sched_shutdown(void) {
   ref__m *m = ref__m_get();
   if (!m) return;
   ref_assert(m->curg == NULL);
+  ref__preempt_shutdown();
   stop_threads(sched.nm);
 #if REF_TSAN
   for (size_t i = 0; i < ref__allg.len; i++)

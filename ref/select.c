@@ -165,6 +165,7 @@ static int select_slow(ref_case *cases, int n, const int *order, int m, sel_lock
 }
 
 int ref_select(ref_case *cases, int n, bool has_default) {
+  REF_RUNTIME_CALL();
   if (n < 0 || n > REF_MAX_SELECT_CASES || (n > 0 && !cases))
     ref__throw("select: %d cases at %p (must be 0..%d)", n, (void *)cases, REF_MAX_SELECT_CASES);
   if (!has_default) ref_poll(); /* it may park: a safepoint; with a default it is not one */

@@ -39,6 +39,7 @@ void ref__trace_free(void) {
 }
 
 int ref_trace_enable(size_t cap) {
+  REF_RUNTIME_CALL();
   ref__trace_free();
   if (cap == 0) return 0;
   if (cap > UINT32_MAX) return ref__seterr("trace capacity %zu is over %u events", cap, UINT32_MAX);
@@ -55,6 +56,7 @@ int ref_trace_enable(size_t cap) {
 }
 
 size_t ref_trace_events(int i, const ref_trace_event **events, uint64_t *dropped) {
+  REF_RUNTIME_CALL();
   if (i < 0 || i >= ref__workers_count()) {
     *events = NULL;
     if (dropped) *dropped = 0;

@@ -68,17 +68,32 @@ extern "C" {
   X(REF_REUSE_OFF, "off")                                                         \
   X(REF_REUSE_CLEAN, "clean")
 
+/* preempt: how a stop-the-world reaches a goroutine that is running.
+ * cooperative: at its next safepoint (an allocation, a channel operation,
+ * ref_poll, ...); a loop that reaches none holds the stop (a watchdog names
+ * it after a second). async: the stopping thread also signals the other
+ * mutator threads (SIGURG, as Go 1.14); one whose goroutine runs outside
+ * the runtime stops right there, inside the signal handler, and its
+ * interrupted frames are scanned conservatively (see REF_FRAME's notes).
+ * Not available under ThreadSanitizer, which delays signals to its own
+ * interceptors. */
+#define REF_PREEMPTS(X)                                                           \
+  X(REF_PREEMPT_COOPERATIVE, "cooperative")                                       \
+  X(REF_PREEMPT_ASYNC, "async")
+
 #define REF__ENUMERATOR(e, name) e,
 #define REF__ONE(e, name) +1
 typedef enum ref_phase { REF_PHASES(REF__ENUMERATOR) } ref_phase;
 typedef enum ref_scan { REF_SCANS(REF__ENUMERATOR) } ref_scan;
 typedef enum ref_stackmaps { REF_STACKMAPS(REF__ENUMERATOR) } ref_stackmaps;
 typedef enum ref_reuse { REF_REUSES(REF__ENUMERATOR) } ref_reuse;
+typedef enum ref_preempt { REF_PREEMPTS(REF__ENUMERATOR) } ref_preempt;
 enum {
   REF_NPHASES = 0 REF_PHASES(REF__ONE),
   REF_NSCANS = 0 REF_SCANS(REF__ONE),
   REF_NSTACKMAPS = 0 REF_STACKMAPS(REF__ONE),
-  REF_NREUSES = 0 REF_REUSES(REF__ONE)
+  REF_NREUSES = 0 REF_REUSES(REF__ONE),
+  REF_NPREEMPTS = 0 REF_PREEMPTS(REF__ONE)
 };
 
 /* Called on every mark worker thread (index 0 is the initiating thread,
@@ -123,6 +138,10 @@ typedef struct ref_config {
    * its thread in a system call here, so Go's hand-off of Ps between Ms has
    * nothing to do). ref_get_config shows the number in use. */
   int mutators;
+  /* How a stop reaches a running goroutine (REF_PREEMPTS; default
+   * cooperative). Only ref_init sets it; async fails ref_init in a
+   * ThreadSanitizer build. */
+  ref_preempt preempt;
   ref_phase phase;
   ref_scan scan;
   ref_stackmaps stackmaps;
@@ -214,6 +233,8 @@ const char *ref_stackmaps_name(ref_stackmaps maps);
 int ref_stackmaps_parse(const char *name, ref_stackmaps *maps);
 const char *ref_reuse_name(ref_reuse reuse);
 int ref_reuse_parse(const char *name, ref_reuse *reuse);
+const char *ref_preempt_name(ref_preempt preempt);
+int ref_preempt_parse(const char *name, ref_preempt *preempt);
 
 /* ---------------------------------------------------------------------------
  * Types and the heap
@@ -403,6 +424,16 @@ int ref_select(ref_case *cases, int n, bool has_default);
  * one native frame are told apart from a caller's by frame_lo, which the push
  * sets from the stack pointer: a function that moves its stack pointer
  * between two pushes (alloca, a VLA) should keep its records precise.
+ *
+ * With preempt=async a goroutine may also stop between two instructions of
+ * its own code (never inside a runtime call). Its youngest record's function
+ * was then between safepoints, so that record is scanned as a conservative
+ * one whose range starts at a copy of the interrupted registers, just below
+ * the interrupted stack pointer: the loop's registers, its native frames and
+ * its record's frame are all roots, as Go scans an async-preempted frame and
+ * its parent. Every older record's function is in a call, and that call
+ * counts as one that may collect: its safepoint must be set for it (with
+ * cooperative preemption only calls that may park or collect need one).
  * ------------------------------------------------------------------------- */
 
 #define REF_MAX_SLOTS 64
@@ -501,7 +532,9 @@ static inline void ref__frame_cleanup(void *rec) { ref__frame_pop((ref_frame *)r
  * from the scheduler stack. With several mutators it first stops the world:
  * every goroutine running on another thread stops at its next safepoint
  * (park, yield, sleep, allocation, a channel operation, select,
- * ref_poll); the caller waits for all of them (ttsp_ns), runs the cycle on
+ * ref_poll), or with preempt=async where the signal finds it outside the
+ * runtime; after a second of waiting the caller prints which thread and
+ * goroutine hold the stop, once; the caller waits for all of them (ttsp_ns), runs the cycle on
  * its own thread with the W workers, and restarts them. Two goroutines that
  * call it at once run two cycles, one after the other. A cycle never starts
  * inside another: a collection started from within one aborts. */
@@ -572,6 +605,9 @@ typedef struct ref_gc_stats {
    * scan=conservative it also scans grey objects between stacks), mark the
    * rest of marking on all workers; total = stop + roots + mark + sweep. */
   uint64_t ttsp_ns, stw_ns, roots_ns, mark_ns, sweep_ns, total_ns;
+  /* Goroutines this cycle's stop stopped by preempt=async's signal (the
+   * others reached a safepoint, were parked, or their thread was idle). */
+  uint64_t async_preempts;
   REF_GC_COUNTERS(REF__COUNTER_FIELD)
   int nworkers;
   ref_worker_stats worker[REF_MAX_WORKERS];
