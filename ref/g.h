@@ -15,7 +15,12 @@
  *          its thread), so P and M share one struct and one index.
  *   park   the running G gives up the thread until someone readies it
  *   stop   a collection's stop-the-world: every M but the requester's stops
- *          at a safepoint on its g0, its G (if any) with its context saved
+ *          at a safepoint on its g0, its G (if any) with its context saved,
+ *          or is idle; with preempt=async an M whose G runs outside the
+ *          runtime stops inside the SIGURG handler (preempt.c), its G's
+ *          registers copied below the interrupted stack pointer
+ *   in runtime  a G inside a public runtime call (REF_RUNTIME_CALL): the
+ *          signal never stops it there
  *
  * Switching. A G gives up its M by switching straight to the next runnable
  * G of its P, or to g0. Whatever must happen only once the G's context is
