@@ -211,17 +211,11 @@ class RenderTest(ReportCase):
         """Go at GOMAXPROCS = P stands beside ours at mutators = workers = P only:
         GOMAXPROCS=2 beside mutators:2 (never the mutators:1 table of 2 workers),
         GOMAXPROCS=1 beside mutators = workers = 1."""
-        go = self.text("go.txt", "goos: linux\npkg: runtime\n"
-                       "BenchmarkGoroutineSelect     \t 200 \t 3000000 ns/op\n"
-                       "BenchmarkGoroutineSelect-2   \t 100 \t 7000000 ns/op\n"
-                       "BenchmarkGoroutineBlocking   \t 200 \t 4000000 ns/op\n"
-                       "BenchmarkGoroutineBlocking-2 \t 100 \t 9000000 ns/op\nPASS\n")
-        # Ours at mutators:2 is 1.3x its mutators:1 run: a match to the wrong
-        # table shows in the ratio.
-        doc = bd.with_mutators(bd.make_doc(ns=(1000,), reps=3), 2, 2, scale=1.3)
-        r = self.report(bd.write(self.path("run.json"), doc), "-o", self.path("out"), "--go", go)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        md = self.read("out", "report.md")
+        md = self.mutators_report("goos: linux\npkg: runtime\n"
+                                  "BenchmarkGoroutineSelect     \t 200 \t 3000000 ns/op\n"
+                                  "BenchmarkGoroutineSelect-2   \t 100 \t 7000000 ns/op\n"
+                                  "BenchmarkGoroutineBlocking   \t 200 \t 4000000 ns/op\n"
+                                  "BenchmarkGoroutineBlocking-2 \t 100 \t 9000000 ns/op\nPASS\n")
         self.assertIn("here at GOMAXPROCS = 1, 2, n = 1,000", md)
         self.assertIn("GOMAXPROCS = 2 beside mutators = 2, workers = 2", md)
         for title, procs, ns in (("workers = 2, placement = compact, mutators = 2", 2,
@@ -257,13 +251,9 @@ class RenderTest(ReportCase):
     def test_missing_gomaxprocs_2_leaves_the_cell_empty(self):
         """Go without a GOMAXPROCS=2 result for a workload: the mutators:2 table's
         Go cell is empty with a note, not Go's GOMAXPROCS=1 number."""
-        go = self.text("go.txt", "BenchmarkGoroutineSelect     \t 200 \t 3000000 ns/op\n"
-                       "BenchmarkGoroutineSelect-2   \t 100 \t 7000000 ns/op\n"
-                       "BenchmarkGoroutineBlocking   \t 200 \t 4000000 ns/op\n")
-        doc = bd.with_mutators(bd.make_doc(ns=(1000,), reps=3), 2, 2, scale=1.3)
-        r = self.report(bd.write(self.path("run.json"), doc), "-o", self.path("out"), "--go", go)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        md = self.read("out", "report.md")
+        md = self.mutators_report("BenchmarkGoroutineSelect     \t 200 \t 3000000 ns/op\n"
+                                  "BenchmarkGoroutineSelect-2   \t 100 \t 7000000 ns/op\n"
+                                  "BenchmarkGoroutineBlocking   \t 200 \t 4000000 ns/op\n")
         t = seed_table(md, "n = 1,000, workers = 2, placement = compact, mutators = 2")
         self.assertIn("| Go (GOMAXPROCS=2) |", t)
         self.assertEqual(table_row(t, "GoroutineBlocking")[-1], "–")
@@ -275,11 +265,9 @@ class RenderTest(ReportCase):
         self.assertEqual(table_row(md, "GoroutineBlocking", "1,000", "2", "compact mutators:2")[-1],
                          "–")
         # GOMAXPROCS=1 only: every cell of the mutators:2 table is empty, with the note.
-        go1 = self.text("go1.txt", "BenchmarkGoroutineSelect     \t 200 \t 3000000 ns/op\n"
-                        "BenchmarkGoroutineBlocking   \t 200 \t 4000000 ns/op\n")
-        r = self.report(self.path("run.json"), "-o", self.path("out1"), "--go", go1)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        md = self.read("out1", "report.md")
+        md = self.mutators_report("BenchmarkGoroutineSelect     \t 200 \t 3000000 ns/op\n"
+                                  "BenchmarkGoroutineBlocking   \t 200 \t 4000000 ns/op\n",
+                                  "1")
         t = seed_table(md, "n = 1,000, workers = 2, placement = compact, mutators = 2")
         self.assertEqual([table_row(t, wl)[-1] for wl in ("GoroutineSelect", "GoroutineBlocking")],
                          ["–", "–"])
@@ -302,6 +290,17 @@ class RenderTest(ReportCase):
         with open(p, "w") as f:
             f.write(content)
         return p
+
+    def mutators_report(self, go_text, tag=""):
+        """report.md of benchdata's n=1000 run, W=1 and 2, with its W=2 runs
+        again at mutators:2 taking 1.3x as long (a match to the wrong table
+        shows in the ratio), and Go's results go_text."""
+        doc = bd.with_mutators(bd.make_doc(ns=(1000,), reps=3), 2, 2, scale=1.3)
+        run = bd.write(self.path(f"run{tag}.json"), doc)
+        go = self.text(f"go{tag}.txt", go_text)
+        r = self.report(run, "-o", self.path(f"out{tag}"), "--go", go)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return self.read(f"out{tag}", "report.md")
 
     def test_perf_tables(self):
         fixture = os.path.join(bd.FIXTURES, "perf_report_cxx_flat.txt")
