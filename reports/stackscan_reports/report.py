@@ -9,14 +9,19 @@ With several machines the report opens with their identities and topologies,
 the seed tables side by side and which strategy wins where; then, per machine:
   - machine and configuration (the JSON "context": machine, cpu, virtual,
     kernel, hwloc_topology, ref_config, compiler, git_rev, ...);
-  - the seed table, one per (n, workers, placement): ns/op per workload x
-    strategy and the ratio to the reference strategy (the bench's first,
-    conservative-serial), as in Go CL 17410043, with a Go column (ns/op and
-    the same ratio) when --go is given and one machine is reported;
+  - the seed table, one per (n, workers, placement, further dimensions):
+    ns/op per workload x strategy and the ratio to the reference strategy
+    (the bench's first, conservative-serial), as in Go CL 17410043, with a
+    Go column (ns/op and the same ratio) when --go is given, one machine is
+    reported and the table is Go's like for like (go_procs);
   - ns per goroutine for every configuration, with Go's own ns/op / n as a
     peer column when --go is given (`go test -bench` output lines,
     "BenchmarkGoroutineSelect-2   10   123456789 ns/op"; the -2 suffix is
-    GOMAXPROCS, matched to workers; Go's n is --go-n, malloc_test.go's -n);
+    GOMAXPROCS, none for 1; Go's n is --go-n, malloc_test.go's -n).
+    GOMAXPROCS = P is matched only to our runs at mutators = workers = P:
+    Go's P threads run its goroutines and its mark workers alike. A like-
+    for-like table without Go's result at its P leaves the cell empty and
+    says so; other tables have no Go column;
   - scaling plots per workload (time vs workers, ns per goroutine vs n) and
     a sentence per strategy on whether the speed-up is near-linear;
   - phase breakdown (the per-cycle time counters, stacked bars), the GC time
@@ -90,6 +95,10 @@ class Model:
         self.index = {(b.workload, b.strategy) + b.group: b for b in self.gc}
         self.go = {}         # (workload, n, procs) -> median ns/op (one machine only)
 
+    def go_ran_at(self, workload, n):
+        """The GOMAXPROCS values Go ran workload at with n goroutines."""
+        return sorted(p for wl, k, p in self.go if wl == workload and k == n)
+
     def get(self, workload, strategy, group):
         return self.index.get((workload, strategy) + tuple(group))
 
@@ -117,9 +126,10 @@ class Report:
 
 
 def load_go(path, default_n):
-    """Parses `go test -bench` output; returns {(workload, n, procs): [ns/op]}."""
+    """Parses `go test -bench` output; returns {(name, workload, n, procs): [ns/op]}.
+    procs is GOMAXPROCS: the name's -P suffix, 1 without one (as Go prints it)."""
     runs = {}
-    for line in results.read_text(path).splitlines():
+    for i, line in enumerate(results.read_text(path).splitlines(), 1):
         m = GO_LINE.match(line.strip())
         if not m:
             continue
@@ -130,11 +140,33 @@ def load_go(path, default_n):
             if k == "n" and v.isdigit():
                 n = int(v)
         procs = int(m.group("procs") or 1)
+        if n < 1 or procs < 1:
+            raise results.InputError(path, f"line {i}: Benchmark{m.group('name')} has "
+                                           f"n = {n} goroutines and GOMAXPROCS = {procs}, "
+                                           "expected both positive")
         runs.setdefault((m.group("name"), parts[0], n, procs), []).append(float(m.group("ns")))
     if not runs:
         raise results.InputError(path, "no `go test -bench` result lines "
                                      "(\"BenchmarkX-P  N  T ns/op\")")
     return runs
+
+
+def go_procs(g):
+    """The GOMAXPROCS whose Go run is the like-for-like peer of a group
+    (n, workers, placement, dims), or None when no Go run is.
+
+    Go's P threads (GOMAXPROCS) run its goroutines and, while runtime.GC()
+    waits with every other goroutine parked, its mark workers: so Go at
+    GOMAXPROCS = P is ours at mutators = workers = P (mutators:M in the name,
+    1 when absent), never at another worker count. A further dimension Go
+    has no counterpart for (reuse:clean) makes no peer either.
+    """
+    _, workers, _, dims = g
+    d = dict(dims)
+    mutators = d.pop("mutators", "1")
+    if d or not mutators.isdigit() or int(mutators) != workers:
+        return None
+    return workers
 
 
 # A profile named STRATEGY.gc.data was recorded inside collections only
@@ -533,25 +565,63 @@ def sec_seed(m):
     if not m.gc:
         return out + ["No collector benchmarks in the input.", ""]
     if m.go:
-        out[-2] += (" **Go** is Go's own runtime.GC on its own benchmark (`go test -bench`, "
-                    "GOMAXPROCS = workers, median ns/op), with the same ratio: above 1.00x "
-                    f"Go is slower than `{m.reference}`.")
+        out[-2] += " " + go_words(m)
     for g in m.groups:
         # Only what ran in this configuration (a sweep covers fewer workloads).
         strategies = [s for s in m.strategies if any(m.get(wl, s, g) for wl in m.workloads)]
         workloads = [wl for wl in m.workloads if any(m.get(wl, s, g) for s in strategies)]
-        go = any((wl, g[0], g[1]) in m.go for wl in workloads)
+        procs = go_procs(g)
+        go_ran = [wl for wl in workloads if m.go_ran_at(wl, g[0])]
+        go = bool(go_ran) and procs is not None
         rows = []
         for wl in workloads:
             base = m.get(wl, m.reference, g)
             row = [wl] + [seed_cell(m.get(wl, s, g), base, s != m.reference)
                           for s in strategies]
             if go:
-                row.append(seed_cell(m.go.get((wl, g[0], g[1])), base, True))
+                row.append(seed_cell(m.go.get((wl, g[0], procs)), base, True))
             rows.append(row)
-        header = ["benchmark"] + strategies + ([f"Go (GOMAXPROCS={g[1]})"] if go else [])
+        header = ["benchmark"] + strategies + ([f"Go (GOMAXPROCS={procs})"] if go else [])
         out += [f"### {group_title(g)}", ""] + table(header, rows) + [""]
+        out += go_note(m, g, procs, go_ran)
     return out
+
+
+def go_words(m):
+    """What the Go column compares, for the seed table's opening paragraph."""
+    procs = sorted({p for _, _, p in m.go})
+    ns = sorted({n for _, n, _ in m.go})
+    return ("**Go** is Go's own runtime.GC on its own benchmark (`go test -bench` in Go's "
+            "runtime package, median ns/op over its runs; here at GOMAXPROCS = "
+            + ", ".join(map(str, procs)) + ", n = " + ", ".join(f"{n:,}" for n in ns)
+            + "), matched like for like: Go's GOMAXPROCS threads run its goroutines and "
+            "its mark workers alike, so GOMAXPROCS = P stands only in the tables of ours "
+            "at mutators = P and workers = P with the same n (GOMAXPROCS = 1 beside "
+            "mutators = 1, workers = 1; GOMAXPROCS = 2 beside mutators = 2, workers = 2), "
+            "with its ratio to that table's `" + str(m.reference) + "`: above 1.00x Go is "
+            "slower. Tables of any other mutators and workers have no Go column. Go is "
+            "matched only when the report holds one machine (ci/bench runs both in one "
+            "run): hold the ratios against each other, never a number of another machine.")
+
+
+def go_note(m, g, procs, go_ran):
+    """The line under a seed table Go ran the workloads of, when its Go
+    column is absent (not like for like) or has holes (no result at P)."""
+    if not go_ran:
+        return []
+    mutators = dict(g[3]).get("mutators", "1")
+    if procs is None:
+        return [f"No Go column: this table has mutators = {mutators}, workers = {g[1]}"
+                + "".join(f", {k} = {v}" for k, v in g[3] if k != "mutators")
+                + "; Go at GOMAXPROCS = P is compared only with mutators = workers = P.", ""]
+    missing = [wl for wl in go_ran if (wl, g[0], procs) not in m.go]
+    if not missing:
+        return []
+    return [f"No Go result at GOMAXPROCS = {procs}, n = {g[0]:,} for "
+            + ", ".join(f"{wl} (Go ran it at GOMAXPROCS = "
+                        + ", ".join(map(str, m.go_ran_at(wl, g[0]))) + ")" for wl in missing)
+            + (": their Go cells are" if len(missing) > 1 else ": its Go cell is")
+            + " empty, not matched to another GOMAXPROCS.", ""]
 
 
 def seed_cell(b, base, ratio):
@@ -570,8 +640,10 @@ def sec_per_goroutine(m):
            "The `ns_per_goroutine` counter (else ns/op / n)."]
     go = bool(m.go)
     if go:
-        out[-1] += (" **Go** is Go's own runtime.GC on the same benchmark (`go test -bench`, "
-                    "GOMAXPROCS = workers), ns/op / n, median over its runs.")
+        out[-1] += (" **Go** is Go's own runtime.GC on the same benchmark (`go test -bench`), "
+                    "ns/op / n, median over its runs, at GOMAXPROCS = P on the rows of ours "
+                    "at mutators = workers = P only (its like-for-like peer, as in the seed "
+                    "table); – on every other row.")
     out.append("")
     header = ["benchmark", "n", "workers", "placement"] + m.strategies + (["Go"] if go else [])
     rows = []
@@ -584,7 +656,7 @@ def sec_per_goroutine(m):
             row = [wl, f"{g[0]:,}", g[1], place] + [fmt_num(per_goroutine(b)) if b else "–"
                                                     for b in bs]
             if go:
-                v = m.go.get((wl, g[0], g[1]))
+                v = m.go.get((wl, g[0], go_procs(g)))
                 row.append(fmt_num(v / g[0]) if v is not None else "–")
             rows.append(row)
     return out + table(header, rows, "lrrl" + "r" * (len(header) - 4)) + [""]
@@ -593,12 +665,25 @@ def sec_per_goroutine(m):
 def sec_go(rep):
     if not rep.go_rows:
         return []
-    out = ["### Go peer results", ""]
+    out = ["### Go peer results", "",
+           "Each Go result and the runs of ours it is compared with: those at mutators = "
+           "workers = GOMAXPROCS and the same n.", ""]
     rows = [(f"Benchmark{name}", f"{n:,}", procs, fmt_int(statistics.median(xs)),
-             fmt_num(statistics.median(xs) / n), len(xs))
+             fmt_num(statistics.median(xs) / n), len(xs), go_peer_text(rep, wl, n, procs))
             for name, wl, n, procs, xs in rep.go_rows]
-    return out + table(["benchmark", "n", "GOMAXPROCS", "ns/op", "ns/goroutine", "runs"],
-                       rows) + [""]
+    return out + table(["benchmark", "n", "GOMAXPROCS", "ns/op", "ns/goroutine", "runs",
+                        "compared with"], rows, "lrrrrrl") + [""]
+
+
+def go_peer_text(rep, wl, n, procs):
+    """Which runs of ours a Go result stands beside, in words."""
+    if rep.several:
+        return "nothing (several machines: Go is not matched)"
+    strategies = [b.strategy for b in rep.machines[0].gc
+                  if b.workload == wl and b.n == n and go_procs(b.group) == procs]
+    if not strategies:
+        return f"nothing (no run of ours at mutators = workers = {procs}, n = {n:,})"
+    return f"mutators = workers = {procs}: " + ", ".join(dict.fromkeys(strategies))
 
 
 def sec_scaling(m, outdir):
@@ -914,6 +999,9 @@ def main(argv=None):
                     help="goroutines in the Go run when its names lack /n=N (default 1000)")
     args = ap.parse_args(argv)
     try:
+        if args.go_n < 1:
+            raise results.InputError("--go-n", f"{args.go_n} is not a positive number of "
+                                               "goroutines")
         if os.path.exists(args.out) and not os.path.isdir(args.out):
             raise results.InputError(args.out, "output exists and is not a directory")
         write_report(load_model(args), args)

@@ -147,6 +147,28 @@ def retarget(doc, scale=1.0, **ctx):
     return out
 
 
+def with_mutators(doc, mutators, workers, scale=1.0):
+    """A copy of doc with, beside each collector benchmark of `workers` workers,
+    the same run at /mutators:M (inserted after the placement, as the bench
+    names it), its times (real_time, cpu_time, ..._ns) multiplied by scale."""
+    out = json.loads(json.dumps(doc))
+    more = []
+    for b in out["benchmarks"]:
+        if f"/workers:{workers}/" not in b["name"]:
+            continue
+        two = json.loads(json.dumps(b))
+        for k in ("name", "run_name"):
+            parts = two[k].split("/")
+            two[k] = "/".join(parts[:5] + [f"mutators:{mutators}"] + parts[5:])
+        for k, v in list(two.items()):
+            if isinstance(v, float) and (k in ("real_time", "cpu_time", "ns_per_goroutine")
+                                         or k.endswith("_ns")):
+                two[k] = v * scale
+        more.append(two)
+    out["benchmarks"] += more
+    return out
+
+
 def slow_down(doc, name_part, factor):
     """A copy of doc whose benchmarks named with name_part take factor times as
     long (real_time, cpu_time and the phase times; not the floor, touch_ns)."""

@@ -181,12 +181,13 @@ class RenderTest(ReportCase):
                     "BenchmarkGoroutineSelect-2   \t      10\t 999999999 ns/op\n"
                     "BenchmarkGoroutineBlocking/n=10000 \t 5 \t 2000000000 ns/op\n"
                     "PASS\nok  \truntime\t12.3s\n")
-        r = self.report(self.doc(), "-o", self.path("out"), "--go", go)
+        doc = bd.write(self.path("run.json"), bd.with_mutators(bd.make_doc(), 2, 2))
+        r = self.report(doc, "-o", self.path("out"), "--go", go)
         self.assertEqual(r.returncode, 0, r.stderr)
         md = self.read("out", "report.md")
         self.assertIn("| Go |", md)
         rows = [ln for ln in md.splitlines()
-                if ln.startswith("| GoroutineSelect | 1,000 | 2 | compact |")]
+                if ln.startswith("| GoroutineSelect | 1,000 | 2 | compact mutators:2 |")]
         self.assertEqual(len(rows), 1)
         self.assertTrue(rows[0].endswith("| 123,456.8 |"), rows[0])  # median / n
         rows = [ln for ln in md.splitlines()
@@ -194,13 +195,112 @@ class RenderTest(ReportCase):
         self.assertTrue(rows[0].endswith("| 200,000.0 |"), rows[0])  # n from the name
         self.assertIn("| BenchmarkGoroutineSelect | 1,000 | 2 | 123,456,791 |", md)
         # The seed table has Go beside ours, with the ratio to conservative-serial.
-        seed = md.split("## Seed table")[1].split("## ns per goroutine")[0]
-        w2 = seed.split("### n = 1,000, workers = 2, placement = compact")[1].split("###")[0]
+        w2 = seed_table(md, "n = 1,000, workers = 2, placement = compact, mutators = 2")
         self.assertIn("| Go (GOMAXPROCS=2) |", w2)
         row = next(ln for ln in w2.splitlines() if ln.startswith("| GoroutineSelect |"))
         self.assertRegex(row, r"\| 123,456,791 \(1\.2\dx\) \|$")
-        w1 = seed.split("### n = 1,000, workers = 1, placement = compact")[1].split("###")[0]
-        self.assertNotIn("Go (GOMAXPROCS", w1)  # no Go run with GOMAXPROCS=1 at n=1000
+        # No Go run with GOMAXPROCS=1 at n=1000: the like-for-like table's cell
+        # is empty, never GOMAXPROCS=2's; the mutators:1 table of 2 workers has none.
+        w1 = seed_table(md, "n = 1,000, workers = 1, placement = compact")
+        self.assertEqual(table_row(w1, "GoroutineSelect")[-1], "–")
+        self.assertIn("No Go result at GOMAXPROCS = 1, n = 1,000 for GoroutineSelect", w1)
+        self.assertNotIn("Go (GOMAXPROCS",
+                         seed_table(md, "n = 1,000, workers = 2, placement = compact"))
+
+    def test_go_column_is_like_for_like(self):
+        """Go at GOMAXPROCS = P stands beside ours at mutators = workers = P only:
+        GOMAXPROCS=2 beside mutators:2 (never the mutators:1 table of 2 workers),
+        GOMAXPROCS=1 beside mutators = workers = 1."""
+        md = self.mutators_report("goos: linux\npkg: runtime\n"
+                                  "BenchmarkGoroutineSelect     \t 200 \t 3000000 ns/op\n"
+                                  "BenchmarkGoroutineSelect-2   \t 100 \t 7000000 ns/op\n"
+                                  "BenchmarkGoroutineBlocking   \t 200 \t 4000000 ns/op\n"
+                                  "BenchmarkGoroutineBlocking-2 \t 100 \t 9000000 ns/op\nPASS\n")
+        self.assertIn("here at GOMAXPROCS = 1, 2, n = 1,000", md)
+        self.assertIn("GOMAXPROCS = 2 beside mutators = 2, workers = 2", md)
+        for title, procs, ns in (("workers = 2, placement = compact, mutators = 2", 2,
+                                  {"GoroutineSelect": 7e6, "GoroutineBlocking": 9e6}),
+                                 ("workers = 1, placement = compact", 1,
+                                  {"GoroutineSelect": 3e6, "GoroutineBlocking": 4e6})):
+            t = seed_table(md, "n = 1,000, " + title)
+            self.assertIn(f"| Go (GOMAXPROCS={procs}) |", t)
+            self.assertNotIn("No Go", t)
+            for wl, go_ns in ns.items():
+                cells = table_row(t, wl)
+                base = int(cells[1].replace(",", ""))
+                self.assertEqual(cells[-1], f"{go_ns:,.0f} ({go_ns / base:.2f}x)", (title, wl))
+        # Go's GOMAXPROCS=2 against our mutators:1 run with 2 workers would be a
+        # wrong match: that table has no Go column and says why.
+        t = seed_table(md, "n = 1,000, workers = 2, placement = compact")
+        self.assertNotIn("Go (GOMAXPROCS", t)
+        self.assertNotIn("7,000,000", t)
+        self.assertIn("No Go column: this table has mutators = 1, workers = 2; Go at "
+                      "GOMAXPROCS = P is compared only with mutators = workers = P.", t)
+        # ns per goroutine: the same matching, row by row.
+        self.assertEqual(table_row(md, "GoroutineSelect", "1,000", "2", "compact mutators:2")[-1],
+                         "7,000.0")
+        self.assertEqual(table_row(md, "GoroutineSelect", "1,000", "2", "compact")[-1], "–")
+        self.assertEqual(table_row(md, "GoroutineSelect", "1,000", "1", "compact")[-1],
+                         "3,000.0")
+        # The Go results say what they were compared with.
+        go_sec = md.split("### Go peer results")[1]
+        self.assertEqual(table_row(go_sec, "BenchmarkGoroutineSelect", "1,000", "2")[-1],
+                         "mutators = workers = 2: conservative-serial, frames-serial, "
+                         "frames-parallel, conservative-rootjobs")
+
+    def test_missing_gomaxprocs_2_leaves_the_cell_empty(self):
+        """Go without a GOMAXPROCS=2 result for a workload: the mutators:2 table's
+        Go cell is empty with a note, not Go's GOMAXPROCS=1 number."""
+        md = self.mutators_report("BenchmarkGoroutineSelect     \t 200 \t 3000000 ns/op\n"
+                                  "BenchmarkGoroutineSelect-2   \t 100 \t 7000000 ns/op\n"
+                                  "BenchmarkGoroutineBlocking   \t 200 \t 4000000 ns/op\n")
+        t = seed_table(md, "n = 1,000, workers = 2, placement = compact, mutators = 2")
+        self.assertIn("| Go (GOMAXPROCS=2) |", t)
+        self.assertEqual(table_row(t, "GoroutineBlocking")[-1], "–")
+        self.assertNotIn("4,000,000", t)
+        self.assertIn("No Go result at GOMAXPROCS = 2, n = 1,000 for GoroutineBlocking (Go ran "
+                      "it at GOMAXPROCS = 1): its Go cell is empty, not matched to another "
+                      "GOMAXPROCS.", t)
+        self.assertRegex(table_row(t, "GoroutineSelect")[-1], r"^7,000,000 \(\d\.\d\dx\)$")
+        self.assertEqual(table_row(md, "GoroutineBlocking", "1,000", "2", "compact mutators:2")[-1],
+                         "–")
+        # GOMAXPROCS=1 only: every cell of the mutators:2 table is empty, with the note.
+        md = self.mutators_report("BenchmarkGoroutineSelect     \t 200 \t 3000000 ns/op\n"
+                                  "BenchmarkGoroutineBlocking   \t 200 \t 4000000 ns/op\n",
+                                  "1")
+        t = seed_table(md, "n = 1,000, workers = 2, placement = compact, mutators = 2")
+        self.assertEqual([table_row(t, wl)[-1] for wl in ("GoroutineSelect", "GoroutineBlocking")],
+                         ["–", "–"])
+        self.assertIn("No Go result at GOMAXPROCS = 2, n = 1,000 for GoroutineSelect (Go ran it "
+                      "at GOMAXPROCS = 1), GoroutineBlocking (Go ran it at GOMAXPROCS = 1): their "
+                      "Go cells are empty", t)
+        go_sec = md.split("### Go peer results")[1]
+        self.assertIn("| 1 | mutators = workers = 1: ", go_sec)
+
+    def test_go_result_without_a_run_of_ours(self):
+        go = self.text("go.txt", "BenchmarkGoroutineSelect-2   \t 100 \t 7000000 ns/op\n")
+        r = self.report(self.doc(ns=(1000,), workers=(2,)), "-o", self.path("out"), "--go", go)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md = self.read("out", "report.md")
+        self.assertNotIn("| Go (GOMAXPROCS", md)
+        self.assertIn("| nothing (no run of ours at mutators = workers = 2, n = 1,000) |", md)
+
+    def text(self, name, content):
+        p = self.path(name)
+        with open(p, "w") as f:
+            f.write(content)
+        return p
+
+    def mutators_report(self, go_text, tag=""):
+        """report.md of benchdata's n=1000 run, W=1 and 2, with its W=2 runs
+        again at mutators:2 taking 1.3x as long (a match to the wrong table
+        shows in the ratio), and Go's results go_text."""
+        doc = bd.with_mutators(bd.make_doc(ns=(1000,), reps=3), 2, 2, scale=1.3)
+        run = bd.write(self.path(f"run{tag}.json"), doc)
+        go = self.text(f"go{tag}.txt", go_text)
+        r = self.report(run, "-o", self.path(f"out{tag}"), "--go", go)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return self.read(f"out{tag}", "report.md")
 
     def test_perf_tables(self):
         fixture = os.path.join(bd.FIXTURES, "perf_report_cxx_flat.txt")
@@ -352,6 +452,22 @@ def md_cell(s):
     return str(s).replace("|", "\\|")
 
 
+def seed_table(md, title):
+    """The seed table section "### <title>" (up to the next heading)."""
+    seed = md.split("## Seed table")[1].split("## ns per goroutine")[0]
+    return seed.split(f"### {title}\n")[1].split("###")[0]
+
+
+def table_row(md, *first):
+    """The cells of the one Markdown table row whose first cells are `first`."""
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in md.splitlines()
+            if ln.startswith("| ")]
+    hits = [r for r in rows if tuple(r[:len(first)]) == first]
+    if len(hits) != 1:
+        raise AssertionError(f"{len(hits)} rows start with {first}")
+    return hits[0]
+
+
 class BadInputTest(ReportCase):
     """Exit 2, one line "report: <file>: <problem>", and no output directory."""
 
@@ -394,6 +510,16 @@ class BadInputTest(ReportCase):
         self.assert_bad([self.doc(), "--go", go], go, "no `go test -bench` result lines")
         self.assert_bad([self.doc(), "--go", self.path("nogo.txt")], self.path("nogo.txt"),
                         "no such file")
+
+    def test_bad_go_counts(self):
+        go = self.text("go.txt", "BenchmarkGoroutineSelect/n=0-2 \t 10 \t 5000 ns/op\n")
+        self.assert_bad([self.doc(), "--go", go], go, "line 1: BenchmarkGoroutineSelect/n=0 "
+                        "has n = 0 goroutines and GOMAXPROCS = 2, expected both positive")
+        go = self.text("go0.txt", "BenchmarkGoroutineSelect-0 \t 10 \t 5000 ns/op\n")
+        self.assert_bad([self.doc(), "--go", go], go, "GOMAXPROCS = 0")
+        go = self.text("go1.txt", "BenchmarkGoroutineSelect-2 \t 10 \t 5000 ns/op\n")
+        self.assert_bad([self.doc(), "--go", go, "--go-n", "0"], "--go-n",
+                        "0 is not a positive number of goroutines")
 
     def test_missing_perf_path(self):
         p = self.path("nope.data")
@@ -476,18 +602,42 @@ class GoRunTest(ReportCase):
         if shutil.which("go") is None:
             self.skipTest("Go is not installed (ci/bootstrap --with-go installs golang-go)")
         go = self.path("go.txt")
-        r = bd.run_tool("gobench", go, "--n", "100", "--procs", "1", "--count", "1",
+        r = bd.run_tool("gobench", go, "--n", "100", "--procs", "1,2", "--count", "1",
                         "--benchtime", "2x", timeout=1200)
         self.assertEqual(r.returncode, 0, r.stderr)
-        doc = self.doc(ns=(100,), workers=(1,), workloads=("GoroutineSelect", "GoroutineIdle"))
-        r = self.report(doc, "-o", self.path("out"), "--go", go, "--go-n", "100")
+        doc = bd.with_mutators(bd.make_doc(ns=(100,), workers=(1, 2),
+                                           workloads=("GoroutineSelect", "GoroutineIdle")), 2, 2)
+        r = self.report(bd.write(self.path("run.json"), doc), "-o", self.path("out"),
+                        "--go", go, "--go-n", "100")
         self.assertEqual(r.returncode, 0, r.stderr)
         md = self.read("out", "report.md")
-        self.assertIn("| Go (GOMAXPROCS=1) |", md)
-        for wl in ("GoroutineSelect", "GoroutineIdle"):
-            row = next(ln for ln in md.splitlines() if ln.startswith(f"| {wl} |"))
-            self.assertRegex(row, r"\| [\d,]+ \(\d+\.\d\dx\) \|$")
+        # Go prints GOMAXPROCS=1 without a suffix and 2 as -2: each lands in
+        # its like-for-like table, and the mutators:1 table of 2 workers has none.
+        for title, procs in (("workers = 1, placement = compact", 1),
+                             ("workers = 2, placement = compact, mutators = 2", 2)):
+            t = seed_table(md, "n = 100, " + title)
+            self.assertIn(f"| Go (GOMAXPROCS={procs}) |", t)
+            for wl in ("GoroutineSelect", "GoroutineIdle"):
+                self.assertRegex(table_row(t, wl)[-1], r"^[\d,]+ \(\d+\.\d\dx\)$")
+        self.assertIn("No Go column", seed_table(md, "n = 100, workers = 2, placement = compact"))
         self.assertIn("| BenchmarkGoroutineIdle | 100 | 1 |", md)
+        self.assertIn("| BenchmarkGoroutineIdle | 100 | 2 |", md)
+
+    def test_bad_procs_exit_2(self):
+        for procs, problem in (("1,x", "is not a comma-separated list"), ("0", "is not a comma"),
+                               ("2,2", "names a GOMAXPROCS twice"), ("", "is not a comma")):
+            with self.subTest(procs=procs):
+                r = bd.run_tool("gobench", self.path("go.txt"), "--procs", procs,
+                                env={"PATH": self.dir})  # refused before Go is looked for
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(f"gobench: error: argument --procs: '{procs}' {problem}", r.stderr)
+                self.assertFalse(os.path.exists(self.path("go.txt")))
+
+    def test_command_runs_every_gomaxprocs(self):
+        gobench = bd.import_tool("gobench")
+        cmd = gobench.command("go", 1000, gobench.procs_list("1,2"), 5)
+        self.assertEqual(cmd[cmd.index("-cpu") + 1], "1,2")
+        self.assertEqual(cmd[-3:], ["runtime", "-args", "-n=1000"])
 
     def test_no_go_exits_3(self):
         r = bd.run_tool("gobench", self.path("go.txt"), env={"PATH": self.dir})
