@@ -75,8 +75,9 @@ extern "C" {
  * mutator threads (SIGURG, as Go 1.14); one whose goroutine runs outside
  * the runtime stops right there, inside the signal handler, and its
  * interrupted frames are scanned conservatively (see REF_FRAME's notes).
- * Not available under ThreadSanitizer, which delays signals to its own
- * interceptors. */
+ * A system call the goroutine's own code makes may then fail with EINTR
+ * (as under Go 1.14: retry it). Not available under ThreadSanitizer, which
+ * delays signals to its own interceptors. */
 #define REF_PREEMPTS(X)                                                           \
   X(REF_PREEMPT_COOPERATIVE, "cooperative")                                       \
   X(REF_PREEMPT_ASYNC, "async")
