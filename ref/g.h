@@ -173,6 +173,7 @@ typedef void (*ref__after_fn)(struct ref__m *m, void *arg);
 typedef struct ref__m {
   int id;                  /* 0..mutators-1; also the P's index (heap.c's caches) */
   ref_g *curg;             /* running G, NULL on the scheduler stack */
+  _Atomic uint64_t xcurid; /* its id (0: none), for the stop's watchdog on another M */
   void *g0_sp;             /* scheduler context, saved while a G runs */
   uintptr_t g0_lo, g0_hi;  /* scheduler (thread) stack bounds */
   void *g0_fake_stack;     /* ASan */

@@ -291,9 +291,11 @@ static void switch_to(ref__m *m, ref_g *g, ref_g *next, bool dying) {
     ref__reuse_forget(next);
     next->m = m;
     m->curg = next;
+    atomic_store_explicit(&m->xcurid, next->id, memory_order_relaxed);
     ctx_switch(&g->sp, next->sp, next->stack.lo, next->stack.hi, next->tsan_fiber, dying);
   } else {
     m->curg = NULL;
+    atomic_store_explicit(&m->xcurid, 0, memory_order_relaxed);
     ctx_switch(&g->sp, m->g0_sp, m->g0_lo, m->g0_hi, m->g0_tsan_fiber, dying);
   }
   after_switch(g->m);
@@ -309,6 +311,7 @@ static void run_from_g0(ref__m *m, ref_g *g) {
   ref__reuse_forget(g);
   g->m = m;
   m->curg = g;
+  atomic_store_explicit(&m->xcurid, g->id, memory_order_relaxed);
   ctx_switch(&m->g0_sp, g->sp, g->stack.lo, g->stack.hi, g->tsan_fiber, false);
   after_switch(m);
 }
@@ -582,11 +585,11 @@ static void watchdog_locked(const ref__m *self, uint64_t waited) {
   for (int i = 0; i < sched.nm; i++) {
     ref__m *o = sched.ms[i];
     if (o == self || o->idle || o->stopped) continue;
-    ref_g *g = o->curg;
+    uint64_t gid = atomic_load_explicit(&o->xcurid, memory_order_relaxed);
     fprintf(stderr,
             "stackscan: stop the world has waited %.1f s for mutator %d (P%d), running goroutine "
             "%llu: a loop without a safepoint? (ref_poll, or preempt=async, stops it)\n",
-            (double)waited / 1e9, o->id, o->id, g ? (unsigned long long)g->id : 0ull);
+            (double)waited / 1e9, o->id, o->id, (unsigned long long)gid);
   }
 }
 
