@@ -621,7 +621,9 @@ static void wait_stopped_locked(const ref__m *self, uint64_t t0) {
 }
 
 bool ref__async_stop(ref__m *m, ref_g *g, uintptr_t sp) {
-  lock();
+  /* Never waits for the lock from a signal handler: if the interrupted code
+   * holds it (it cannot, outside the runtime), the goroutine stops later. */
+  if (pthread_mutex_trylock(&sched.lock) != 0) return false;
   bool stop = sched.stopping;
   if (stop) {
     void *saved = g->sp;

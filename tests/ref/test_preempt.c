@@ -220,6 +220,7 @@ static void test_registers_of_a_preempted_loop_survive(void **state) {
 /* The same with the interrupted frames left out of the scan: the object is
  * unmarked, and the verifier (which reads those frames) says so. */
 static void precise_top_child(void) {
+  alarm(120);
   ref__debug_async_precise_top = true;
   start(REF_SCAN_FRAMES, REF_PREEMPT_ASYNC);
   holder_run(200);
@@ -262,6 +263,7 @@ static void test_not_stopped_inside_the_runtime(void **state) {
 /* A handler that ignored the in-runtime count stops an allocator inside
  * ref_alloc sooner or later, and the collector refuses to scan it. */
 static void ignore_runtime_child(void) {
+  alarm(120); /* a child that neither aborts nor ends fails, never hangs */
   ref__debug_async_ignore_runtime = true;
   start(REF_SCAN_CONSERVATIVE, REF_PREEMPT_ASYNC);
   spin_run(allocator, 2000);
