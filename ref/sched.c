@@ -86,6 +86,17 @@ ref__m *ref__m_at(int i) { return sched.ms[i]; }
 static void lock(void) { pthread_mutex_lock(&sched.lock); }
 static void unlock(void) { pthread_mutex_unlock(&sched.lock); }
 
+/* The absolute time ns from now on clk, for pthread_cond_timedwait (whose
+ * condition variable waits on clk). */
+static struct timespec deadline_in(clockid_t clk, uint64_t ns) {
+  struct timespec ts;
+  clock_gettime(clk, &ts);
+  uint64_t sum = (uint64_t)ts.tv_nsec + ns % 1000000000u;
+  ts.tv_sec += (time_t)(ns / 1000000000u + sum / 1000000000u);
+  ts.tv_nsec = (long)(sum % 1000000000u);
+  return ts;
+}
+
 static bool stop_requested(void) {
   return __atomic_load_n(&ref__stop_requested, __ATOMIC_RELAXED) != 0;
 }
@@ -603,12 +614,7 @@ static void wait_stopped_locked(const ref__m *self, uint64_t t0) {
   bool async = ref__cfg.preempt == REF_PREEMPT_ASYNC, warned = false;
   if (async && sched.nrunning > 1) preempt_running_locked(self);
   while (sched.nrunning > 1) {
-    uint64_t step = async ? RESIGNAL_NS : WATCHDOG_NS;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + step;
-    ts.tv_sec += (time_t)(ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
+    struct timespec ts = deadline_in(CLOCK_MONOTONIC, async ? RESIGNAL_NS : WATCHDOG_NS);
     pthread_cond_timedwait(&sched.stopped_cv, &sched.lock, &ts);
     if (sched.nrunning <= 1) break;
     uint64_t waited = ref__nanotime() - t0;
@@ -734,11 +740,7 @@ static void sleep_locked(ref__m *m) {
     wake_m_locked(m); /* due: run it */
     return;
   }
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  int64_t ns = ts.tv_nsec + wait % 1000000000;
-  ts.tv_sec += (time_t)(wait / 1000000000 + ns / 1000000000);
-  ts.tv_nsec = (long)(ns % 1000000000);
+  struct timespec ts = deadline_in(CLOCK_REALTIME, (uint64_t)wait);
   pthread_cond_timedwait(&m->wake, &sched.lock, &ts);
 }
 
