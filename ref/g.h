@@ -261,15 +261,15 @@ void ref__start_the_world(void);
 int ref__preempt_init(const ref_config *cfg);
 void ref__preempt_shutdown(void);
 void ref__preempt_m(const ref__m *m);
-/* Signals sent, goroutines stopped by one, and signals that found their
- * goroutine where it may not stop (inside the runtime, say), since ref_init. */
-void ref__preempt_counts(uint64_t *sent, uint64_t *stopped, uint64_t *refused);
+/* Signals sent since ref_init (each stop by signal counts in
+ * ref_gc_stats.async_preempts). */
+uint64_t ref__preempt_signals(void);
 /* Tests only: the handler ignores the in-runtime count (a broken check,
- * which the collector's own check must catch). */
+ * which ref__async_stop's own must catch). */
 extern bool ref__debug_async_ignore_runtime;
 /* From the handler, on g's own M with its registers copied at sp: stops
- * there if a stop is under way (true) until the restart. */
-bool ref__async_stop(ref__m *m, ref_g *g, uintptr_t sp);
+ * there until the restart if a stop is under way. */
+void ref__async_stop(ref__m *m, ref_g *g, uintptr_t sp);
 /* Goroutines the current stop stopped by signal (with the world stopped). */
 int ref__stopped_async(void);
 /* The M that has the world stopped, NULL when it runs: only that M may

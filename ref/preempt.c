@@ -62,7 +62,7 @@ typedef struct regcopy {
 static struct {
   bool installed;
   struct sigaction old;
-  _Atomic uint64_t xsent, xstopped, xrefused;
+  _Atomic uint64_t xsent; /* signals sent since ref_init */
 } pre;
 
 bool ref__debug_async_ignore_runtime;
@@ -121,9 +121,7 @@ static void async_handler(int sig, siginfo_t *si, void *ctx) {
   if (ok) {
     uintptr_t lo = ref_align_down(sp - RED_ZONE - sizeof(regcopy), 16);
     ctx_copy(uc, (regcopy *)lo);
-    if (ref__async_stop(m, g, lo)) atomic_fetch_add_explicit(&pre.xstopped, 1, memory_order_relaxed);
-  } else if (g) {
-    atomic_fetch_add_explicit(&pre.xrefused, 1, memory_order_relaxed);
+    ref__async_stop(m, g, lo); /* counted there: ref_gc_stats.async_preempts */
   }
   errno = saved_errno;
 }
@@ -133,16 +131,10 @@ void ref__preempt_m(const ref__m *m) {
   pthread_kill(m->thread, SIGURG);
 }
 
-void ref__preempt_counts(uint64_t *sent, uint64_t *stopped, uint64_t *refused) {
-  *sent = atomic_load(&pre.xsent);
-  *stopped = atomic_load(&pre.xstopped);
-  *refused = atomic_load(&pre.xrefused);
-}
+uint64_t ref__preempt_signals(void) { return atomic_load(&pre.xsent); }
 
 int ref__preempt_init(const ref_config *cfg) {
   atomic_store(&pre.xsent, 0);
-  atomic_store(&pre.xstopped, 0);
-  atomic_store(&pre.xrefused, 0);
   if (cfg->preempt != REF_PREEMPT_ASYNC) return 0;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

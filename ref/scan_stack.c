@@ -90,9 +90,6 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
     return;
   }
   if (ref__cfg.reuse == REF_REUSE_CLEAN && ref__reuse_replay(w, g)) return;
-  if (ref_unlikely(g->async_stopped && g->in_runtime))
-    ref__throw("goroutine %llu was stopped by a signal inside the runtime (%u calls deep)",
-               (unsigned long long)g->id, g->in_runtime);
   uintptr_t sp = (uintptr_t)g->sp, hi = g->stack.hi;
   uintptr_t step = ref__cfg.split_bytes < REF_WORD ? REF_WORD
                                                    : ref_align_down(ref__cfg.split_bytes, REF_WORD);

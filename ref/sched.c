@@ -626,12 +626,17 @@ static void wait_stopped_locked(const ref__m *self, uint64_t t0) {
   }
 }
 
-bool ref__async_stop(ref__m *m, ref_g *g, uintptr_t sp) {
+void ref__async_stop(ref__m *m, ref_g *g, uintptr_t sp) {
+  /* Checked here, where it would happen: a goroutine stopped inside the
+   * runtime may hold a lock another M spins on before its own safepoint,
+   * and then the stop never completes for a collector to notice. */
+  if (ref_unlikely(g->in_runtime))
+    ref__throw("goroutine %llu was stopped by a signal inside the runtime (%u calls deep)",
+               (unsigned long long)g->id, g->in_runtime);
   /* Never waits for the lock from a signal handler: if the interrupted code
    * holds it (it cannot, outside the runtime), the goroutine stops later. */
-  if (pthread_mutex_trylock(&sched.lock) != 0) return false;
-  bool stop = sched.stopping;
-  if (stop) {
+  if (pthread_mutex_trylock(&sched.lock) != 0) return;
+  if (sched.stopping) {
     void *saved = g->sp;
     g->sp = (void *)sp;
     g->async_stopped = true;
@@ -641,7 +646,6 @@ bool ref__async_stop(ref__m *m, ref_g *g, uintptr_t sp) {
     g->sp = saved;
   }
   unlock();
-  return stop;
 }
 
 int ref__stopped_async(void) { return sched.nasync; }

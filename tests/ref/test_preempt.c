@@ -5,7 +5,7 @@
  * survives in scan=frames, and leaving those frames out of the scan is
  * caught by the checkmark verifier; a goroutine inside the runtime is never
  * stopped there, and a handler that ignored that is caught by the
- * collector. cooperative: the watchdog names the goroutine that holds a
+ * stop. cooperative: the watchdog names the goroutine that holds a
  * stop for over a second. Each needs a second mutator (ctest runs the file
  * with STACKSCAN_MUTATORS=1, 2 and 4; at 1 they skip), and async ones are
  * not available under ThreadSanitizer (ref_init refuses them, checked).
@@ -137,9 +137,7 @@ static void test_async_stops_poll_free_loops(void **state) {
   spin_run(spinner, 30);
   assert_int_equal(cycles_moved, 0);
   assert_int_equal(async_total, 30 * (uint64_t)nspin); /* each spinner, every cycle */
-  uint64_t sent, stopped, refused;
-  ref__preempt_counts(&sent, &stopped, &refused);
-  assert_true(sent >= stopped && stopped >= async_total);
+  assert_true(ref__preempt_signals() >= async_total); /* a stop by signal needs one */
   ref_shutdown();
 }
 
@@ -261,7 +259,7 @@ static void test_not_stopped_inside_the_runtime(void **state) {
 }
 
 /* A handler that ignored the in-runtime count stops an allocator inside
- * ref_alloc sooner or later, and the collector refuses to scan it. */
+ * ref_alloc sooner or later, and the stop itself refuses it. */
 static void ignore_runtime_child(void) {
   alarm(120); /* a child that neither aborts nor ends fails, never hangs */
   ref__debug_async_ignore_runtime = true;
