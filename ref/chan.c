@@ -92,11 +92,11 @@ static ref_chan *chan_make(const ref_type *elem, size_t elemsize, size_t cap) {
   c->elemtype = elem;
   c->elemsize = elemsize;
   c->dataqsiz = cap;
-  if (cap > 0 && elemsize == 0) c->buf = c; /* Go's makechan: slots of 0 bytes at a real address */
+  if (cap > 0 && elemsize == 0) ref_store(&c->buf, c); /* Go's makechan: slots of 0 bytes at a real address */
   if (cap > 0 && elemsize > 0) {
     void *buf = elem ? ref_alloc_array(elem, cap) : ref_alloc_array(&bytes_type, bytes);
     if (!buf) return NULL;
-    c->buf = buf;
+    ref_store(&c->buf, buf);
   }
   return c;
 }
@@ -128,11 +128,15 @@ size_t ref_chan_cap(const ref_chan *c) { return c ? c->dataqsiz : 0; }
  * Moving values
  * ------------------------------------------------------------------------- */
 
-static inline void elem_copy(void *dst, const void *src, size_t n) {
-  if (dst) {
-    if (src) memcpy(dst, src, n);
-    else memset(dst, 0, n);
-  }
+/* Moves one element of c from src (NULL: the zero value) to dst (NULL: drop
+ * it). A typed element goes through the barrier wherever dst is: a heap
+ * buffer, or a parked receiver's stack, which in concurrent-hybrid may
+ * already be scanned (Go's sendDirect). */
+static inline void elem_copy(const ref_chan *c, void *dst, const void *src) {
+  if (!dst) return;
+  if (c->elemtype) ref_typedmemmove(c->elemtype, dst, src);
+  else if (src) memcpy(dst, src, c->elemsize);
+  else memset(dst, 0, c->elemsize);
 }
 
 void ref__chan_unlock_after(struct ref__m *m, void *arg) {
@@ -142,7 +146,7 @@ void ref__chan_unlock_after(struct ref__m *m, void *arg) {
 
 /* A receiver is parked on c: hand it the value directly. */
 static void send_to(ref_chan *c, ref__sudog *sg, const void *elem) {
-  elem_copy(sg->elem, elem, c->elemsize);
+  elem_copy(c, sg->elem, elem);
   wake(sg, true);
 }
 
@@ -151,11 +155,11 @@ static void send_to(ref_chan *c, ref__sudog *sg, const void *elem) {
  * tail, which is the same slot. */
 static void recv_from(ref_chan *c, ref__sudog *sg, void *elem) {
   if (c->dataqsiz == 0) {
-    elem_copy(elem, sg->elem, c->elemsize);
+    elem_copy(c, elem, sg->elem);
   } else {
     void *slot = ref__chanbuf(c, c->recvx);
-    elem_copy(elem, slot, c->elemsize);
-    elem_copy(slot, sg->elem, c->elemsize);
+    elem_copy(c, elem, slot);
+    elem_copy(c, slot, sg->elem);
     if (++c->recvx == c->dataqsiz) c->recvx = 0;
     c->sendx = c->recvx;
   }
@@ -170,7 +174,7 @@ bool ref__chan_trysend_locked(ref_chan *c, const void *elem) {
     return true;
   }
   if (c->qcount < c->dataqsiz) {
-    elem_copy(ref__chanbuf(c, c->sendx), elem, c->elemsize);
+    elem_copy(c, ref__chanbuf(c, c->sendx), elem);
     if (++c->sendx == c->dataqsiz) c->sendx = 0;
     c->qcount++;
     return true;
@@ -187,15 +191,15 @@ bool ref__chan_tryrecv_locked(ref_chan *c, void *elem, bool *ok) {
   }
   if (c->qcount > 0) {
     void *slot = ref__chanbuf(c, c->recvx);
-    elem_copy(elem, slot, c->elemsize);
-    memset(slot, 0, c->elemsize); /* the buffer must not keep the value alive */
+    elem_copy(c, elem, slot);
+    elem_copy(c, slot, NULL); /* the buffer must not keep the value alive */
     if (++c->recvx == c->dataqsiz) c->recvx = 0;
     c->qcount--;
     *ok = true;
     return true;
   }
   if (c->closed) {
-    elem_copy(elem, NULL, c->elemsize);
+    elem_copy(c, elem, NULL);
     *ok = false;
     return true;
   }
@@ -247,7 +251,7 @@ bool ref_chan_recv(ref_chan *c, void *elem) {
   g->param = NULL;
   ref__waitq_enqueue(&c->recvq, me);
   ref__park(ref__chan_unlock_after, c);
-  if (!me->success) elem_copy(elem, NULL, c->elemsize);
+  if (!me->success) elem_copy(c, elem, NULL);
   return me->success;
 }
 
@@ -259,7 +263,7 @@ void ref_chan_close(ref_chan *c) {
   c->closed = true;
   ref__sudog *sg;
   while ((sg = ref__waitq_dequeue(&c->recvq)) != NULL) {
-    elem_copy(sg->elem, NULL, c->elemsize);
+    elem_copy(c, sg->elem, NULL);
     wake(sg, false);
   }
   while ((sg = ref__waitq_dequeue(&c->sendq)) != NULL) wake(sg, false); /* they throw */

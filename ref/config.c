@@ -64,6 +64,7 @@ void ref_config_default(ref_config *cfg) {
   cfg->scan = REF_SCAN_CONSERVATIVE;
   cfg->stackmaps = REF_MAPS_PCTAB;
   cfg->reuse = REF_REUSE_OFF;
+  cfg->mode = REF_MODE_STW;
   cfg->split_bytes = SPLIT_BYTES_DEFAULT;
   cfg->poison = REF_ASSERT_LEVEL >= 2;
   cfg->seed = 1;
@@ -76,6 +77,7 @@ static const char *const scan_names[] = {REF_SCANS(NAME_OF)};
 static const char *const maps_names[] = {REF_STACKMAPS(NAME_OF)};
 static const char *const reuse_names[] = {REF_REUSES(NAME_OF)};
 static const char *const preempt_names[] = {REF_PREEMPTS(NAME_OF)};
+static const char *const mode_names[] = {REF_MODES(NAME_OF)};
 #undef NAME_OF
 
 /* "<scan>-<phase>" for every pair, joined once before main from the two
@@ -107,10 +109,6 @@ int ref_strategy_parse(const char *name, ref_phase *phase, ref_scan *scan) {
   return -1;
 }
 
-const char *ref_stackmaps_name(ref_stackmaps maps) {
-  return (unsigned)maps < REF_NSTACKMAPS ? maps_names[maps] : NULL;
-}
-
 /* The index of name in names[0, n), or -1. */
 static int name_index(const char *const *names, int n, const char *name) {
   for (int i = 0; i < n; i++)
@@ -118,31 +116,21 @@ static int name_index(const char *const *names, int n, const char *name) {
   return -1;
 }
 
-int ref_stackmaps_parse(const char *name, ref_stackmaps *maps) {
-  int i = name_index(maps_names, REF_NSTACKMAPS, name);
-  if (i >= 0) *maps = (ref_stackmaps)i;
-  return i < 0 ? -1 : 0;
-}
-
-const char *ref_reuse_name(ref_reuse reuse) {
-  return (unsigned)reuse < REF_NREUSES ? reuse_names[reuse] : NULL;
-}
-
-int ref_reuse_parse(const char *name, ref_reuse *reuse) {
-  int i = name_index(reuse_names, REF_NREUSES, name);
-  if (i >= 0) *reuse = (ref_reuse)i;
-  return i < 0 ? -1 : 0;
-}
-
-const char *ref_preempt_name(ref_preempt preempt) {
-  return (unsigned)preempt < REF_NPREEMPTS ? preempt_names[preempt] : NULL;
-}
-
-int ref_preempt_parse(const char *name, ref_preempt *preempt) {
-  int i = name_index(preempt_names, REF_NPREEMPTS, name);
-  if (i >= 0) *preempt = (ref_preempt)i;
-  return i < 0 ? -1 : 0;
-}
+/* ref_<what>_name and ref_<what>_parse over one switch's table. */
+#define NAME_AND_PARSE(what, type, names, count)                                  \
+  const char *ref_##what##_name(type v) {                                         \
+    return (unsigned)v < (count) ? names[v] : NULL;                               \
+  }                                                                               \
+  int ref_##what##_parse(const char *name, type *v) {                             \
+    int i = name_index(names, (count), name);                                     \
+    if (i >= 0) *v = (type)i;                                                     \
+    return i < 0 ? -1 : 0;                                                        \
+  }
+NAME_AND_PARSE(stackmaps, ref_stackmaps, maps_names, REF_NSTACKMAPS)
+NAME_AND_PARSE(reuse, ref_reuse, reuse_names, REF_NREUSES)
+NAME_AND_PARSE(preempt, ref_preempt, preempt_names, REF_NPREEMPTS)
+NAME_AND_PARSE(mode, ref_mode, mode_names, REF_NMODES)
+#undef NAME_AND_PARSE
 
 static int check_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
   if (!ref_strategy_name(phase, scan) || !ref_stackmaps_name(maps))
@@ -151,22 +139,36 @@ static int check_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
   return 0;
 }
 
+typedef struct strategy_req {
+  ref_phase phase;
+  ref_scan scan;
+  ref_stackmaps maps;
+  bool done; /* set when they were written */
+} strategy_req;
+
 static void set_strategy(void *arg) {
-  const int *v = arg;
-  ref__cfg.phase = (ref_phase)v[0];
-  ref__cfg.scan = (ref_scan)v[1];
-  ref__cfg.stackmaps = (ref_stackmaps)v[2];
+  strategy_req *r = arg;
+  if (!ref__cgc_idle()) return; /* background workers read them while a cycle marks */
+  ref__cfg.phase = r->phase;
+  ref__cfg.scan = r->scan;
+  ref__cfg.stackmaps = r->maps;
+  r->done = true;
 }
 
 /* With the world stopped, so that a goroutine may switch it while others
  * run: they read the switches after the restart, which orders the writes
- * before. */
+ * before. In a concurrent mode the background mark workers do not stop
+ * with the world, so the switch waits for a cycle under way to end
+ * (torture found the race under TSan). */
 int ref_set_strategy(ref_phase phase, ref_scan scan, ref_stackmaps maps) {
   REF_RUNTIME_CALL();
   if (check_strategy(phase, scan, maps) != 0) return -1;
-  int v[3] = {(int)phase, (int)scan, (int)maps};
-  ref__with_world_stopped(set_strategy, v);
-  return 0;
+  strategy_req r = {phase, scan, maps, false};
+  for (;;) {
+    ref__with_world_stopped(set_strategy, &r);
+    if (r.done) return 0;
+    ref__cgc_wait_idle();
+  }
 }
 
 /* The prefetch distances' defaults (scan_stack.c says where they come from). */
@@ -235,6 +237,16 @@ int ref__config_check(const ref_config *cfg) {
   if (!ref_reuse_name(cfg->reuse)) return ref__seterr("unknown reuse setting %d", (int)cfg->reuse);
   if (!ref_preempt_name(cfg->preempt))
     return ref__seterr("unknown preempt setting %d", (int)cfg->preempt);
+  if (!ref_mode_name(cfg->mode)) return ref__seterr("unknown mode %d", (int)cfg->mode);
+  if (cfg->bg_workers < 0 || cfg->bg_workers > REF_MAX_WORKERS)
+    return ref__seterr("bg_workers must be in 1..%d (0 = default), not %d", REF_MAX_WORKERS,
+                       cfg->bg_workers);
+  if (cfg->mode != REF_MODE_STW && cfg->reuse != REF_REUSE_OFF)
+    return ref__seterr("mode %s does not take reuse=%s yet", ref_mode_name(cfg->mode),
+                       ref_reuse_name(cfg->reuse));
+  if (cfg->mode != REF_MODE_STW && cfg->preempt != REF_PREEMPT_COOPERATIVE)
+    return ref__seterr("mode %s does not take preempt=%s yet", ref_mode_name(cfg->mode),
+                       ref_preempt_name(cfg->preempt));
   if (REF_TSAN && cfg->preempt == REF_PREEMPT_ASYNC)
     return ref__seterr("preempt=async is not available under ThreadSanitizer (it delays signals)");
   if (check_prefetch(cfg->walk_ahead, cfg->lines_ahead, cfg->prefetch_lines) != 0) return -1;

@@ -132,8 +132,48 @@ static ref_g *g_struct_new(void) {
   return gs.g_next++;
 }
 
+/* Arrays allg outgrew while pinned (g.h), freed at the unpin; it doubles,
+ * so a cycle retires at most a few. Under gs.lock. */
+static struct {
+  bool pinned;
+  int n;
+  ref_g **old[64];
+} retired;
+
+static bool allg_grow(void) {
+  if (!retired.pinned || ref__allg.cap == 0) return REF_GROW(ref__allg.g, ref__allg.cap, 1024);
+  if (retired.n == (int)(sizeof retired.old / sizeof *retired.old) ||
+      ref__allg.cap > SIZE_MAX / 2 / sizeof(ref_g *))
+    return false;
+  ref_g **a = malloc(2 * ref__allg.cap * sizeof *a);
+  if (!a) return false;
+  memcpy(a, ref__allg.g, ref__allg.len * sizeof *a);
+  retired.old[retired.n++] = ref__allg.g;
+  ref__allg.g = a;
+  ref__allg.cap *= 2;
+  return true;
+}
+
+void ref__allg_pin(void) {
+  pthread_mutex_lock(&gs.lock);
+  retired.pinned = true;
+  pthread_mutex_unlock(&gs.lock);
+}
+
+static void retired_free(void) {
+  for (int i = 0; i < retired.n; i++) free(retired.old[i]);
+  retired.n = 0;
+}
+
+void ref__allg_unpin(void) {
+  pthread_mutex_lock(&gs.lock);
+  retired.pinned = false;
+  retired_free();
+  pthread_mutex_unlock(&gs.lock);
+}
+
 static int allg_add(ref_g *g) {
-  if (ref__allg.len == ref__allg.cap && !REF_GROW(ref__allg.g, ref__allg.cap, 1024))
+  if (ref__allg.len == ref__allg.cap && !allg_grow())
     return ref__seterr("out of memory growing the goroutine table past %zu", ref__allg.cap);
   g->allg_index = (uint32_t)ref__allg.len;
   ref__allg.g[ref__allg.len++] = g;
@@ -344,6 +384,8 @@ void ref__g_shutdown(void) {
   segv_uninstall();
   free_chunks(gs.stack_chunks);
   free_chunks(gs.g_blocks);
+  retired_free();
+  retired.pinned = false;
   free(ref__allg.g);
   memset(&ref__allg, 0, sizeof ref__allg);
   pthread_mutex_destroy(&gs.lock);

@@ -112,7 +112,7 @@ struct ref_g {
    * it before it publishes the G as runnable; concurrent marking may replay
    * a record only under the same condition it could read the stack (the G
    * stopped), and a record is a snapshot of that stack, as a scan is. */
-  uint8_t scan_clean;     /* 0, or REF_G_CLEAN / REF_G_CLEAN_EXT (record words malloc'd) */
+  uint8_t scan_clean;     /* 0, REF_G_SEEN, or REF_G_CLEAN / REF_G_CLEAN_EXT (record malloc'd) */
   uint32_t allg_index;    /* g == ref__allg.g[allg_index]; the reuse table's index.
                              With scan_clean, on the G's first line, which the
                              scans' pipeline fetches: a replay reads no other */
@@ -132,13 +132,28 @@ struct ref_g {
    * after it ends): preempt=async's signal stops it only at 0. Its own,
    * read by the signal handler on its thread. */
   uint32_t in_runtime;
+  /* Concurrent marking (gc_concurrent.c). xoncpu: 1 from just before an M
+   * switches the G in until the next context on that M has the G's context
+   * saved (after_switch); a worker reads a G's stack only while it holds
+   * xscanlock and has seen xoncpu 0 (a Dekker pair with the switch-in, which
+   * waits for the lock). xscanned: the last concurrent cycle (its epoch)
+   * that scanned this stack; written under xscanlock, or by ref_go before
+   * the G is published. */
+  _Atomic uint32_t xoncpu, xscanlock;
+  _Atomic uint64_t xscanned;
   /* sanitizer fiber state */
   void *asan_fake_stack;
   void *tsan_fiber;
   ref__sudog sudog;       /* plain channel send/receive wait entry */
 };
 
-enum { REF_G_CLEAN = 1, REF_G_CLEAN_EXT = 2 };
+/* scan_clean's values. REF_G_SEEN: scanned whole while parked and not run
+ * since, but not recorded: the next scan records. A record is made only on
+ * a G's second complete scan in a row without running, so goroutines that
+ * run between every pair of cycles (Go's Select, Blocking and ForRange wake
+ * every reader) pay one store per scan, not a record each. SEEN is a hint
+ * for when to record; a record's soundness does not rest on it. */
+enum { REF_G_SEEN = 1, REF_G_CLEAN = 2, REF_G_CLEAN_EXT = 3 };
 
 /* Drops g's scan record, if any (scan_reuse.c): g runs, dies, or another G
  * wrote into its stack. A record held inline in its table entry is dropped
@@ -146,8 +161,34 @@ enum { REF_G_CLEAN = 1, REF_G_CLEAN_EXT = 2 };
  * per switch-in of a recorded G). */
 void ref__reuse_forget_slow(ref_g *g);
 static inline void ref__reuse_forget(ref_g *g) {
-  if (ref_unlikely(g->scan_clean)) ref__reuse_forget_slow(g);
+  if (ref_unlikely(g->scan_clean)) {
+    if (g->scan_clean == REF_G_CLEAN_EXT) ref__reuse_forget_slow(g);
+    else g->scan_clean = 0;
+  }
 }
+
+/* Status changes are atomic stores: concurrent mark workers read a G's
+ * status while its M changes it. The M that owns the G reads it plainly. */
+static inline void ref__g_setstatus(ref_g *g, ref__gstatus st) {
+  __atomic_store_n(&g->status, (uint16_t)st, __ATOMIC_RELAXED);
+}
+
+/* ---- gc_concurrent.c: what the scheduler tells a concurrent cycle ---- */
+/* An M is about to switch g in (from g0 or from another G): g is on a CPU
+ * from here (xoncpu) until after_switch on that M clears it. While a cycle
+ * marks, g's stack is scanned first if nobody has yet (gc_concurrent.c). */
+void ref__cgc_switch_in_slow(ref_g *g);
+static inline void ref__cgc_switch_in(ref_g *g) {
+  atomic_store_explicit(&g->xoncpu, 1, memory_order_relaxed);
+  if (ref_unlikely(__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED))) ref__cgc_switch_in_slow(g);
+}
+/* ref_go while marking: begin (true when marking) holds g's scan lock and
+ * shades the start argument; end, after g is set up, makes its stack
+ * scanned for this cycle and lets go. */
+bool ref__cgc_g_create_begin(ref_g *g, void *arg);
+void ref__cgc_g_create_end(ref_g *g);
+/* A goroutine's exit, on its own M: while marking it needs no scan. */
+void ref__cgc_g_exit(ref_g *g);
 
 /* A FIFO of Gs linked through schedlink. */
 typedef struct ref__gqueue {
@@ -180,6 +221,8 @@ typedef struct ref__m {
   void *g0_tsan_fiber;     /* TSan */
   ref_frame *g0_frames;    /* records pushed on the scheduler stack: roots, scanned by maps */
   ref__after_fn after;     /* set just before a switch, run just after it */
+  ref_g *prevg;            /* the G this M switched away from, until after_switch
+                              clears its xoncpu */
   void *after_arg;
   ref__runq runq;
   unsigned tick;           /* switches and schedules, for the timer and global-queue checks */
@@ -222,13 +265,21 @@ int ref__nm(void);
 ref__m *ref__m_at(int i);
 
 /* Every G ever created (dead ones included), for the collector. Appended
- * by ref__g_alloc under g.c's lock, never while a cycle runs (the world is
- * stopped then); the collector reads it without the lock. */
+ * by ref__g_alloc under g.c's lock; entries never change once written. A
+ * stop-the-world cycle reads it without the lock (the world is stopped). A
+ * concurrent cycle's stack jobs read the array and length taken at its
+ * first pause while goroutines are created: between ref__allg_pin and
+ * ref__allg_unpin (both with the world stopped) growing the table copies
+ * it to a new array and keeps the old one until the unpin, so the
+ * snapshot is the array itself, not a copy (an O(n) memcpy in the pause:
+ * 800 KB at 100k goroutines). */
 typedef struct ref__allgs {
   ref_g **g;
   size_t len, cap;
 } ref__allgs;
 extern ref__allgs ref__allg;
+void ref__allg_pin(void);
+void ref__allg_unpin(void);
 
 /* ---- g.c: goroutines and stacks ---- */
 int ref__g_init(const ref_config *cfg);
@@ -282,6 +333,10 @@ static inline bool ref__stw_allows(const ref__m *m) {
 /* Tests only: the stop neither asks the other Ms to stop nor waits for
  * them (a deliberately broken handshake, which test_mn.c must catch). */
 extern bool ref__debug_stop_no_wait;
+/* Tests only: an M that found nothing to run sleeps this many ns before it
+ * takes the lock to go idle, widening the window in which a goroutine is
+ * queued behind its back (test_mn.c's stranded-goroutine test). */
+extern _Atomic long ref__debug_idle_delay_ns;
 
 /* Runs fn(arg) on the scheduler stack. From a G, its context is saved first
  * (registers pushed on its own stack, sp published) so it can be scanned. */

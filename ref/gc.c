@@ -29,6 +29,13 @@ void (*ref__debug_in_cycle)(void);
 
 const ref_gc_stats *ref_gc_last(void) { return &last; }
 
+/* ncycles moves in ref__gc_finish and ref__wb_enabled flips in a concurrent
+ * cycle's two pauses, all with the world stopped (ref.h's contract). */
+uint64_t ref_gc_seq(void) {
+  uint64_t done = __atomic_load_n(&ncycles, __ATOMIC_RELAXED);
+  return 2 * done + (__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED) != 0);
+}
+
 /* ---------------------------------------------------------------------------
  * Parallel regions
  * ------------------------------------------------------------------------- */
@@ -144,6 +151,15 @@ static void stats_sum(ref_gc_stats *st, const gc_cycle_state *cs, int n) {
   st->nworkers = n;
 }
 
+/* Adds the mark counters of workers outside the pool (a concurrent cycle's
+ * background workers and mutators). */
+static void stats_sum_extra(ref_gc_stats *st, ref__worker *const *extra, int nextra) {
+  for (int i = 0; i < nextra; i++) {
+    const ref__worker *w = extra[i];
+    REF_MARK_COUNTERS(ADD_COUNTER)
+  }
+}
+
 /* Records what started the cycle and its count among them. */
 static void stats_reason(ref_gc_stats *st, ref_gc_reason why) {
   nreason[why]++;
@@ -151,6 +167,44 @@ static void stats_reason(ref_gc_stats *st, ref_gc_reason why) {
   st->cycles_user = nreason[REF_GC_USER];
   st->cycles_heap = nreason[REF_GC_HEAP];
   st->cycles_limit = nreason[REF_GC_LIMIT];
+}
+
+static gc_cycle_state cs; /* 6 KiB of sweep results: not on a goroutine's stack */
+
+void ref__gc_pool_reset(void) {
+  int n = ref__workers_count();
+  cycle_state_reset(&cs, n);
+  workers_reset(n);
+  ref__mark_reset(n);
+}
+
+ref_gc_stats *ref__gc_finish(const ref__cycle_times *ct, ref__worker *const *extra, int nextra) {
+  int n = ref__workers_count();
+  uint64_t t3 = ref__nanotime();
+  if (ref__cfg.checkmark) ref__checkmark_verify(nextra > 0);
+  uint64_t t4 = ref__nanotime();
+  int parts = sweep(&cs, n);
+  ref__heap_sweep_finish(cs.sweep, parts);
+  ref__roots_done();
+  uint64_t t5 = ref__nanotime();
+  ref_assert_expensive((ref__heap_check(), true));
+
+  stats_reset(&last, n);
+  last.cycle = ++ncycles;
+  last.ttsp_ns = ct->ttsp;
+  last.async_preempts = (uint64_t)ref__stopped_async();
+  last.roots_ns = ct->roots1 - ct->roots0;
+  last.mark_ns = t3 - ct->roots1;
+  last.sweep_ns = t5 - t4;
+  last.total_ns = (t5 - ct->t0) - (t4 - t3); /* the checkmark is not part of the cycle */
+  stats_sum(&last, &cs, n);
+  stats_sum_extra(&last, extra, nextra);
+  stats_reason(&last, ct->why);
+  ref__pacer_cycle_end(&last);
+  last.stw_ns = ref__nanotime() - ct->pause0 - (t4 - t3);
+  ref__interval pause = {ct->pause0, ct->pause0 + last.stw_ns}; /* the cycle's only one in stw */
+  last.mmu_1ms = ref__mmu(&pause, 1, REF_MMU_WINDOW_NS);
+  return &last;
 }
 
 /* Runs on the scheduler stack of the requesting M; arg points at the
@@ -161,48 +215,26 @@ static void gc_cycle(void *arg) {
   ref_assert(!m->curg || m->curg->status == REF_G_RUNNING);
   /* Stop the world: every other M stops at a safepoint or is idle, with its
    * goroutine's context saved; the caller's was saved by systemstack. */
-  uint64_t t0 = ref__nanotime(), ttsp;
+  ref__cycle_times ct = {.why = why, .t0 = ref__nanotime()};
+  ct.pause0 = ct.t0;
   /* This M holding the world stopped means it is inside a cycle (another
    * M's cycle would have stopped it before it got here). */
   if (atomic_load_explicit(&ref__stw_owner, memory_order_relaxed) == m)
     ref__throw("a collection (reason %d) was started inside a collection", why);
-  ref__stop_the_world(&ttsp);
+  ref__stop_the_world(&ct.ttsp);
   /* The trigger fired on several Ms at once: the first cycle served them. */
   if (why == REF_GC_HEAP && !ref__heap_over_goal()) {
     ref__start_the_world();
     return;
   }
   if (ref__debug_in_cycle) ref__debug_in_cycle();
-  static gc_cycle_state cs; /* 6 KiB of sweep results: not on a goroutine's stack */
-  int n = ref__workers_count();
   ref_assert_expensive((ref__heap_check(), true));
-  cycle_state_reset(&cs, n);
-  workers_reset(n);
-  ref__mark_reset(n);
+  ref__gc_pool_reset();
   ref__reuse_prepare();
   ref__workers_run(mark_region, &cs);
-  uint64_t t1 = cs.t_roots0, t2 = cs.t_roots1;
-  uint64_t t3 = ref__nanotime();
-  if (ref__cfg.checkmark) ref__checkmark_verify();
-  uint64_t t4 = ref__nanotime();
-  int parts = sweep(&cs, n);
-  ref__heap_sweep_finish(cs.sweep, parts);
-  ref__roots_done();
-  uint64_t t5 = ref__nanotime();
-  ref_assert_expensive((ref__heap_check(), true));
-
-  stats_reset(&last, n);
-  last.cycle = ++ncycles;
-  last.ttsp_ns = ttsp;
-  last.async_preempts = (uint64_t)ref__stopped_async();
-  last.roots_ns = t2 - t1;
-  last.mark_ns = t3 - t2;
-  last.sweep_ns = t5 - t4;
-  last.total_ns = (t5 - t0) - (t4 - t3); /* the checkmark is not part of the cycle */
-  stats_sum(&last, &cs, n);
-  stats_reason(&last, why);
-  ref__pacer_cycle_end(&last);
-  last.stw_ns = ref__nanotime() - t0 - (t4 - t3);
+  ct.roots0 = cs.t_roots0;
+  ct.roots1 = cs.t_roots1;
+  ref__gc_finish(&ct, NULL, 0);
   ref__start_the_world();
 }
 
@@ -210,7 +242,8 @@ void ref__gc_start(ref_gc_reason why) {
   REF_RUNTIME_CALL();
   if (ref_unlikely(!ref__m_get()))
     ref__throw("ref_gc called with no runtime (before ref_init or after ref_shutdown)");
-  ref__systemstack(gc_cycle, &why);
+  if (ref__cfg.mode != REF_MODE_STW) ref__cgc_run(why);
+  else ref__systemstack(gc_cycle, &why);
 }
 
 void ref_gc(void) { ref__gc_start(REF_GC_USER); }
@@ -238,10 +271,12 @@ int ref__gc_init(const ref_config *cfg) {
   ncycles = 0;
   memset(nreason, 0, sizeof nreason);
   if (ref__pacer_init() != 0) return -1;
-  return ref__workers_init(cfg);
+  if (ref__workers_init(cfg) != 0) return -1;
+  return ref__cgc_init(cfg);
 }
 
 void ref__gc_shutdown(void) {
+  ref__cgc_shutdown();
   ref__trace_free();
   ref__workers_shutdown();
   ref__roots_shutdown();

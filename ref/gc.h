@@ -58,6 +58,7 @@ typedef struct ref__worker {
   uint32_t nrec;
   uintptr_t rec[REF_REUSE_MAX_WORDS];
   ref__pccache pccache;
+  uint64_t shades, assist_ns; /* a mutator's (gc_concurrent.c) */
   ref_trace_event *trace;  /* NULL: not tracing (ref_trace_enable) */
   uint32_t ntrace, trace_cap;
   uint64_t trace_dropped;
@@ -88,6 +89,80 @@ void ref__gc_shutdown(void);
 /* Runs one cycle started by `why` on the scheduler stack (ref_gc is the
  * REF_GC_USER one); throws if a cycle is already running. */
 void ref__gc_start(ref_gc_reason why);
+
+/* The times a cycle's end reports, ns (ref__nanotime): t0 the request, pause0
+ * the start of the pause that ends it (t0 in stw), roots0/roots1 worker 0's
+ * root enumeration, ttsp that pause's time to safepoint. */
+typedef struct ref__cycle_times {
+  ref_gc_reason why;
+  uint64_t t0, pause0, ttsp, roots0, roots1;
+} ref__cycle_times;
+/* Resets the pool workers' counters, the cycle state and termination
+ * detection for a mark region. World stopped. */
+void ref__gc_pool_reset(void);
+/* The end of every cycle, world stopped, marking done: the checkmark pass
+ * (exact in stw; in a concurrent cycle, extra workers given, it allows
+ * floating garbage), the sweep, the stats (the pool's and the extra
+ * workers' counters summed) and the next goal. Returns the stats. */
+ref_gc_stats *ref__gc_finish(const ref__cycle_times *ct, ref__worker *const *extra, int nextra);
+
+/* ---- gc_concurrent.c: modes concurrent-rescan and concurrent-hybrid ---- */
+int ref__cgc_init(const ref_config *cfg);
+void ref__cgc_shutdown(void);
+/* Runs a concurrent cycle started by why to its end (a heap trigger only
+ * starts it, and returns when one already runs), from a goroutine or the
+ * scheduler stack, not on the scheduler stack of a systemstack call. */
+void ref__cgc_run(ref_gc_reason why);
+/* The calling M's mark state for barrier shades, assists and stack scans
+ * at switch-in. */
+ref__worker *ref__cgc_mworker(void);
+/* After an allocation of bytes while marking: assist credit, and mark
+ * termination once no work is left; over the heap's goal, every stack job
+ * and grey object it can take, then termination whether or not the mark is
+ * quiet (or a wait, at safepoints, for the one under way). */
+void ref__cgc_alloc_slow(size_t bytes);
+static inline void ref__cgc_alloc(size_t bytes) {
+  if (ref_unlikely(__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED))) ref__cgc_alloc_slow(bytes);
+}
+/* Whether the calling context's stack is black this cycle (hybrid). */
+bool ref__cgc_stack_scanned(void);
+/* Tests only: called by the driver of a concurrent cycle that ref_gc
+ * started, after its first pause, with the world running and the barrier
+ * on; until it returns the background workers take no work and the mark
+ * does not end, so nothing is marked but the first pause's roots and what
+ * the barrier, assists and switch-in scans grey. */
+extern void (*ref__debug_in_mark)(void);
+/* Tests only: while true, every concurrent cycle's mark is held as for
+ * ref__debug_in_mark, heap-triggered ones too, and allocations do not
+ * assist: the heap passes its goal as fast as the program allocates. */
+extern _Atomic bool ref__debug_hold_mark;
+
+/* ---- pausestats.c: a cycle's pause and suspension figures ---- */
+/* Times a goroutine's stack was held for a concurrent scan, ns: a
+ * log-linear histogram (values under 8 exact, then 8 buckets per power of
+ * two) and the largest. */
+#define REF_SUSP_BUCKETS 280
+typedef struct ref__susp_hist {
+  uint64_t tag; /* the owner's: which counts these are (pausestats.c ignores it) */
+  uint64_t max;
+  uint64_t n[REF_SUSP_BUCKETS];
+} ref__susp_hist;
+/* Counts `weight` goroutines held for ns (a batch of stack jobs counts each
+ * of its goroutines). */
+void ref__susp_add(ref__susp_hist *h, uint64_t ns, uint64_t weight);
+void ref__susp_merge(ref__susp_hist *into, const ref__susp_hist *h);
+/* The pct-th percentile: the upper bound of its bucket (at most 12.5% over
+ * the true value), never above the largest; 0 when empty. */
+uint64_t ref__susp_quantile(const ref__susp_hist *h, unsigned pct);
+/* A pause, [t0, t1) in ref__nanotime's ns. */
+typedef struct ref__interval {
+  uint64_t t0, t1;
+} ref__interval;
+/* The minimum mutator utilization over every window of `window` ns (Go's
+ * MMU) when the n disjoint pauses are the only time the mutators lose:
+ * 1 - the largest pause time inside one window / window, in [0, 1]. */
+double ref__mmu(const ref__interval *iv, int n, uint64_t window);
+#define REF_MMU_WINDOW_NS 1000000 /* ref_gc_stats.mmu_1ms */
 
 /* ---- pacer.c ---- */
 /* Reads STACKSCAN_GOGC into ref__cfg.gc_percent and sets the first goal,
@@ -161,6 +236,12 @@ static inline void ref__count_stack(ref__worker *w, uintptr_t bytes) {
 /* ---- scan_reuse.c: records of clean stacks (reuse=clean; see g.h) ---- */
 /* Sizes the side table for allg; before the cycle's first scan. */
 void ref__reuse_prepare(void);
+/* The table's entries, one line per allg slot, or NULL. */
+#define REF_REUSE_ENTRY_BYTES 64
+extern struct reuse_entry *ref__reuse_entries;
+static inline const void *ref__reuse_entry_line(const ref_g *g) {
+  return (const char *)ref__reuse_entries + (size_t)g->allg_index * REF_REUSE_ENTRY_BYTES;
+}
 /* Replays g's record if g is clean and it was made under this scan mode,
  * counting the stack as scanned; false: scan it. */
 bool ref__reuse_replay(ref__worker *w, ref_g *g);
@@ -188,6 +269,10 @@ static inline void ref__mark_ptr(ref__worker *w, uintptr_t p) {
   uint32_t idx;
   uintptr_t base = ref__find_object(p, &s, &idx);
   if (base) ref__greyobject(w, base, s, idx);
+}
+/* Shades p (any word: only heap addresses are marked) into w's buffers. */
+static inline void ref__shade(ref__worker *w, uintptr_t p) {
+  if (p - ref__heap.arena_lo < ref__heap_arena_size()) ref__mark_ptr(w, p);
 }
 void ref__ptrbuf_flush(ref__worker *w);
 void ref__scanobject(ref__worker *w, uintptr_t b);
@@ -226,9 +311,15 @@ void ref__mark_join(void);
  * only by a store followed by ref__unpark. */
 void ref__wait_until(bool (*ready)(void *), void *arg);
 
+/* ---- barrier.c: the write barrier's slow paths ---- */
+/* Shades what a barriered store of val over old must, per the mode. */
+void ref__wb_shade_pair(uintptr_t old, uintptr_t val);
+
 /* ---- checkmark.c ---- */
-/* Re-marks with an independent serial marker and aborts on any difference. */
-void ref__checkmark_verify(void);
+/* Re-marks with an independent serial marker and aborts on any difference;
+ * with floating_ok, only on an object the verifier reaches and the
+ * collector left unmarked (a concurrent cycle keeps what died during it). */
+void ref__checkmark_verify(bool floating_ok);
 
 /* Tests only: called inside every cycle with the world stopped, before
  * marking (test_mn.c watches running goroutines from it). */

@@ -87,9 +87,10 @@ static struct {
    * what caches still hold. */
   uint64_t swept_objects, swept_bytes;
   _Atomic uint64_t xalloc_objects, xalloc_bytes;
-  /* The GOGC goal (pacer.c) and what is left of it after the sweep:
-   * budget = goal - swept_bytes, so the trigger compares one counter. */
-  uint64_t goal, budget;
+  /* The GOGC goal and trigger (pacer.c) and what is left of each after the
+   * sweep: budget = goal - swept_bytes, tbudget = trigger - swept_bytes, so
+   * each test compares one counter. Invariant: trigger <= goal. */
+  uint64_t goal, budget, trigger, tbudget;
 } H;
 
 /* Bits set in x (the baseline x86-64 ISA has no popcnt instruction). */
@@ -194,7 +195,7 @@ static uintptr_t pages_alloc(size_t npages) {
   if (npages > H.npages - H.hi_page) return 0;
   uintptr_t base = page_addr(H.hi_page);
   H.hi_page += npages;
-  ref__heap.arena_hi = page_addr(H.hi_page);
+  __atomic_store_n(&ref__heap.arena_hi, page_addr(H.hi_page), __ATOMIC_RELAXED);
   return base;
 }
 
@@ -280,7 +281,8 @@ static ref__span *span_new_locked(size_t npages, int sizeclass, bool noscan, uin
   s->needzero = dirty_any(page_of(base), npages);
   span_meta_alloc(s);
   size_t first = page_of(base);
-  for (size_t i = 0; i < npages; i++) ref__heap.pagemap[first + i] = s;
+  for (size_t i = 0; i < npages; i++) /* publishes s to concurrent markers (heap.h) */
+    __atomic_store_n(&ref__heap.pagemap[first + i], s, __ATOMIC_RELEASE);
   table_append(s);
   H.bytes_mapped += bytes;
   return s;
@@ -373,15 +375,25 @@ static bool cache_refill(alloc_cache *ac, int c, bool noscan) {
   }
 }
 
+/* While a concurrent cycle marks, an object is allocated black: its mark bit
+ * is set before its alloc bit (the release store after this), so no marker
+ * greys or scans it while its owner zeroes and fills it. */
+static ref_noinline void alloc_black(uintptr_t p) {
+  ref__span *s = ref__span_of(p);
+  uint32_t idx = s->sizeclass ? (uint32_t)(((uint64_t)(p - s->base) * s->divmul) >> 32) : 0;
+  ref__bit_tryset(&s->xmarkbits[idx >> 3], (uint8_t)(1u << (idx & 7)));
+}
+
 /* Pops the lowest free slot of a loaded cache. */
 static inline void *cache_pop(alloc_cache *ac, const ref_type *t) {
   ref_assert_internal(ref__stw_allows(ref__m_get()));
   uint64_t m = ac->freemask;
   uint32_t k = (uint32_t)__builtin_ctzll(m);
   ac->freemask = m & (m - 1);
-  *ac->allocword |= (uint64_t)1 << k;
-  if (ac->types) ac->types[k] = t;
   void *p = (void *)(ac->wordbase + k * ac->elemsize);
+  if (ref_unlikely(__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED))) alloc_black((uintptr_t)p);
+  __atomic_store_n(ac->allocword, *ac->allocword | (uint64_t)1 << k, __ATOMIC_RELEASE);
+  if (ac->types) ac->types[k] = t;
   if (ac->needzero) memset(p, 0, ac->elemsize);
   return p;
 }
@@ -404,7 +416,8 @@ static ref_noinline void *alloc_large(const ref_type *t, size_t size, bool nosca
   size_t npages = (elemsize + REF_PAGE_SIZE - 1) >> REF_PAGE_SHIFT;
   ref__span *s = span_new(npages, 0, noscan, elemsize, 1);
   if (s == NULL) return NULL;
-  s->allocbits[0] = 1;
+  if (ref_unlikely(__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED))) alloc_black(s->base);
+  __atomic_store_n(&s->allocbits[0], 1, __ATOMIC_RELEASE);
   if (s->types) s->types[0] = t;
   if (s->needzero) zero_dirty_pages(s->base, elemsize);
   s->needzero = 0;
@@ -469,28 +482,54 @@ static inline void *heap_alloc(const ref_type *t, size_t n) {
 
 void *ref__heap_alloc(const ref_type *t, size_t n) { return heap_alloc(t, n); }
 
-/* Public allocation, a safepoint: over the GOGC goal, collect first (alloc
- * bytes change only on a refill, so this fires once per crossing); on the
- * limit, collect once and retry. */
+/* Public allocation, a safepoint: over the GOGC trigger, collect first (in
+ * stw the trigger is the goal; alloc bytes change only on a refill, so this
+ * fires once per crossing), or in a concurrent mode start a background
+ * cycle; on the limit, collect and retry: once in stw, up to
+ * LIMIT_TRIES times in a concurrent mode, where the other goroutines
+ * allocate (black) while the cycle marks and may fill what it frees before
+ * the retry (torture found a 1 MiB limit refused with a sixth of it live). */
+#define LIMIT_TRIES 4
 void *ref_alloc_array(const ref_type *elem, size_t n) {
   REF_RUNTIME_CALL();
   ref_poll();
-  if (ref_unlikely(ref__heap_over_goal())) ref__gc_start(REF_GC_HEAP);
+  if (ref_unlikely(ref__heap_over_trigger())) ref__gc_start(REF_GC_HEAP);
   void *p = heap_alloc(elem, n);
-  if (ref_likely(p != NULL)) return p;
+  if (ref_likely(p != NULL)) {
+    ref__cgc_alloc(elem->size * n); /* assists while a concurrent cycle marks */
+    return p;
+  }
   size_t size;
   if (!request_ok(elem, n, &size) || size > ref__heap.heap_max) return NULL; /* error set */
-  ref__gc_start(REF_GC_LIMIT);
-  return heap_alloc(elem, n); /* NULL: the limit error is set */
+  int tries = ref__cfg.mode == REF_MODE_STW ? 1 : LIMIT_TRIES;
+  for (int i = 0; i < tries && p == NULL; i++) {
+    ref__gc_start(REF_GC_LIMIT);
+    p = heap_alloc(elem, n); /* NULL: the limit error is set */
+  }
+  if (p) ref__cgc_alloc(elem->size * n);
+  return p;
 }
 
 bool ref__heap_over_goal(void) {
   return atomic_load_explicit(&H.xalloc_bytes, memory_order_relaxed) > H.budget;
 }
 
-void ref__heap_set_goal(uint64_t goal) {
+bool ref__heap_over_trigger(void) {
+  return atomic_load_explicit(&H.xalloc_bytes, memory_order_relaxed) > H.tbudget;
+}
+
+uint64_t ref__heap_counted(void) {
+  return H.swept_bytes + atomic_load_explicit(&H.xalloc_bytes, memory_order_relaxed);
+}
+
+uint64_t ref__heap_goal(void) { return H.goal; }
+
+void ref__heap_set_goal(uint64_t goal, uint64_t trigger) {
+  ref_assert(trigger <= goal);
   H.goal = goal;
   H.budget = goal > H.swept_bytes ? goal - H.swept_bytes : 0;
+  H.trigger = trigger;
+  H.tbudget = trigger > H.swept_bytes ? trigger - H.swept_bytes : 0;
 }
 
 void *ref_alloc(const ref_type *t) { return ref_alloc_array(t, 1); }
@@ -622,6 +661,7 @@ static void heap_stats(void *arg) {
   st->bytes_mapped = H.bytes_mapped;
   st->bytes_counted = (size_t)(H.swept_bytes + alloc_bytes);
   st->heap_goal = H.goal > SIZE_MAX ? SIZE_MAX : (size_t)H.goal;
+  st->heap_trigger = H.trigger > SIZE_MAX ? SIZE_MAX : (size_t)H.trigger;
 }
 
 void ref_heap_stats_get(ref_heap_stats *st) {
@@ -662,7 +702,7 @@ int ref__heap_init(size_t heap_max, int nprocs) {
   ref__heap.pagemap = (ref__span **)H.meta_map;
   H.freemap = ref__heap.pagemap + H.npages;
   H.dirty = (uint64_t *)(H.freemap + H.npages);
-  ref__heap_set_goal(UINT64_MAX); /* no trigger until the pacer sets a goal */
+  ref__heap_set_goal(UINT64_MAX, UINT64_MAX); /* no trigger until the pacer sets a goal */
   ref_assert(nprocs >= 1);
   H.nmcaches = nprocs;
   H.mcaches = aligned_alloc(REF_CACHE_LINE, sizeof *H.mcaches * (size_t)H.nmcaches);

@@ -22,9 +22,14 @@
  *     [ref__heap.arena_lo, ref__heap.arena_hi) with its page-map entry
  *     pointing at it. Page-map entries of free pages are NULL.
  *   - Mark (and checkmark) bits are set only on allocated slots.
- *   - Between the start of marking and ref__heap_sweep_finish() nothing is
- *     allocated: the span table and every alloc bit are frozen, so readers
- *     on mark threads need no synchronization beyond the world stop.
+ *   - In stw mode, between the start of marking and ref__heap_sweep_finish()
+ *     nothing is allocated: the span table and every alloc bit are frozen,
+ *     so readers on mark threads need no synchronization beyond the world
+ *     stop. In a concurrent cycle mutators allocate while workers mark:
+ *     new spans are published through the page map (release/acquire),
+ *     arena_hi and alloc-bit words are accessed atomically, and an object
+ *     allocated then is marked before it is allocated (black). The span
+ *     table is read only with the world stopped.
  *   - A span is in at most one place that allocates from it: one P's cache
  *     or its class's central list (or neither, when full). Its alloc bits
  *     are written only by the P that caches it.
@@ -107,16 +112,26 @@ extern struct ref__heap {
   size_t heap_max;           /* limit on bytes of in-use spans */
 } ref__heap;
 
-/* The span holding p, or NULL when p lies in no in-use span. O(1). */
-static inline ref__span *ref__span_of(uintptr_t p) {
-  uintptr_t off = p - ref__heap.arena_lo;
-  if (ref_unlikely(off >= ref__heap.arena_hi - ref__heap.arena_lo)) return NULL;
-  return ref__heap.pagemap[off >> REF_PAGE_SHIFT];
+/* The bytes of arena below arena_hi, which grows while a concurrent cycle
+ * marks (hence the atomic load; a plain mov on x86-64 and AArch64). */
+static inline uintptr_t ref__heap_arena_size(void) {
+  return __atomic_load_n(&ref__heap.arena_hi, __ATOMIC_RELAXED) - ref__heap.arena_lo;
 }
 
-/* Whether slot idx of s is allocated. */
+/* The span holding p, or NULL when p lies in no in-use span. O(1). The
+ * page map entry is loaded with acquire: a span made while a concurrent
+ * cycle marks is published by its entries' release stores. */
+static inline ref__span *ref__span_of(uintptr_t p) {
+  uintptr_t off = p - ref__heap.arena_lo;
+  if (ref_unlikely(off >= ref__heap_arena_size())) return NULL;
+  return __atomic_load_n(&ref__heap.pagemap[off >> REF_PAGE_SHIFT], __ATOMIC_ACQUIRE);
+}
+
+/* Whether slot idx of s is allocated. Acquire: an allocation during a
+ * concurrent mark sets the slot's mark bit before this one (heap.c), so a
+ * marker that sees it allocated sees it marked and never greys it. */
 static inline bool ref__span_is_allocated(const ref__span *s, uint32_t idx) {
-  return (s->allocbits[idx >> 6] >> (idx & 63)) & 1;
+  return (__atomic_load_n(&s->allocbits[idx >> 6], __ATOMIC_ACQUIRE) >> (idx & 63)) & 1;
 }
 
 /* findObject: for an interior pointer p, the base of the allocated object
@@ -212,12 +227,18 @@ void ref__heap_shutdown(void);
  * returns NULL with "heap limit N MiB exceeded" in ref_error(). */
 void *ref__heap_alloc(const ref_type *t, size_t n);
 
-/* Sets the GOGC goal (pacer.c, after a sweep or at init): ref_alloc collects
- * before allocating once the bytes counted since the sweep (live + every
- * slot handed to a cache + large objects) exceed it. UINT64_MAX: never. */
-void ref__heap_set_goal(uint64_t goal);
-/* Whether the bytes counted since the sweep exceed the goal (the trigger). */
+/* Sets the GOGC goal and trigger (pacer.c, after a sweep or at init),
+ * trigger <= goal: ref_alloc starts a cycle before allocating once the
+ * bytes counted (live at the sweep + every slot handed to a cache + large
+ * objects since) exceed the trigger. UINT64_MAX: never. */
+void ref__heap_set_goal(uint64_t goal, uint64_t trigger);
+/* Whether the bytes counted exceed the goal; the trigger. */
 bool ref__heap_over_goal(void);
+bool ref__heap_over_trigger(void);
+/* The bytes counted (ref_heap_stats.bytes_counted: what the trigger and
+ * the goal are compared with) and the goal. */
+uint64_t ref__heap_counted(void);
+uint64_t ref__heap_goal(void);
 
 /* The in-use spans, a stable array from the start of marking to the end of
  * ref__heap_sweep_finish() (no allocation in between). */

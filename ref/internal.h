@@ -39,9 +39,19 @@
 #define REF_TSAN 0
 #endif
 
+/* How long a wait spins before it sleeps: a mark worker before its futex
+ * (workers.c), a stop's requester before its condition variable (sched.c). */
+#define REF_PARK_SPIN_NS 20000ull
+
 /* Conservative scanners read words that ASan may consider poisoned (dead
  * stack slots, redzones): they are marked with this. */
 #define REF_NO_SANITIZE_ADDRESS __attribute__((no_sanitize("address")))
+/* A concurrent cycle's workers read a parked goroutine's stack while other
+ * threads may write words of it: a channel's waker links its wait entries
+ * and stores the value it hands over (through the barrier, which shades
+ * it). Go reads these words racily too; the stack readers are marked with
+ * this so that ThreadSanitizer does not report them. */
+#define REF_NO_SANITIZE_THREAD __attribute__((no_sanitize("thread")))
 
 #define ref_likely(x) __builtin_expect(!!(x), 1)
 #define ref_unlikely(x) __builtin_expect(!!(x), 0)
@@ -117,6 +127,11 @@ uint64_t ref__nanotime(void);
  * for readers of every P's state and writers of the switches. Not from
  * inside a stop. With one mutator (or no runtime) it just calls fn. */
 void ref__with_world_stopped(void (*fn)(void *), void *arg);
+/* gc_concurrent.c: whether no concurrent cycle is under way (always, in stw); and a wait,
+ * helping, until none is. With the world stopped and none under way, none
+ * can start and no background worker reads the configuration. */
+bool ref__cgc_idle(void);
+void ref__cgc_wait_idle(void);
 
 /* ---- configuration (config.c) ---- */
 

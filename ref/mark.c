@@ -21,20 +21,47 @@ void ref__ptrbuf_flush(ref__worker *w) {
   w->nptr = 0;
 }
 
+/* Marks what the pointer words at p that bits selects point to. */
+static inline void mark_bits(ref__worker *w, const uintptr_t *p, uint64_t bits) {
+  const uintptr_t alo = ref__heap.arena_lo, span = ref__heap_arena_size();
+  for (; bits != 0; bits &= bits - 1) {
+    /* Atomic: ref_store may race it (barrier.c). */
+    uintptr_t v = __atomic_load_n(p + __builtin_ctzll(bits), __ATOMIC_RELAXED);
+    if (v - alo < span) ref__mark_ptr(w, v);
+  }
+}
+
+/* Bits [0, n) of a mask word, n <= 64. */
+static inline uint64_t low_bits(size_t n) {
+  return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+}
+
 /* Marks what the pointer words of [p, end) point to; p lies `word` words
- * into an element of type t (0 <= word < t's words). */
+ * into an element of type t (0 <= word < t's words). Walks the set bits of
+ * each element's mask, not every word: most words of most objects are not
+ * pointers (GoroutineBlocking n=1000, conservative-serial: 1 in 4), and a
+ * per-word test cost about 12 instructions a word, 1.2 of the cycle's 8.7
+ * million (callgrind). */
 static void scan_typed(ref__worker *w, const uintptr_t *p, const uintptr_t *end, const ref_type *t,
                        size_t word) {
-  size_t nwords = t->size / REF_WORD;
+  const size_t nwords = t->size / REF_WORD;
   const uint64_t *mask = t->ptrmask;
-  const uintptr_t alo = ref__heap.arena_lo, span = ref__heap.arena_hi - alo;
-  while (p < end) {
-    if ((mask[word >> 6] >> (word & 63)) & 1) {
-      uintptr_t v = *p;
-      if (v - alo < span) ref__mark_ptr(w, v);
+  const uintptr_t *e = p - word; /* the element p is in */
+  if (nwords <= 64) {            /* one mask word: most types */
+    uint64_t m = mask[0] & low_bits(nwords);
+    for (uint64_t bits = m & ~low_bits(word); e < end; e += nwords, bits = m) {
+      if ((size_t)(end - e) < nwords) bits &= low_bits((size_t)(end - e));
+      mark_bits(w, e, bits);
     }
-    p++;
-    if (++word == nwords) word = 0;
+    return;
+  }
+  for (; e < end; e += nwords, word = 0) {
+    size_t lim = (size_t)(end - e) < nwords ? (size_t)(end - e) : nwords;
+    for (size_t j = word >> 6; j << 6 < lim; j++) {
+      uint64_t bits = mask[j] & low_bits(lim - (j << 6));
+      if (j == word >> 6) bits &= ~low_bits(word & 63);
+      mark_bits(w, e + (j << 6), bits);
+    }
   }
 }
 

@@ -10,8 +10,20 @@
  * strategy), and globals the bytes of the registered root ranges. The heap
  * (ref_alloc) compares its counted bytes with the goal and starts the cycle.
  *
- * In this stop-the-world runtime the trigger is the goal itself; the
- * concurrent modes will start a background cycle earlier and pace it.
+ * The trigger, where an allocation starts the next cycle: in stw the goal
+ * itself (the cycle runs before the allocation, so the heap never passes
+ * the goal by more than a refill). In the concurrent modes the background
+ * cycle must start early enough to finish marking while the program
+ * allocates the rest of the way to the goal. The rule is fixed, about the
+ * lower bound Go's pacer puts on its trigger (mgcpacer.go: 0.7 of the
+ * runway from the marked heap to the goal), without Go's feedback from the
+ * last cycle's assists and scan work:
+ *
+ *   trigger = live + (goal - live) * 7 / 10
+ *
+ * with live the bytes after the sweep (the goal's own input); at ref_init,
+ * live 0, 70% of the minimum heap. An allocation that finds the heap at the
+ * goal while the mark still runs assists harder (gc_concurrent.c).
  */
 #include "gc.h"
 
@@ -47,9 +59,22 @@ static uint64_t globals_bytes(void) {
   return sum;
 }
 
+#define TRIGGER_NUM 7 /* of TRIGGER_DEN: the runway's share before the trigger */
+#define TRIGGER_DEN 10
+
+/* The trigger for goal after a cycle that left `live` bytes (above). */
+static uint64_t heap_trigger(uint64_t live, uint64_t goal) {
+  if (ref__cfg.mode == REF_MODE_STW || goal == UINT64_MAX || live >= goal) return goal;
+  return live + (goal - live) / TRIGGER_DEN * TRIGGER_NUM; /* runway < 2^64 / 10 */
+}
+
+static void set_goal(uint64_t live, uint64_t goal) {
+  ref__heap_set_goal(goal, heap_trigger(live, goal));
+}
+
 void ref__pacer_cycle_end(ref_gc_stats *st) {
   st->globals_bytes = globals_bytes();
-  ref__heap_set_goal(heap_goal(st->bytes_live, st->stack_bytes, st->globals_bytes));
+  set_goal(st->bytes_live, heap_goal(st->bytes_live, st->stack_bytes, st->globals_bytes));
 }
 
 /* STACKSCAN_GOGC as GOGC reads it: "off" or a decimal percentage. */
@@ -72,6 +97,6 @@ static int env_gogc(int *pct) {
 
 int ref__pacer_init(void) {
   if (env_gogc(&ref__cfg.gc_percent) != 0) return -1;
-  ref__heap_set_goal(heap_goal(0, 0, 0));
+  set_goal(0, heap_goal(0, 0, 0));
   return 0;
 }

@@ -27,10 +27,10 @@
 /* Reads arbitrary stack words, including ones ASan considers poisoned (dead
  * frames, redzones of other goroutines' locals): not instrumented. Most
  * words are not heap pointers, so four are tested at once with one branch. */
-REF_NO_SANITIZE_ADDRESS
+REF_NO_SANITIZE_ADDRESS REF_NO_SANITIZE_THREAD
 void ref__scan_conservative(ref__worker *w, uintptr_t lo, uintptr_t hi) {
   const uintptr_t alo = ref__heap.arena_lo;
-  const uintptr_t span = ref__heap.arena_hi - alo;
+  const uintptr_t span = ref__heap_arena_size();
   const uintptr_t *p = (const uintptr_t *)ref_align_up(lo, REF_WORD);
   const uintptr_t *end = (const uintptr_t *)ref_align_down(hi, REF_WORD);
   size_t nptr = w->nptr;

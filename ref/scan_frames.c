@@ -16,6 +16,7 @@
 
 /* The stack map for rec: a bitmap of its live slots, or NULL when the
  * metadata lookup fails (which is a broken invariant). */
+REF_NO_SANITIZE_THREAD
 static inline const uint64_t *stackmap(ref__worker *w, const ref_frame *rec) {
   const ref_funcinfo *fn;
   bool hit;
@@ -103,6 +104,7 @@ static void legacy_conservative(ref__worker *w, ref_frame *rec, ref_frame *young
  * are scanned as one range, from lo to the highest of their tops, after the
  * walk: their ranges all start at lo. goid names the goroutine in errors (0:
  * the scheduler stack). */
+REF_NO_SANITIZE_THREAD
 void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi, uint64_t goid) {
   if (top && top->frame_lo < lo) lo = top->frame_lo;
   uintptr_t cons_hi = 0;
@@ -129,7 +131,7 @@ void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi,
     for (; bits; bits &= bits - 1, nslots++) {
       uintptr_t p = (uintptr_t)slot[__builtin_ctzll(bits)];
       if (!p) continue;
-      if (w->recording && p - ref__heap.arena_lo < ref__heap.arena_hi - ref__heap.arena_lo)
+      if (w->recording && p - ref__heap.arena_lo < ref__heap_arena_size())
         ref__record_slow(w, &p, 1);
       ref__mark_ptr(w, p);
     }

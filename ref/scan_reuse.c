@@ -1,6 +1,7 @@
 /*
  * scan_reuse.c: the records of clean stacks (reuse=clean). A complete scan
- * of a parked goroutine's stack records what it fed the marker -- under
+ * of a parked goroutine's stack, the second in a row without the goroutine
+ * running (g.h: REF_G_SEEN), records what it fed the marker -- under
  * frames the live slot values that fell in the heap's range, under
  * conservative the candidate words -- in a side table indexed by the G's
  * place in allg, and sets the G's scan_clean bit. While the bit is set the
@@ -25,15 +26,14 @@ typedef struct reuse_entry {
   uintptr_t *ext;
   uintptr_t inl[INLINE_WORDS];
 } reuse_entry;
-_Static_assert(sizeof(reuse_entry) == 64, "one line per entry");
+_Static_assert(sizeof(reuse_entry) == REF_REUSE_ENTRY_BYTES, "one line per entry");
 _Static_assert(offsetof(ref_g, allg_index) + sizeof(uint32_t) <= 64,
                "a replay reads only the G's first line");
 
-/* The side table, one entry per allg slot; grown only between cycles. */
-static struct {
-  reuse_entry *e;
-  size_t cap;
-} table;
+/* The side table, ref__reuse_entries (gc.h, for the scans' prefetches),
+ * one entry per allg slot, table_cap of them; grown only between cycles. */
+reuse_entry *ref__reuse_entries;
+static size_t table_cap;
 
 static inline const uintptr_t *entry_words(const reuse_entry *e) {
   return e->n <= INLINE_WORDS ? e->inl : e->ext;
@@ -44,19 +44,19 @@ static inline size_t entry_bytes(const reuse_entry *e) {
 }
 
 void ref__reuse_prepare(void) {
-  if (ref__cfg.reuse == REF_REUSE_OFF || table.cap >= ref__allg.len) return;
-  size_t cap = table.cap ? table.cap : 1024;
+  if (ref__cfg.reuse == REF_REUSE_OFF || table_cap >= ref__allg.len) return;
+  size_t cap = table_cap ? table_cap : 1024;
   while (cap < ref__allg.len) cap *= 2;
-  reuse_entry *e = realloc(table.e, cap * sizeof *e);
+  reuse_entry *e = realloc(ref__reuse_entries, cap * sizeof *e);
   if (!e) ref__throw("out of memory for the reuse table of %zu goroutines", cap);
-  memset(e + table.cap, 0, (cap - table.cap) * sizeof *e);
-  table.e = e;
-  table.cap = cap;
+  memset(e + table_cap, 0, (cap - table_cap) * sizeof *e);
+  ref__reuse_entries = e;
+  table_cap = cap;
 }
 
 void ref__reuse_forget_slow(ref_g *g) {
   if (g->scan_clean == REF_G_CLEAN_EXT) {
-    reuse_entry *e = &table.e[g->allg_index];
+    reuse_entry *e = &ref__reuse_entries[g->allg_index];
     free(e->ext);
     e->ext = NULL;
     e->n = 0;
@@ -65,8 +65,8 @@ void ref__reuse_forget_slow(ref_g *g) {
 }
 
 bool ref__reuse_replay(ref__worker *w, ref_g *g) {
-  if (!g->scan_clean) return false;
-  const reuse_entry *e = &table.e[g->allg_index];
+  if (g->scan_clean < REF_G_CLEAN) return false;
+  const reuse_entry *e = &ref__reuse_entries[g->allg_index];
   if (e->scan != (uint32_t)ref__cfg.scan) return false;
   uintptr_t bytes = g->stack.hi - (uintptr_t)g->sp;
   ref__count_stack(w, bytes);
@@ -75,11 +75,10 @@ bool ref__reuse_replay(ref__worker *w, ref_g *g) {
   w->n.reuse_words += e->n;
   w->n.reuse_bytes += entry_bytes(e);
   const uintptr_t *p = entry_words(e);
-  for (uint32_t i = 0; i < e->n; i++) {
+  for (uint32_t i = 0; i < e->n; i++) { /* no flush at the end: replays share the buffer */
     w->ptrbuf[w->nptr++] = p[i];
     if (w->nptr == REF_PTRBUF) ref__ptrbuf_flush(w);
   }
-  ref__ptrbuf_flush(w);
   return true;
 }
 
@@ -125,16 +124,18 @@ static uint32_t dedup(uintptr_t *a, uint32_t n) {
 
 /* Called after the stack's last words are flushed. A record that is over
  * the limit (counted before repeats are dropped), or whose words cannot be
- * allocated, is not kept: the stack is read again next cycle. */
+ * allocated, is not kept: the stack is read, and recording tried, again
+ * next cycle. */
 void ref__reuse_end(ref__worker *w, ref_g *g) {
   w->recording = false;
   ref__reuse_forget(g);
-  reuse_entry *e = &table.e[g->allg_index];
+  reuse_entry *e = &ref__reuse_entries[g->allg_index];
   uint32_t n = w->nrec;
   uintptr_t *ext = NULL;
   if (n <= REF_REUSE_MAX_WORDS) n = dedup(w->rec, n);
   if (n > REF_REUSE_MAX_WORDS || (n > INLINE_WORDS && !(ext = malloc(n * REF_WORD)))) {
     w->n.reuse_unrecorded++;
+    g->scan_clean = REF_G_SEEN; /* the next scan tries again */
     return;
   }
   memcpy(ext ? ext : e->inl, w->rec, n * REF_WORD);
@@ -146,7 +147,8 @@ void ref__reuse_end(ref__worker *w, ref_g *g) {
 }
 
 void ref__reuse_shutdown(void) {
-  for (size_t i = 0; i < table.cap; i++) free(table.e[i].ext); /* NULL unless held */
-  free(table.e);
-  memset(&table, 0, sizeof table);
+  for (size_t i = 0; i < table_cap; i++) free(ref__reuse_entries[i].ext); /* NULL unless held */
+  free(ref__reuse_entries);
+  ref__reuse_entries = NULL;
+  table_cap = 0;
 }

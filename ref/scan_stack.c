@@ -51,17 +51,20 @@ static struct {
   } *chunks[REF_MAX_WORKERS];
 } parts;
 
-/* Under reuse=clean a parked G's scan is recorded (a running one, which
- * collects from its own call, would be clean when it resumes: g.h). */
+/* Under reuse=clean a parked G's second complete scan in a row is recorded,
+ * its first marks it seen (g.h: REF_G_SEEN). A running one, which collects
+ * from its own call, is neither: it would be clean when it resumes. */
 void ref__scanstack(ref__worker *w, ref_g *g) {
   ref_assert_internal((uintptr_t)g->sp >= g->stack.lo && (uintptr_t)g->sp < g->stack.hi);
   ref__count_stack(w, g->stack.hi - (uintptr_t)g->sp);
-  bool record = ref__cfg.reuse == REF_REUSE_CLEAN && g->status != REF_G_RUNNING;
+  bool parked = ref__cfg.reuse == REF_REUSE_CLEAN && g->status != REF_G_RUNNING;
+  bool record = parked && g->scan_clean == REF_G_SEEN;
   if (record) ref__reuse_begin(w);
   if (ref__cfg.scan == REF_SCAN_FRAMES) ref__scan_frames(w, g);
   else ref__scan_conservative(w, (uintptr_t)g->sp, g->stack.hi);
   ref__ptrbuf_flush(w);
   if (record) ref__reuse_end(w, g);
+  else if (parked) g->scan_clean = REF_G_SEEN;
 }
 
 static ref__stackpart *part_new(ref__worker *w) {
@@ -83,10 +86,11 @@ static ref__stackpart *part_new(ref__worker *w) {
  * split_bytes is, so that no word falls between two of them; none reaches
  * past the top. */
 static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
-  if (g->status == REF_G_DEAD) return;
+  /* Atomic: in a concurrent cycle a waker may change a locked G's status. */
+  if (__atomic_load_n(&g->status, __ATOMIC_RELAXED) == REF_G_DEAD) return;
   if (!g->started) {
     uintptr_t a = (uintptr_t)g->arg;
-    if (a - ref__heap.arena_lo < ref__heap.arena_hi - ref__heap.arena_lo) ref__mark_ptr(w, a);
+    ref__shade(w, a);
     return;
   }
   if (ref__cfg.reuse == REF_REUSE_CLEAN && ref__reuse_replay(w, g)) return;
@@ -116,7 +120,11 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
  * reads no stack), while the floor (pf_dist.all) fetches every stack. */
 ref_prefetch_fn void prefetch_g(pf_dist d, ref_g *g, bool frames, int first, int last) {
   uintptr_t from = frames ? (uintptr_t)g->frames : (uintptr_t)g->sp;
-  if (from == 0 || (g->scan_clean && !d.all)) return;
+  if (g->scan_clean >= REF_G_CLEAN && !d.all) { /* its record's line instead */
+    if (first == 0) __builtin_prefetch(ref__reuse_entry_line(g));
+    return;
+  }
+  if (from == 0) return;
   uintptr_t a = ref_align_down(from, REF_CACHE_LINE) + REF_CACHE_LINE * (uintptr_t)first;
   uintptr_t hi = g->stack.hi;
   for (int i = first; i < last && a < hi; i++, a += REF_CACHE_LINE) __builtin_prefetch((void *)a);
@@ -171,6 +179,7 @@ void ref__scan_gs(ref__worker *w, ref_g *const *gs, size_t n, bool may_split) {
     uintptr_t item;
     if (fill && (item = ref__gcw_tryget_fast(&w->gcw)) != 0) ref__scan_item(w, item);
   }
+  ref__ptrbuf_flush(w); /* replays leave their words queued */
 }
 
 /* Reads what a conservative scan reads, [saved sp, top) of every started

@@ -21,7 +21,7 @@
  * idle for its whole duration and the global state it read was frozen.
  *
  * Waiting within a region (an idle worker, a helper waiting for the roots,
- * worker 0 waiting for the region's end) spins for PARK_SPIN_NS and then
+ * worker 0 waiting for the region's end) spins for REF_PARK_SPIN_NS and then
  * parks: it sleeps on a futex word until something it may be waiting for
  * happens -- work published, roots enumerated, termination, a helper done
  * -- whose author calls ref__unpark. A spinning or yielding waiter on a
@@ -45,7 +45,6 @@
 #include <unistd.h>
 
 #define SPIN_NS 200000    /* a helper's bounded wait for the next region */
-#define PARK_SPIN_NS 20000 /* a wait's spin before it parks */
 #define JOIN_CLOSED ((uint64_t)1 << 31)
 #define JOIN_COUNT (JOIN_CLOSED - 1)
 
@@ -108,7 +107,7 @@ static void park(bool (*ready)(void *), void *arg) {
 void ref__wait_until(bool (*ready)(void *), void *arg) {
   uint64_t t0 = ref__nanotime();
   for (unsigned i = 0; !ready(arg); i++) {
-    if ((i & 63) == 63 && ref__nanotime() - t0 > PARK_SPIN_NS) park(ready, arg);
+    if ((i & 63) == 63 && ref__nanotime() - t0 > REF_PARK_SPIN_NS) park(ready, arg);
     else ref_cpu_relax();
   }
 }
@@ -220,7 +219,7 @@ bool ref__mark_idle(ref__worker *w) {
       w->st.idle_ns += ref__nanotime() - t0;
       return false;
     }
-    if ((spins & 63) == 63 && ref__nanotime() - t0 > PARK_SPIN_NS) park(idle_wake, NULL);
+    if ((spins & 63) == 63 && ref__nanotime() - t0 > REF_PARK_SPIN_NS) park(idle_wake, NULL);
     else ref_cpu_relax();
   }
   w->st.idle_ns += ref__nanotime() - t0;

@@ -82,6 +82,21 @@ extern "C" {
   X(REF_PREEMPT_COOPERATIVE, "cooperative")                                       \
   X(REF_PREEMPT_ASYNC, "async")
 
+/* mode: when the collector marks (DESIGN.md, "The next shape").
+ * stw: the whole cycle with the world stopped (the default, Go 1.4).
+ * concurrent-rescan: Go 1.5-1.7, a Dijkstra insertion barrier (a heap store
+ * shades the pointer it stores); stacks scanned while the program runs and
+ * all rescanned in the mark-termination pause.
+ * concurrent-hybrid: Go 1.8's hybrid barrier (a heap store shades the
+ * pointer it overwrites, and also the one it stores while the storing
+ * goroutine's stack is not yet scanned); each stack scanned once, no rescan.
+ * Heap pointer stores go through ref_store / ref_typedmemmove in every mode
+ * (below). */
+#define REF_MODES(X)                                                              \
+  X(REF_MODE_STW, "stw")                                                          \
+  X(REF_MODE_CONCURRENT_RESCAN, "concurrent-rescan")                              \
+  X(REF_MODE_CONCURRENT_HYBRID, "concurrent-hybrid")
+
 #define REF__ENUMERATOR(e, name) e,
 #define REF__ONE(e, name) +1
 typedef enum ref_phase { REF_PHASES(REF__ENUMERATOR) } ref_phase;
@@ -89,12 +104,14 @@ typedef enum ref_scan { REF_SCANS(REF__ENUMERATOR) } ref_scan;
 typedef enum ref_stackmaps { REF_STACKMAPS(REF__ENUMERATOR) } ref_stackmaps;
 typedef enum ref_reuse { REF_REUSES(REF__ENUMERATOR) } ref_reuse;
 typedef enum ref_preempt { REF_PREEMPTS(REF__ENUMERATOR) } ref_preempt;
+typedef enum ref_mode { REF_MODES(REF__ENUMERATOR) } ref_mode;
 enum {
   REF_NPHASES = 0 REF_PHASES(REF__ONE),
   REF_NSCANS = 0 REF_SCANS(REF__ONE),
   REF_NSTACKMAPS = 0 REF_STACKMAPS(REF__ONE),
   REF_NREUSES = 0 REF_REUSES(REF__ONE),
-  REF_NPREEMPTS = 0 REF_PREEMPTS(REF__ONE)
+  REF_NPREEMPTS = 0 REF_PREEMPTS(REF__ONE),
+  REF_NMODES = 0 REF_MODES(REF__ONE)
 };
 
 /* Called on every mark worker thread (index 0 is the initiating thread,
@@ -143,6 +160,13 @@ typedef struct ref_config {
    * cooperative). Only ref_init sets it; async fails ref_init in a
    * ThreadSanitizer build. */
   ref_preempt preempt;
+  /* When the collector marks (REF_MODES; default stw). Only ref_init sets
+   * it. The concurrent modes take reuse=off and preempt=cooperative only. */
+  ref_mode mode;
+  /* Concurrent modes: background mark threads, 0..REF_MAX_WORKERS; 0 (the
+   * default) = max(1, mutators / 4), Go's 25% of the Ps. They are not
+   * passed to worker_start (not bound). */
+  int bg_workers;
   ref_phase phase;
   ref_scan scan;
   ref_stackmaps stackmaps;
@@ -192,10 +216,27 @@ typedef struct ref_config {
    * (a deterministic stand-in for Go's scannable stack bytes); and the bytes
    * of the registered root ranges at its end (integer arithmetic, in that
    * order). The allocation that finds ref_heap_stats.bytes_counted over
-   * heap_goal runs the cycle before it allocates, on the scheduler stack,
-   * with the world stopped: the
-   * allocating goroutine is scanned like a parked one, and on the scheduler
-   * stack only its frame records are roots, as for ref_gc there. Env
+   * heap_trigger starts a cycle before it allocates. In stw the trigger is
+   * heap_goal and the allocation runs the whole cycle, on the scheduler
+   * stack, with the world stopped: the allocating goroutine is scanned like
+   * a parked one, and on the scheduler stack only its frame records are
+   * roots, as for ref_gc there. In the concurrent modes the trigger is
+   * earlier, so that the mark can finish while the program allocates the
+   * rest of the way to the goal (pacer.c):
+   *
+   *   heap_trigger = bytes_live + (heap_goal - bytes_live) / 10 * 7
+   *
+   * and the allocation only starts the background cycle (its first pause);
+   * the cycle ends by itself once its mark work is done (a background
+   * worker asks, and the next mutator thread to switch a goroutine in from
+   * its scheduler loop terminates it; an allocation or ref_gc that finds
+   * the work done terminates it too). A goroutine that allocates while the
+   * mark runs assists it (every 64 KiB, 64 KiB of marking); one that finds
+   * the heap over heap_goal marks every stack job and grey object it can
+   * take and tries to end the mark, then allocates anyway: the heap may pass
+   * the goal (ref_gc_stats.overshoot_bytes). A cycle still marking when
+   * ref_run returns ends at the next ref_gc, allocation or ref_run's first
+   * switch-in from a scheduler loop, or is abandoned by ref_shutdown. Env
    * STACKSCAN_GOGC=N or =off overrides gc_percent, as GOGC does; ref_init
    * fails on any other value. */
   int gc_percent;
@@ -236,6 +277,8 @@ const char *ref_reuse_name(ref_reuse reuse);
 int ref_reuse_parse(const char *name, ref_reuse *reuse);
 const char *ref_preempt_name(ref_preempt preempt);
 int ref_preempt_parse(const char *name, ref_preempt *preempt);
+const char *ref_mode_name(ref_mode mode);
+int ref_mode_parse(const char *name, ref_mode *mode);
 
 /* ---------------------------------------------------------------------------
  * Types and the heap
@@ -264,6 +307,57 @@ typedef struct ref_type {
 void *ref_alloc(const ref_type *t);
 void *ref_alloc_array(const ref_type *elem, size_t n);
 
+/* The write barrier (Go's mbarrier.go). The rule: every store of a pointer
+ * into a heap object (an object from ref_alloc*, a channel's buffer) or a
+ * registered root range goes through ref_store, and every copy of a value
+ * with pointers into one
+ * through ref_typedmemmove, in every mode; a plain store there may let a
+ * concurrent collector free a reachable object (the checkmark verifier
+ * names the object and the field). Stores into a frame record's slots, a
+ * plain local or any other stack word need no barrier in either concurrent
+ * mode, and that is the point of both designs: in concurrent-rescan every
+ * stack is grey until the termination pause rescans it with the world
+ * stopped, so what a stack holds then is seen whatever was stored into it;
+ * in concurrent-hybrid a stack is scanned once, at a moment its goroutine is
+ * stopped, and a pointer a goroutine stores into its stack afterwards was
+ * either on its (already scanned) stack, reachable from a grey or white
+ * object whose overwriting shades it (the deletion half), or stored into the
+ * heap by a goroutine whose stack was still unscanned (the insertion half).
+ * A registered root range (ref_add_root) is not a stack: a pointer store
+ * into one goes through ref_store too, as Go's globals take the barrier
+ * (the collector scans the ranges in both pauses, but in hybrid mode a
+ * pointer moved out of a range by a goroutine whose stack is black, and then
+ * cleared there without the barrier, would be seen by neither). A store
+ * into another goroutine's stack (a channel handing a value to a parked
+ * receiver) is made by the runtime with the barrier (Go's sendDirect).
+ *
+ * With the barrier off (mode stw, and between concurrent cycles) ref_store
+ * costs one load of a global flag and a predictable branch beyond the
+ * store, as Go's writeBarrier.enabled check. */
+extern int ref__wb_enabled;
+void ref__store_slow(void **slot, void *val);
+void ref__typedmemmove_slow(const ref_type *t, void *dst, const void *src);
+/* *slot = val, slot being a pointer field of a heap object. */
+static inline void ref_store(void **slot, void *val) {
+  if (__builtin_expect(__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED), 0))
+    ref__store_slow(slot, val);
+  else
+    *slot = val;
+}
+/* Copies one value of type t (t->size bytes) from src to dst (memmove: they
+ * may overlap), or zeroes dst when src is NULL, with the barrier on each of
+ * t's pointer words: a channel element, a struct copy into a heap object.
+ * dst must be word-aligned when t has pointers. */
+void ref__typedmemclr(const ref_type *t, void *dst);
+static inline void ref_typedmemmove(const ref_type *t, void *dst, const void *src) {
+  if (!src)
+    ref__typedmemclr(t, dst); /* out of line: zeroing is the rarer copy */
+  else if (__builtin_expect(__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED), 0) && t->ptrmask)
+    ref__typedmemmove_slow(t, dst, src);
+  else
+    __builtin_memmove(dst, src, t->size);
+}
+
 /* Registers [p, p+len) as a global root range, scanned conservatively in
  * 256 KiB blocks. p must be word-aligned and p+len must not wrap (abort). */
 void ref_add_root(void *p, size_t len);
@@ -283,6 +377,8 @@ typedef struct ref_heap_stats {
    * goal by at most one cache refill or one large object. */
   size_t bytes_counted;
   size_t heap_goal;         /* SIZE_MAX when gc_percent < 0 */
+  size_t heap_trigger;      /* where a cycle starts: heap_goal in stw, earlier in the
+                               concurrent modes (ref_config.gc_percent) */
 } ref_heap_stats;
 void ref_heap_stats_get(ref_heap_stats *st);
 
@@ -619,6 +715,47 @@ typedef struct ref_gc_stats {
   ref_gc_reason reason;
   uint64_t cycles_user, cycles_heap, cycles_limit;
   uint64_t globals_bytes;   /* bytes of registered root ranges at the cycle's end */
+  /* Concurrent modes (all 0 in stw, down to suspend_p99_ns; mmu_1ms is
+   * every mode's). A cycle has two pauses: the first
+   * (pause1_ns, from its stop request to its restart) and mark
+   * termination, which the fields above time (ttsp_ns, stw_ns, and
+   * roots_ns for its root and stack scans); pause_total_ns and
+   * pause_max_ns take both. mark_ns is the concurrent mark's wall time,
+   * from the first pause's restart to the termination's stop request.
+   * Stacks scanned: by background workers (stacks_bg), by the M about to
+   * run the goroutine (stacks_self), in the two pauses (stacks_pause: the
+   * goroutines on a CPU at the first, and at termination every stack in
+   * rescan mode, any unscanned one in hybrid); rescan_bytes, the stack
+   * bytes the termination pause read. barrier_shades: heap pointers the
+   * write barrier shaded (those found marked already included); assist_ns: time mutators spent in assists. */
+  uint64_t pause1_ns, pause_total_ns, pause_max_ns;
+  uint64_t stacks_bg, stacks_self, stacks_pause, rescan_bytes;
+  uint64_t barrier_shades, assist_ns;
+  /* Pacing (ref_config.gc_percent). start_bytes: ref_heap_stats.bytes_counted
+   * at the first pause; goal_bytes: the heap_goal the cycle ran against;
+   * overshoot_bytes: how far bytes_counted was over goal_bytes when mark
+   * termination stopped the world (the heap's peak in the cycle: it only
+   * grows until the sweep), 0 if not over; cycles_overshot: the cycles
+   * since ref_init, this one included, whose overshoot_bytes was not 0. */
+  uint64_t start_bytes, goal_bytes, overshoot_bytes, cycles_overshot;
+  /* Pauses. ttsp1_ns: the first pause's time to safepoint (ttsp_ns is the
+   * termination's). suspend_max_ns, suspend_p99_ns: how long a goroutine's
+   * stack was held for a concurrent scan, the largest and the 99th
+   * percentile over the goroutines scanned concurrently: a background
+   * worker's batch of up to 64 stack jobs holds all their scan locks from
+   * its claim to its release, and each of them counts that whole time (a
+   * goroutine that would run waits for the batch); a scan by the mutator
+   * thread about to run the goroutine counts the scan. The percentile is the
+   * upper bound of a histogram bucket, at most 12.5% over the true value.
+   * Scans in the pauses are the pauses' (stw_ns, pause1_ns). */
+  uint64_t ttsp1_ns, suspend_max_ns, suspend_p99_ns;
+  /* Every mode: the minimum mutator utilization over 1 ms windows, Go's MMU,
+   * in [0, 1]: 1 - the largest share of a 1 ms window that this cycle's
+   * pauses cover (stw: one pause of stw_ns; concurrent: pause1_ns and the
+   * termination's stw_ns), windows running past the cycle's ends. Pauses
+   * only: assists (assist_ns) and the barrier are not attributed; a pause
+   * of 1 ms or more gives 0. */
+  double mmu_1ms;
 } ref_gc_stats;
 
 /* ---------------------------------------------------------------------------
@@ -663,6 +800,20 @@ const char *ref_trace_kind_name(ref_trace_kind kind);
 
 /* The stats of the last completed cycle. */
 const ref_gc_stats *ref_gc_last(void);
+
+/* A collection sequence number, for telling whether a collection overlapped
+ * an interval of the caller's: 2 x the cycles completed since ref_init, plus
+ * 1 while a concurrent cycle marks (from its first pause's restart to its
+ * termination pause). Read s0 before the interval and s1 after it: a
+ * collection overlapped it (a pause fell inside, or the mark phase
+ * covered part of it) exactly when s0 is odd or s1 != s0. A flag "a cycle
+ * is running" would not do: a goroutine never runs during a pause, so
+ * it would miss every stop-the-world cycle. The count moves and the mark
+ * bit flips only with the world stopped, so a goroutine reads a value
+ * ordered by the stop's handshake; call it from a goroutine or the
+ * scheduler stack. A pause that found nothing to do (a GOGC trigger that
+ * another M's cycle had served) moves nothing. */
+uint64_t ref_gc_seq(void);
 
 /* Benchmark hook: scans [buf, buf+len) conservatively as a stack, with mark
  * worker 0, outside any cycle, and marks everything reachable from what it

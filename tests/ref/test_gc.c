@@ -17,6 +17,7 @@
  * a wrongly freed object reads 0xfe bytes (or another object's contents
  * after reuse), which breaks its canary.
  */
+#include "gc.h" /* REF_OBLET_BYTES */
 #include "gcutil.h"
 
 #include <stdbool.h>
@@ -139,7 +140,7 @@ static void holder(void *arg) {
   REF_SAFEPOINT(f, 0);
   for (int i = 0; i < 4; i++) f.slot[i] = new_obj(base + (uint64_t)i);
   obj *first = f.slot[0];
-  if (first) first->next = new_obj(base + 8);
+  if (first) ref_store((void **)&first->next, new_obj(base + 8));
   obj *volatile local[3] = {NULL, NULL, NULL};
   if (cons)
     for (int i = 0; i < 3; i++) local[i] = new_obj(base + 4 + (uint64_t)i);
@@ -418,6 +419,18 @@ static const uint32_t l2_at[] = {0, 16383, 16384, 32768, 40000, 65535, 65536, L2
 #define NL1 (sizeof l1_at / sizeof l1_at[0])
 #define NL2 (sizeof l2_at / sizeof l2_at[0])
 #define L3_AT 50001u /* L2's slot that holds the large noscan L3 */
+/* L4: 10,000 elements of 40 bytes, words 1, 3 and 4 pointers, held in L2's
+ * slot L4_AT. Oblet ends cut elements 3276, 6553 and 9830 in two. */
+#define L4_N 10000u
+#define L4_AT 50002u
+typedef struct cut_elem {
+  uint64_t w[5];
+} cut_elem;
+static const uint64_t cut_mask[1] = {0x1A};
+static const ref_type cut_t = {sizeof(cut_elem), cut_mask, "test.cut"};
+static const uint32_t l4_at[] = {0, 3276, 6553, 9830, L4_N - 1};
+static const int l4_word[] = {1, 3, 4};
+#define NL4 (sizeof l4_at / sizeof l4_at[0])
 
 REF_FUNC(interior_info, "gc.interior", 4, REF_SP(0xf));
 
@@ -442,9 +455,14 @@ static void interior_holder(void *arg) {
   l3[0] = canary(300);
   l3[L3_BYTES / 8 - 1] = canary(301);
   l2[L3_AT] = (char *)l3 + 12345;            /* large -> large, interior */
+  cut_elem *l4 = ref_alloc_array(&cut_t, L4_N);
+  l2[L4_AT] = l4;
+  for (size_t i = 0; i < NL4; i++)
+    for (size_t j = 0; j < 3; j++)
+      l4[l4_at[i]].w[l4_word[j]] = (uint64_t)(uintptr_t)new_leaf(400 + 3 * i + j);
   obj *c = new_obj(900);
   interior_root = (uintptr_t)c + 20;
-  interior_objects = 2 + 1 + (int)NL1 + 1 + (int)NL2 + 1 + 1;
+  interior_objects = 2 + 1 + (int)NL1 + 1 + (int)NL2 + 1 + 1 + 1 + 3 * (int)NL4;
 
   ref_chan_recv(park_ch, NULL);
 
@@ -458,6 +476,11 @@ static void interior_holder(void *arg) {
   res.checked++;
   if (l3[0] != canary(300) || l3[L3_BYTES / 8 - 1] != canary(301))
     note_fail("large noscan object lost its canaries");
+  cut_elem *l4c = l2[L4_AT];
+  for (size_t i = 0; i < NL4; i++)
+    for (size_t j = 0; j < 3; j++)
+      check_leaf((void *)(uintptr_t)l4c[l4_at[i]].w[l4_word[j]], 400 + 3 * i + j,
+                 "element an oblet cuts");
   check_obj((char *)interior_root - 20, 900, "interior global root");
   res.done++;
 }
@@ -490,7 +513,7 @@ static void test_interior_and_large(void **state) {
         park_ch_close_all();
         assert_no_fail();
         assert_int_equal(res.done, 1);
-        assert_int_equal(res.checked, 4 + NL1 + NL2);
+        assert_int_equal(res.checked, 4 + NL1 + NL2 + 3 * NL4);
         ref_remove_root(&interior_root);
         ref_shutdown();
       }
@@ -678,7 +701,7 @@ static void set_field(mobj *o, mfield *f, uint32_t null_pct) {
   f->tgt = mrange(100) < null_pct ? -1 : random_alive();
   f->toff = 0;
   if (f->tgt >= 0 && mrange(4) != 0) f->toff = mrange((uint32_t)M.o[f->tgt].size);
-  *(uintptr_t *)(o->base + f->off) = field_value(f->tgt, f->toff);
+  ref_store((void **)(o->base + f->off), (void *)field_value(f->tgt, f->toff));
 }
 
 static void model_alloc(void) {
@@ -715,10 +738,13 @@ static void model_alloc(void) {
   o->nf = npw * n;
   o->f = o->nf ? calloc(o->nf, sizeof(mfield)) : NULL;
   uint32_t null_pct = n > 64 ? 99 : 35; /* big arrays: sparse */
+  size_t esize = gtypes[type].size;
   for (uint32_t e = 0, k = 0; e < n; e++) {
+    /* An element an oblet's end cuts in two has all its fields set. */
+    bool cut = e * esize / REF_OBLET_BYTES != ((e + 1) * esize - 1) / REF_OBLET_BYTES;
     for (uint32_t j = 0; j < npw; j++, k++) {
-      o->f[k].off = (uint32_t)(e * gtypes[type].size + (size_t)pw[j] * 8);
-      set_field(o, &o->f[k], null_pct);
+      o->f[k].off = (uint32_t)(e * esize + (size_t)pw[j] * 8);
+      set_field(o, &o->f[k], cut ? 0 : null_pct);
     }
   }
 }

@@ -341,6 +341,69 @@ static void test_broken_stop_is_caught(void **state) {
   if (cycles_moved == 0) fail_msg("a stop that did not wait went unnoticed in 20 cycles");
 }
 
+/* ---------------------------------------------------------------------------
+ * No runnable goroutine waits on a busy thread while another sleeps
+ * ------------------------------------------------------------------------- */
+
+/* Each round the controller starts P - 1 goroutines that never block and
+ * waits until all of them run at once, one per other thread, then collects
+ * and ends the round (GoroutineSpin's shape). A goroutine left in a busy
+ * thread's queue while an idle thread sleeps would wait there forever: its
+ * thread never switches. Before the fix that happened when a thread went
+ * idle just as a goroutine was queued (it had looked at the queues, and the
+ * readier saw no idle thread to wake), or when one was readied during a
+ * stop (nobody is woken then, and the restart looked only at the global
+ * queue); GoroutineSpin at 4 mutators hung on it. */
+#define STRAND_ROUNDS 200
+#define STRAND_S 5 /* far beyond any scheduling delay: the goroutine is stranded */
+static _Atomic int arrived, round_gen, strand_fail;
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void busy(void *arg) {
+  int gen = (int)(intptr_t)arg;
+  atomic_fetch_add(&arrived, 1);
+  while (atomic_load(&round_gen) == gen) ref_poll();
+}
+
+static void strand_controller(void *arg) {
+  int others = (int)(intptr_t)arg;
+  for (int r = 0; r < STRAND_ROUNDS && !strand_fail; r++) {
+    arrived = 0;
+    for (int i = 0; i < others; i++) assert_non_null(ref_go(busy, (void *)(intptr_t)r));
+    uint64_t t0 = mono_ns();
+    while (atomic_load(&arrived) < others) {
+      ref_poll();
+      if (mono_ns() - t0 > STRAND_S * 1000000000ull) {
+        strand_fail = r + 1;
+        break;
+      }
+    }
+    ref_gc();
+    atomic_store(&round_gen, r + 1);
+  }
+  atomic_store(&round_gen, -1);
+}
+
+static void test_no_goroutine_stranded(void **state) {
+  (void)state;
+  if (tu_mutators() == 1) skip(); /* the controller never yields: nothing else would run */
+  start(2);
+  strand_fail = 0;
+  round_gen = 0;
+  ref__debug_idle_delay_ns = 200000; /* 0.2 ms between an M's last look and its going idle */
+  assert_non_null(ref_go(strand_controller, (void *)(intptr_t)(tu_mutators() - 1)));
+  assert_int_equal(ref_run(), 0);
+  ref__debug_idle_delay_ns = 0;
+  if (strand_fail)
+    fail_msg("round %d: a runnable goroutine found no thread for %d s while one was idle",
+             strand_fail - 1, STRAND_S);
+}
+
 /* A collection started from within a cycle (here by the cycle's own hook)
  * aborts, naming the problem, instead of waiting forever for itself. */
 static void nested_gc(void) { ref_gc(); }
@@ -362,6 +425,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_objects_between_threads, tu_teardown_shutdown),
       cmocka_unit_test_teardown(test_world_stopped_during_cycle, tu_teardown_shutdown),
       cmocka_unit_test_teardown(test_broken_stop_is_caught, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_no_goroutine_stranded, tu_teardown_shutdown),
       cmocka_unit_test(test_collection_inside_a_collection_aborts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

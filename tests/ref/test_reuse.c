@@ -3,13 +3,15 @@
  * ref_config.reuse), in both scan modes, every phase, one and two workers:
  *
  *   - holders that stay parked keep their objects alive through their
- *     records alone: from the second cycle on no holder stack is read
- *     (stacks_reused counts them all), and the objects survive (checkmark,
- *     poison and canaries);
+ *     records alone: a stack is recorded by its second scan in a row
+ *     without running (g.h, REF_G_SEEN), and from the third cycle on no
+ *     holder stack is read (stacks_reused counts them all), and the objects
+ *     survive (checkmark, poison and canaries);
  *   - holders woken between cycles replace their object and park again: the
  *     cycle after frees the old objects (frames: exactly those; conservative:
  *     what reuse=off frees in the same run) and keeps the new ones, while the
- *     holders not woken are replayed;
+ *     holders recorded and not woken are replayed (a model of each holder's
+ *     state says which);
  *   - reuse=off reads every stack, and a record over REF_REUSE_MAX_WORDS
  *     words is not kept (reuse_unrecorded).
  */
@@ -133,8 +135,12 @@ static void test_record_alone_keeps_objects(void **state) {
   (void)state;
   FOR_EACH_STRATEGY(ph, sc, w) {
     start(ph, sc, w, REF_REUSE_CLEAN, 0);
+    ref_gc(); /* reads every holder: seen */
+    assert_int_equal(ref_gc_last()->stacks_reused, 0);
+    assert_int_equal(ref_gc_last()->reuse_bytes, 0);
     ref_gc(); /* reads and records every holder */
     assert_int_equal(ref_gc_last()->stacks_reused, 0);
+    assert_true(ref_gc_last()->reuse_bytes >= NHOLDERS * 64);
     for (int k = 0; k < 4; k++) {
       ref_gc();
       const ref_gc_stats *st = ref_gc_last();
@@ -155,13 +161,19 @@ static void run_rounds(ref_phase ph, ref_scan sc, int w, ref_reuse reuse, uint64
                        int nrounds) {
   start(ph, sc, w, reuse, 0);
   ref_gc();
+  /* The holders whose last scan was their first in a row without running
+   * (seen), and those recorded since (clean): after the first cycle every
+   * holder is seen. */
+  uint32_t seen = (1u << NHOLDERS) - 1, clean = 0;
   uint64_t rnd = 0x1234 + (uint64_t)(ph * 7 + sc * 3 + w);
   for (int r = 0; r < nrounds; r++) {
     uint32_t mask = (uint32_t)ref__rand64(&rnd) & ((1u << NHOLDERS) - 1);
     freed[r] = round_trip(mask);
     const ref_gc_stats *st = ref_gc_last();
     if (reuse == REF_REUSE_CLEAN)
-      assert_int_equal(st->stacks_reused, NHOLDERS - __builtin_popcount(mask));
+      assert_int_equal(st->stacks_reused, __builtin_popcount(clean & ~mask));
+    clean = (clean | seen) & ~mask;
+    seen = mask;
     if (sc == REF_SCAN_FRAMES) assert_int_equal(freed[r], __builtin_popcount(mask));
   }
   stop();
@@ -196,7 +208,9 @@ static void test_off_reads_every_stack(void **state) {
 static void test_record_over_limit_not_kept(void **state) {
   (void)state;
   start(REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, 1, REF_REUSE_CLEAN, 2);
-  ref_gc();
+  ref_gc(); /* seen */
+  ref_gc(); /* recorded, but for the two over the limit */
+  assert_int_equal(ref_gc_last()->reuse_unrecorded, 2);
   ref_gc();
   const ref_gc_stats *st = ref_gc_last();
   assert_int_equal(st->reuse_unrecorded, 2);

@@ -1,13 +1,18 @@
 /*
  * torture.c: stackscan-torture, a seeded random program generator over ref's
  * public API, run with the checkmark verifier and poison-on-sweep on, over
- * every strategy, W in {1, 2, 4, 8} and P (mutator threads) in {1, 2, 4}.
+ * every mode (stw, concurrent-rescan, concurrent-hybrid), every strategy,
+ * W in {1, 2, 4, 8} and P (mutator threads) in {1, 2, 4} (--mode, --workers
+ * and --mutators take lists).
  *
  * One seed is one program. Its goroutines:
  *   - workers do a random sequence of operations: build random object graphs
  *     (four object kinds with different pointer bitmaps, small and large
  *     arrays, cycles and cross-graph edges) held in frame slots, drop them
- *     (sometimes leaving a stale pointer in a dead slot), mutate them, send
+ *     (sometimes leaving a stale pointer in a dead slot), mutate them, swap
+ *     subtrees between two of them and their frame slots, move a subtree
+ *     from the heap into a frame slot across a park or a collection and back
+ *     (every heap pointer store through ref_store), send
  *     and receive them on buffered and unbuffered channels, select with and
  *     without default, close their own channel, recurse through frames (some
  *     flagged conservative, holding a pointer only in a native local), spawn
@@ -23,11 +28,18 @@
  * end, with every goroutine gone and the one root removed, a collection must
  * leave no object alive.
  *
+ * In the concurrent modes the cycles that ref_gc() and the GOGC trigger start
+ * mark while the goroutines run on: they allocate, rewire graphs through the
+ * barrier, create and finish goroutines, send and close channels during the
+ * mark, and the checkmark verifier checks every cycle after its termination.
+ *
  * One seed fixes the program (goroutines, channels, heap size, stack-map
- * lookup, every choice); each (strategy, W, P) runs the same program, and the
- * line "torture: seed S strategy X workers W mutators P ..." goes to stderr
- * before each run, so an abort by the runtime itself (checkmark, assertions)
- * names what to replay with --seed S --strategy X --workers W --mutators P.
+ * lookup, every choice); each (mode, strategy, W, P) runs the same program
+ * (the concurrent modes with reuse off: they refuse reuse=clean), and the
+ * line "torture: seed S mode M strategy X workers W mutators P ..." goes to
+ * stderr before each run, so an abort by the runtime itself (checkmark,
+ * assertions) names what to replay with --seed S --mode M --strategy X
+ * --workers W --mutators P.
  * With one mutator a seed replays exactly; with several, the goroutines'
  * interleaving (and so which graphs meet on which channel) is the threads',
  * while every goroutine's own choices stay the seed's. Their live sets then
@@ -70,19 +82,38 @@
  * duration makes them all due by then and due in the order they slept, so
  * the interleaving does not depend on the clock: a seed replays exactly. */
 #define SLEEP_NS 1
+/* The concurrent modes' smallest heap limit per mutator, unless
+ * --small-heaps: 16 MiB lets the GOGC trigger (goal at least 4 MiB) start
+ * cycles while the goroutines run, where the seed's 1 and 2 MiB heaps
+ * mostly reach the limit. (On those, ref_alloc once failed with "heap
+ * limit exceeded" at a sixth of the limit live: the allocation that hit the
+ * limit waited out its cycle while the others filled the freed space before
+ * its one retry. --seed 1007 --mode=concurrent-hybrid --mutators 1
+ * --workers=1,2,4 --small-heaps failed 8 of 10 runs; ref_alloc now retries
+ * its collection in the concurrent modes, and ctest runs the small heaps.) */
+#define CONCURRENT_MIN_HEAP ((size_t)16 << 20)
 
 static const char *const strategy_names[] = {"conservative-serial", "frames-serial",
                                              "frames-parallel", "conservative-parallel",
                                              "conservative-rootjobs", "frames-rootjobs"};
 static const int worker_counts[] = {1, 2, 4, 8};
 static const int mutator_counts[] = {1, 2, 4};
+#define MAX_LIST 16           /* values a --workers or --mutators list may hold */
+
+/* A list of counts from the command line, or a default table's. */
+typedef struct counts {
+  int v[MAX_LIST];
+  int n;
+} counts;
 
 typedef struct opts {
   uint64_t first_seed, nseeds;
   int ops;                    /* operations per worker */
   const char *strategy;       /* NULL: all six */
-  int workers;                /* 0: all of worker_counts */
-  int mutators;               /* 0: all of mutator_counts */
+  counts workers;             /* mark workers W: worker_counts unless --workers */
+  counts mutators;            /* mutator threads P: mutator_counts unless --mutators */
+  bool mode[REF_NMODES];      /* the modes to run (--mode; default: all) */
+  bool small_heaps;           /* --small-heaps */
   bool verbose;
 } opts;
 
@@ -90,6 +121,7 @@ typedef struct opts {
 static struct {
   uint64_t seed;
   const char *strategy;
+  ref_mode mode;
   int mark_workers, mutators;
   int ops;
   _Atomic uint64_t next_id;
@@ -110,8 +142,9 @@ __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "torture: FAILED seed %llu strategy %s workers %d mutators %d: %s\n",
-          (unsigned long long)R.seed, R.strategy, R.mark_workers, R.mutators, what);
+  fprintf(stderr, "torture: FAILED seed %llu mode %s strategy %s workers %d mutators %d: %s\n",
+          (unsigned long long)R.seed, ref_mode_name(R.mode), R.strategy, R.mark_workers,
+          R.mutators, what);
   exit(1);
 }
 
@@ -298,7 +331,7 @@ static void build_array(builder *b, void **field, int depth) {
   uint64_t id = new_id();
   hdr_set(&a[0], idtag_make(id, len, K_ARR));
   for (size_t i = 1; i < len; i++) hdr_set(&a[i], idtag_make(id, i, K_CELL));
-  *field = a;
+  ref_store(field, a);
   b->big_ok = false; /* at most one big array per graph */
   for (size_t i = 0; i < len && b->budget > 0; i += big ? 1 + below(b->rng, 400) : 1)
     if (!chance(b->rng, 3)) build_sub(b, &a[i].p, depth + 1);
@@ -308,9 +341,9 @@ static void build_node(builder *b, void **field, int depth) {
   node *o = alloc_or_die(&node_type, 1);
   hdr_set(o, idtag_make(new_id(), 0, K_NODE));
   o->pad = 0x5a5a5a5a5a5a5a5aull;
-  *field = o;
+  ref_store(field, o);
   if (b->ntargets > 0 && !chance(b->rng, 3)) {
-    o->x = b->targets[below(b->rng, (uint32_t)b->ntargets)];
+    ref_store(&o->x, b->targets[below(b->rng, (uint32_t)b->ntargets)]);
     o->xid = ((hdr *)o->x)->idtag;
   }
   add_target(b, o);
@@ -330,11 +363,11 @@ static void build_sub(builder *b, void **field, int depth) {
     hdr_set(o, idtag);
     o->a = mix(idtag + 1);
     o->b = ~o->a;
-    *field = o;
+    ref_store(field, o);
   } else if (k <= 3) {
     pair *o = alloc_or_die(&pair_type, 1);
     hdr_set(o, idtag_make(new_id(), 0, K_PAIR));
-    *field = o;
+    ref_store(field, o);
     build_sub(b, &o->l, depth + 1);
     build_sub(b, &o->r, depth + 1);
   } else if (k <= 7) {
@@ -362,23 +395,40 @@ static head *build_graph(uint64_t *rng, int budget, head *other, bool big_ok) {
   return g;
 }
 
-/* Replaces a random pointer field on a random path of g with a new subtree;
- * the old subtree becomes garbage (unless an extra edge holds part of it). */
-static void graph_mutate(head *g, uint64_t *rng) {
+/* The pointer field at the end of a random path of tree edges from g's head
+ * (&g->body is depth 0), `depth` edges long or shorter where the path meets
+ * a NULL field or a leaf first; *reached is its depth. */
+static void **graph_field_at(head *g, uint64_t *rng, int depth, int *reached) {
   void **field = &g->body;
-  for (int d = 0; d < 4 && *field && !chance(rng, 3); d++) {
+  int d = 0;
+  for (; d < depth && *field; d++) {
     hdr *o = *field;
     switch ((enum kind)(o->idtag & 0xff)) {
     case K_PAIR: field = chance(rng, 2) ? &((pair *)o)->l : &((pair *)o)->r; break;
     case K_NODE: field = &((node *)o)->k[below(rng, 3)]; break;
     case K_ARR: field = &((cell *)o)[below(rng, (uint32_t)((o->idtag >> 8) & 0xffff))].p; break;
-    default: d = 4; break;
+    default: *reached = d; return field;
     }
   }
+  *reached = d;
+  return field;
+}
+
+/* Replaces a random pointer field on a random path of g with a new subtree;
+ * the old subtree becomes garbage (unless an extra edge holds part of it). */
+static void graph_mutate(head *g, uint64_t *rng) {
+  int reached;
+  void **field = graph_field_at(g, rng, (int)below(rng, 5), &reached);
   builder b = {rng, 1 + (int)below(rng, 8), {g}, 1, false};
-  *field = NULL;
+  ref_store(field, NULL);
   build_sub(&b, field, 3);
   graph_reseal(g);
+}
+
+/* The signature of a detached subtree (walk's, from depth 0). */
+static uint64_t subtree_sig(const void *p, uint64_t *count) {
+  *count = 0;
+  return walk(p, 0, count);
 }
 
 /* ---------------------------------------------------------------------------
@@ -619,11 +669,16 @@ static void op_spawn(worker *w) {
 }
 
 /* ref_set_strategy stops the world when there are several mutators, and
- * may itself be stopped by a collection: a call that may collect. */
+ * may itself be stopped by a collection: a call that may collect. In the
+ * concurrent modes it waits for a cycle under way to end (its stop does not
+ * stop the background mark workers; TSan found them reading ref__cfg.scan
+ * while it was written, with --seed 1001 --mode=concurrent-rescan --strategy
+ * conservative-serial --workers 1 --mutators 1). */
 static void op_stackmaps(worker *w) {
   wk_sync(w);
   const ref_config *c = ref_get_config();
-  ref_set_strategy(c->phase, c->scan, (ref_stackmaps)below(&w->rng, 3));
+  ref_stackmaps maps = (ref_stackmaps)below(&w->rng, 3);
+  ref_set_strategy(c->phase, c->scan, maps);
 }
 
 static void gc_counted(void) {
@@ -652,6 +707,67 @@ static void op_churn(worker *w) {
   }
 }
 
+/* Exchanges two subtrees of two different graphs the worker holds, at the
+ * same depth below their heads (so no object sinks deeper: MAX_DEPTH
+ * holds), through the barrier: in a concurrent cycle the deletion half
+ * shades both overwritten pointers, the insertion half both stored ones.
+ * Then swaps the two graphs' frame slots (plain stores, as a stack takes
+ * them). No call in between may park or collect, so the C locals need no
+ * slot. */
+static void op_swap(worker *w) {
+  int a = wk_pick_live(w), b = wk_pick_live(w);
+  if (a < 0 || b < 0 || a == b) return;
+  head *ga = wk_var(w, a), *gb = wk_var(w, b);
+  int depth = (int)below(&w->rng, 4), da, db;
+  void **fa = graph_field_at(ga, &w->rng, depth, &da);
+  void **fb = graph_field_at(gb, &w->rng, depth, &db);
+  if (da != depth || db != depth) return;
+  void *t = *fa;
+  ref_store(fa, *fb);
+  ref_store(fb, t);
+  graph_reseal(ga);
+  graph_reseal(gb);
+  w->slot[2 + a] = gb;
+  w->slot[2 + b] = ga;
+  w->sig[a] = gb->sig;
+  w->sig[b] = ga->sig;
+}
+
+/* Moves a subtree out of a graph into frame slot 1 (its heap field cleared
+ * through the barrier), parks or collects or allocates with it held by the
+ * stack alone, checks it, and stores it back. Under the hybrid barrier the
+ * clearing store must shade it: this goroutine's stack may already be
+ * black; under rescan the termination pause finds it on the stack. */
+static void op_stash(worker *w) {
+  int v = wk_pick_live(w);
+  if (v < 0) return;
+  head *g = wk_var(w, v);
+  int reached;
+  void **field = graph_field_at(g, &w->rng, (int)below(&w->rng, 4), &reached);
+  if (!*field) return;
+  uint64_t n, sig = subtree_sig(*field, &n), n2;
+  w->slot[1] = *field;
+  ref_store(field, NULL);
+  graph_reseal(g);
+  w->sig[v] = g->sig;
+  wk_sync(w);
+  snprintf(w->doing, sizeof w->doing, "stash");
+  switch (below(&w->rng, 4)) {
+  case 0: ref_yield(); break;
+  case 1: gc_counted(); break;
+  case 2: ref_sleep(SLEEP_NS); break;
+  default: op_churn(w); break;
+  }
+  wk_verify(w, "stash");
+  if (subtree_sig(w->slot[1], &n2) != sig || n2 != n)
+    die("stash: a subtree held only by frame slot 1 changed (%llu objects, %llu before)",
+        (unsigned long long)n2, (unsigned long long)n);
+  ref_store(field, w->slot[1]);
+  w->slot[1] = NULL;
+  graph_reseal(g);
+  w->sig[v] = g->sig;
+}
+
 static void op_recurse(worker *w, int depth);
 
 static void op_drop(worker *w) {
@@ -666,11 +782,12 @@ static void op_check(worker *w) {
 
 enum op { OP_ALLOC, OP_DROP, OP_MUTATE, OP_GC, OP_SINK, OP_FEED, OP_SELECT, OP_SELECT_DEFAULT,
           OP_RECV_OWN, OP_CLOSE_OWN, OP_YIELD, OP_SLEEP, OP_RECURSE, OP_SPAWN, OP_STACKMAPS,
-          OP_CHURN, OP_CHECK, NOPS };
+          OP_CHURN, OP_CHECK, OP_SWAP, OP_STASH, NOPS };
 
 /* Relative frequencies, out of 100. */
 static const uint8_t op_weight[NOPS] = {
-    [OP_ALLOC] = 18, [OP_DROP] = 8, [OP_MUTATE] = 7, [OP_GC] = 5, [OP_SINK] = 5, [OP_FEED] = 5,
+    [OP_ALLOC] = 12, [OP_SWAP] = 3, [OP_STASH] = 3, [OP_DROP] = 8, [OP_MUTATE] = 7, [OP_GC] = 5,
+    [OP_SINK] = 5, [OP_FEED] = 5,
     [OP_SELECT] = 10, [OP_SELECT_DEFAULT] = 10, [OP_RECV_OWN] = 3, [OP_CLOSE_OWN] = 1,
     [OP_YIELD] = 4, [OP_SLEEP] = 1, [OP_RECURSE] = 8, [OP_SPAWN] = 4, [OP_STACKMAPS] = 1,
     [OP_CHURN] = 4, [OP_CHECK] = 6};
@@ -702,6 +819,8 @@ static bool wk_step(worker *w, int depth) {
   case OP_SPAWN: op_spawn(w); return true;
   case OP_STACKMAPS: op_stackmaps(w); return false;
   case OP_CHURN: op_churn(w); return true;
+  case OP_SWAP: op_swap(w); return false;
+  case OP_STASH: op_stash(w); return true;
   case OP_CHECK: case NOPS: op_check(w); return false;
   }
   return false;
@@ -898,18 +1017,20 @@ static ref_chan *make_chan(bool ptrs, size_t cap) {
 /* Builds the hub and its channels on the scheduler stack; the hub is a
  * registered root before anything else is allocated. */
 static void hub_make(const shape *s, ref_chan **copy) {
-  root.hub = alloc_or_die(&hub_type, 1);
+  hub *h = alloc_or_die(&hub_type, 1);
+  ref_store((void **)&root.hub, h); /* a registered root: the barrier too */
   ref_add_root(&root, sizeof root);
   hdr_set(root.hub, idtag_make(new_id(), 0, K_HUB));
   ref_chan **ch = root.hub->ch;
-  ch[CH_FEED_U] = make_chan(true, 0);
-  ch[CH_FEED_B] = make_chan(true, 3);
-  ch[CH_SINK_U] = make_chan(true, 0);
-  ch[CH_SINK_B] = make_chan(true, 4);
-  ch[CH_DONE] = make_chan(false, 0);
+  ref_store((void **)&ch[CH_FEED_U], make_chan(true, 0));
+  ref_store((void **)&ch[CH_FEED_B], make_chan(true, 3));
+  ref_store((void **)&ch[CH_SINK_U], make_chan(true, 0));
+  ref_store((void **)&ch[CH_SINK_B], make_chan(true, 4));
+  ref_store((void **)&ch[CH_DONE], make_chan(false, 0));
   for (int k = 0; k < s->nshared; k++)
-    ch[CH_SHARED + k] = make_chan(R.shared_ptr[k], s->shared_cap[k]);
-  for (int k = 0; k < s->nworkers; k++) ch[CH_OWN + k] = make_chan(true, s->own_cap[k]);
+    ref_store((void **)&ch[CH_SHARED + k], make_chan(R.shared_ptr[k], s->shared_cap[k]));
+  for (int k = 0; k < s->nworkers; k++)
+    ref_store((void **)&ch[CH_OWN + k], make_chan(true, s->own_cap[k]));
   memcpy(copy, ch, sizeof root.hub->ch);
 }
 
@@ -964,9 +1085,15 @@ static void check_empty_heap(void) {
         hs.objects_live, hs.bytes_live);
 }
 
-static void run_one(uint64_t seed, int strategy, int mark_workers, int mutators, const opts *o) {
+/* Runs seed's program in one configuration. The concurrent modes take
+ * reuse=off only (ref_config): there the seed's reuse draw is replaced by
+ * off, and reuse=clean is covered by the stw runs of the same seed; their
+ * heap limit is at least CONCURRENT_MIN_HEAP per mutator. */
+static void run_one(uint64_t seed, ref_mode mode, int strategy, int mark_workers, int mutators,
+                    const opts *o) {
   memset(&R, 0, sizeof R);
   R.seed = seed;
+  R.mode = mode;
   R.strategy = strategy_names[strategy];
   R.mark_workers = mark_workers;
   R.mutators = mutators;
@@ -975,16 +1102,20 @@ static void run_one(uint64_t seed, int strategy, int mark_workers, int mutators,
   shape s = shape_of(seed);
   R.nworkers = s.nworkers;
   R.nshared = s.nshared;
+  if (mode != REF_MODE_STW) s.reuse = REF_REUSE_OFF;
+  if (mode != REF_MODE_STW && !o->small_heaps && s.heap_max < CONCURRENT_MIN_HEAP)
+    s.heap_max = CONCURRENT_MIN_HEAP;
   fprintf(stderr,
-          "torture: seed %llu strategy %s workers %d mutators %d ops %d stackmaps %s heap %zuM "
-          "reuse %s\n",
-          (unsigned long long)seed, R.strategy, mark_workers, mutators, o->ops,
+          "torture: seed %llu mode %s strategy %s workers %d mutators %d ops %d stackmaps %s "
+          "heap %zuM reuse %s\n",
+          (unsigned long long)seed, ref_mode_name(mode), R.strategy, mark_workers, mutators, o->ops,
           ref_stackmaps_name(s.maps), s.heap_max * (size_t)mutators >> 20,
           ref_reuse_name(s.reuse));
   ref_config cfg;
   ref_config_default(&cfg);
   if (ref_strategy_parse(R.strategy, &cfg.phase, &cfg.scan) != 0) die("unknown strategy");
   cfg.checkmark = cfg.poison = true;
+  cfg.mode = mode;
   cfg.workers = mark_workers;
   cfg.mutators = mutators;
   cfg.stackmaps = s.maps;
@@ -1013,19 +1144,25 @@ static void run_one(uint64_t seed, int strategy, int mark_workers, int mutators,
  * ------------------------------------------------------------------------- */
 
 static const char usage[] =
-    "usage: stackscan-torture [--seeds N] [--first S] [--seed S] [--ops N]\n"
-    "                         [--strategy NAME] [--workers W] [--mutators P] [--verbose]\n"
-    "  --seeds N      run seeds FIRST..FIRST+N-1 (default 3)\n"
-    "  --first S      first seed (default 1)\n"
-    "  --seed S       run only seed S (replay)\n"
-    "  --ops N        operations per worker goroutine (default 60)\n"
-    "  --strategy X   only strategy X (default: all six)\n"
-    "  --workers W    only W mark workers (default: 1, 2, 4 and 8)\n"
-    "  --mutators P   only P mutator threads (default: 1, 2 and 4)\n"
-    "  --verbose      print each run's counts\n"
-    "Each run prints 'torture: seed S strategy X workers W mutators P ...' on stderr before it\n"
-    "starts; a failure prints 'torture: FAILED seed S strategy X workers W mutators P: <what>'\n"
-    "and exits 1.\n";
+    "usage: stackscan-torture [--seeds N] [--first S] [--seed S] [--ops N] [--mode LIST]\n"
+    "                         [--strategy NAME] [--workers LIST] [--mutators LIST] [--verbose]\n"
+    "  --seeds N        run seeds FIRST..FIRST+N-1 (default 3)\n"
+    "  --first S        first seed (default 1)\n"
+    "  --seed S         run only seed S (replay)\n"
+    "  --ops N          operations per worker goroutine (default 60)\n"
+    "  --mode LIST      collector modes, comma-separated: stw, concurrent-rescan,\n"
+    "                   concurrent-hybrid (default: all three; the concurrent ones run\n"
+    "                   every seed with reuse off)\n"
+    "  --strategy X     only strategy X (default: all six)\n"
+    "  --workers LIST   mark worker counts W, comma-separated (default: 1,2,4,8)\n"
+    "  --mutators LIST  mutator thread counts P, comma-separated (default: 1,2,4)\n"
+    "  --small-heaps    in the concurrent modes too, run the seed's 1 and 2 MiB heaps\n"
+    "                   (else at least 16 MiB per mutator there)\n"
+    "  --verbose        print each run's counts\n"
+    "A flag's value follows it or an '=' (--mode=stw,concurrent-hybrid). Each run prints\n"
+    "'torture: seed S mode M strategy X workers W mutators P ...' on stderr before it starts;\n"
+    "a failure prints 'torture: FAILED seed S mode M strategy X workers W mutators P: <what>'\n"
+    "and exits 1; replay it with --seed S --mode M --strategy X --workers W --mutators P.\n";
 
 __attribute__((noreturn)) static void usage_error(const char *flag, const char *what) {
   fprintf(stderr, "stackscan-torture: %s: %s (see --help)\n", flag, what);
@@ -1040,6 +1177,53 @@ static uint64_t parse_num(const char *flag, const char *v, uint64_t lo, uint64_t
   return x;
 }
 
+/* The next comma-separated item of *list into buf (NUL-terminated); false
+ * at the end. An empty item or one too long for buf is a usage error. */
+static bool next_item(const char *flag, const char **list, char *buf, size_t cap) {
+  if (!**list) return false;
+  size_t k = strcspn(*list, ",");
+  if (k == 0 || k >= cap) usage_error(flag, k ? "list item too long" : "empty list item");
+  memcpy(buf, *list, k);
+  buf[k] = 0;
+  *list += k + ((*list)[k] == ',');
+  if ((*list)[-1] == ',' && !**list) usage_error(flag, "empty list item");
+  return true;
+}
+
+/* "1,2,4": each in lo..hi, no repeats, at most MAX_LIST. */
+static counts parse_counts(const char *flag, const char *v, int lo, int hi) {
+  counts c = {{0}, 0};
+  char buf[24];
+  if (!v || !*v) usage_error(flag, "missing value");
+  while (next_item(flag, &v, buf, sizeof buf)) {
+    int x = (int)parse_num(flag, buf, (uint64_t)lo, (uint64_t)hi);
+    for (int i = 0; i < c.n; i++)
+      if (c.v[i] == x) usage_error(flag, "a value repeated");
+    if (c.n == MAX_LIST) usage_error(flag, "too many values");
+    c.v[c.n++] = x;
+  }
+  return c;
+}
+
+/* "stw,concurrent-hybrid": names ref_mode_parse knows, no repeats. */
+static void parse_modes(const char *flag, const char *v, bool *mode) {
+  char buf[64];
+  if (!v || !*v) usage_error(flag, "missing value");
+  memset(mode, 0, sizeof(bool) * REF_NMODES);
+  while (next_item(flag, &v, buf, sizeof buf)) {
+    ref_mode m;
+    if (ref_mode_parse(buf, &m) != 0) usage_error(flag, "unknown mode");
+    if (mode[m]) usage_error(flag, "a mode repeated");
+    mode[m] = true;
+  }
+}
+
+static counts counts_of(const int *v, int n) {
+  counts c = {{0}, n};
+  memcpy(c.v, v, sizeof(int) * (size_t)n);
+  return c;
+}
+
 /* Handles flag a with value v (NULL when none follows); returns whether v
  * was consumed. */
 static bool parse_flag(opts *o, const char *a, const char *v) {
@@ -1049,6 +1233,10 @@ static bool parse_flag(opts *o, const char *a, const char *v) {
   }
   if (!strcmp(a, "--verbose")) {
     o->verbose = true;
+    return false;
+  }
+  if (!strcmp(a, "--small-heaps")) {
+    o->small_heaps = true;
     return false;
   }
   if (!strcmp(a, "--seeds")) {
@@ -1061,9 +1249,11 @@ static bool parse_flag(opts *o, const char *a, const char *v) {
   } else if (!strcmp(a, "--ops")) {
     o->ops = (int)parse_num(a, v, 0, 100000000);
   } else if (!strcmp(a, "--workers")) {
-    o->workers = (int)parse_num(a, v, 1, REF_MAX_WORKERS);
+    o->workers = parse_counts(a, v, 1, REF_MAX_WORKERS);
   } else if (!strcmp(a, "--mutators")) {
-    o->mutators = (int)parse_num(a, v, 1, REF_MAX_MUTATORS);
+    o->mutators = parse_counts(a, v, 1, REF_MAX_MUTATORS);
+  } else if (!strcmp(a, "--mode")) {
+    parse_modes(a, v, o->mode);
   } else if (!strcmp(a, "--strategy")) {
     ref_phase ph;
     ref_scan sc;
@@ -1075,26 +1265,38 @@ static bool parse_flag(opts *o, const char *a, const char *v) {
   return true;
 }
 
+/* "--flag=value" is "--flag value"; a flag that takes no value refuses one. */
 static opts parse_args(int argc, char **argv) {
-  opts o = {1, 3, 60, NULL, 0, 0, false};
-  for (int i = 1; i < argc; i++)
-    if (parse_flag(&o, argv[i], i + 1 < argc ? argv[i + 1] : NULL)) i++;
+  opts o = {1, 3, 60, NULL, counts_of(worker_counts, REF_ARRAY_SIZE(worker_counts)),
+            counts_of(mutator_counts, REF_ARRAY_SIZE(mutator_counts)), {0}, false, false};
+  for (int m = 0; m < REF_NMODES; m++) o.mode[m] = true;
+  for (int i = 1; i < argc; i++) {
+    const char *eq = strchr(argv[i], '=');
+    if (!eq || strncmp(argv[i], "--", 2) != 0) {
+      if (parse_flag(&o, argv[i], i + 1 < argc ? argv[i + 1] : NULL)) i++;
+      continue;
+    }
+    char flag[32];
+    size_t k = (size_t)(eq - argv[i]);
+    if (k >= sizeof flag) usage_error(argv[i], "unknown flag");
+    memcpy(flag, argv[i], k);
+    flag[k] = 0;
+    if (!parse_flag(&o, flag, eq + 1)) usage_error(flag, "takes no value");
+  }
   return o;
 }
 
 int main(int argc, char **argv) {
   opts o = parse_args(argc, argv);
-  int nw = o.workers ? 1 : (int)(REF_ARRAY_SIZE(worker_counts));
-  int np = o.mutators ? 1 : (int)(REF_ARRAY_SIZE(mutator_counts));
   uint64_t runs = 0;
   for (uint64_t seed = o.first_seed; seed < o.first_seed + o.nseeds; seed++)
-    for (int s = 0; s < 6; s++) {
-      if (o.strategy && strcmp(o.strategy, strategy_names[s]) != 0) continue;
-      for (int p = 0; p < np; p++)
-        for (int k = 0; k < nw; k++, runs++)
-          run_one(seed, s, o.workers ? o.workers : worker_counts[k],
-                  o.mutators ? o.mutators : mutator_counts[p], &o);
-    }
+    for (int m = 0; m < REF_NMODES; m++)
+      for (int s = 0; o.mode[m] && s < 6; s++) {
+        if (o.strategy && strcmp(o.strategy, strategy_names[s]) != 0) continue;
+        for (int p = 0; p < o.mutators.n; p++)
+          for (int k = 0; k < o.workers.n; k++, runs++)
+            run_one(seed, (ref_mode)m, s, o.workers.v[k], o.mutators.v[p], &o);
+      }
   printf("torture: %llu passed, 0 failed (seeds %llu..%llu, %d ops per worker)\n",
          (unsigned long long)runs, (unsigned long long)o.first_seed,
          (unsigned long long)(o.first_seed + o.nseeds - 1), o.ops);
