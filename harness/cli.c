@@ -95,6 +95,8 @@ static const char *strategy_name(int i) {
 }
 static const char *stackmaps_name(int i) { return ref_stackmaps_name((ref_stackmaps)i); }
 static const char *reuse_name(int i) { return ref_reuse_name((ref_reuse)i); }
+static const char *preempt_name(int i) { return ref_preempt_name((ref_preempt)i); }
+static const char *mode_name(int i) { return ref_mode_name((ref_mode)i); }
 static const char *placement_name(int i) { return topo_placement_name((topo_placement)i); }
 
 static const char *strategies_accepted(const parser *p, char *buf, size_t len) {
@@ -108,6 +110,14 @@ static const char *stackmaps_accepted(const parser *p, char *buf, size_t len) {
 static const char *reuses_accepted(const parser *p, char *buf, size_t len) {
   (void)p;
   return join_names(buf, len, REF_NREUSES, reuse_name, NULL);
+}
+static const char *preempts_accepted(const parser *p, char *buf, size_t len) {
+  (void)p;
+  return join_names(buf, len, REF_NPREEMPTS, preempt_name, NULL);
+}
+static const char *modes_accepted(const parser *p, char *buf, size_t len) {
+  (void)p;
+  return join_names(buf, len, REF_NMODES, mode_name, NULL);
 }
 static const char *placements_accepted(const parser *p, char *buf, size_t len) {
   (void)p;
@@ -307,20 +317,27 @@ static int set_stackmaps(parser *p, const flag_def *f, const char *v) {
   return 0;
 }
 
-static int reuse_item(parser *p, const flag_def *f, const char *item) {
-  bench_opts *o = p->o;
-  ref_reuse r;
-  if (ref_reuse_parse(item, &r) != 0) return fail_flag(p, f, "unknown reuse \"%s\"", item);
-  for (int i = 0; i < o->nreuse; i++)
-    if (o->reuse[i] == r) return fail_flag(p, f, "reuse \"%s\" given twice", item);
-  o->reuse[o->nreuse++] = r;
-  return 0;
-}
-
-static int set_reuse(parser *p, const flag_def *f, const char *v) {
-  p->o->nreuse = 0;
-  return each_item(p, f, v, reuse_item);
-}
+/* item_fn parses one item of a list of a switch's names into o->arr with
+ * parse, refusing unknown names and repeats; set_fn parses the list. */
+#define NAME_LIST_FLAG(item_fn, set_fn, type, parse, what, arr, count)                      \
+  static int item_fn(parser *p, const flag_def *f, const char *item) {                    \
+    bench_opts *o = p->o;                                                                 \
+    type r;                                                                               \
+    if (parse(item, &r) != 0) return fail_flag(p, f, "unknown " what " \"%s\"", item);    \
+    for (int i = 0; i < o->count; i++)                                                    \
+      if (o->arr[i] == r) return fail_flag(p, f, what " \"%s\" given twice", item);       \
+    o->arr[o->count++] = r;                                                               \
+    return 0;                                                                             \
+  }                                                                                       \
+  static int set_fn(parser *p, const flag_def *f, const char *v) {                        \
+    p->o->count = 0;                                                                      \
+    return each_item(p, f, v, item_fn);                                                   \
+  }
+NAME_LIST_FLAG(reuse_item, set_reuse, ref_reuse, ref_reuse_parse, "reuse", reuse, nreuse)
+NAME_LIST_FLAG(preempt_item, set_preempt, ref_preempt, ref_preempt_parse, "preempt", preempt,
+               npreempt)
+NAME_LIST_FLAG(mode_item, set_mode, ref_mode, ref_mode_parse, "mode", mode, nmode)
+#undef NAME_LIST_FLAG
 
 static int set_placement(parser *p, const flag_def *f, const char *v) {
   if (topo_placement_parse(v, &p->o->placement) != 0)
@@ -373,16 +390,6 @@ static int set_shape(parser *p, const flag_def *f, const char *v) {
   wl_params probe = bench_wl_params(p->o, 1);
   if (wl_params_check(&probe, why, sizeof why) != 0)
     return fail(p, "--%s: \"%s\": %s", f->name, v, why);
-  return 0;
-}
-
-/* --poll-every: a shape flag whose 0 would mean "never poll". */
-static int set_poll_every(parser *p, const flag_def *f, const char *v) {
-  if (set_shape(p, f, v) != 0) return -1;
-  if (p->o->poll_every == 0)
-    return fail(p, "--%s: \"%s\": a spinner that never polls can only be stopped by "
-                "asynchronous preemption, which ref does not implement yet (the stop would "
-                "wait forever); accepted: %s", f->name, v, f->accepted);
   return 0;
 }
 
@@ -449,6 +456,8 @@ static const flag_def flags[] = {
     {"mutators", set_mutators, true, "integers 1.." STR(REF_MAX_MUTATORS), 1, REF_MAX_MUTATORS,
      no_sfx, 0, NULL},
     {"reuse", set_reuse, true, NULL, 0, 0, no_sfx, 0, reuses_accepted},
+    {"preempt", set_preempt, true, NULL, 0, 0, no_sfx, 0, preempts_accepted},
+    {"mode", set_mode, true, NULL, 0, 0, no_sfx, 0, modes_accepted},
     {"placement", set_placement, true, NULL, 0, 0, no_sfx, 0, placements_accepted},
     {"depth", set_shape, true, "integers 0.." STR(WL_MAX_DEPTH), 0, INT_MAX, no_sfx, OFF(depth), NULL},
     {"frame-bytes", set_shape, true, "sizes 0.." STR(WL_MAX_FRAME_BYTES) " (suffix K, M)", 0,
@@ -461,8 +470,9 @@ static const flag_def flags[] = {
      NULL},
     {"dirty", set_shape, true, "sizes 0.." STR(WL_MAX_DIRTY) " (suffix K, M)", 0, INT_MAX,
      size_sfx, OFF(dirty), NULL},
-    {"poll-every", set_poll_every, true, "integers " STR(WL_MIN_POLL_EVERY) ".."
-     STR(WL_MAX_POLL_EVERY) " (suffix k, M)", 0, INT_MAX, count_sfx, OFF(poll_every), NULL},
+    {"poll-every", set_shape, true, "integers " STR(WL_MIN_POLL_EVERY) ".."
+     STR(WL_MAX_POLL_EVERY) " (suffix k, M); 0 (never) with --preempt=async only", 0, INT_MAX,
+     count_sfx, OFF(poll_every), NULL},
     {"topology", set_topology, true, "an hwloc synthetic description, e.g. \"pack:2 numa:2 "
      "core:4 pu:2\"", 0, 0, no_sfx, 0, NULL},
     {"trace", set_trace, true, "a file name", 0, 0, no_sfx, 0, NULL},
@@ -502,6 +512,10 @@ static void set_defaults(bench_opts *o) {
   o->stackmaps = REF_MAPS_PCTAB;
   o->reuse[0] = REF_REUSE_OFF;
   o->nreuse = 1;
+  o->preempt[0] = REF_PREEMPT_COOPERATIVE;
+  o->npreempt = 1;
+  o->mode[0] = REF_MODE_STW;
+  o->nmode = 1;
   o->mutators[0] = 1;
   o->nmutators = 1;
   o->workers_all = true;
@@ -537,6 +551,19 @@ static const flag_def *find_flag(const char *name, size_t len) {
   for (size_t i = 0; i < NFLAGS; i++)
     if (strlen(flags[i].name) == len && strncmp(flags[i].name, name, len) == 0) return &flags[i];
   return NULL;
+}
+
+/* A spinner that never polls (--poll-every=0) holds a cooperative stop
+ * forever: that run would hang at its first collection, so a sweep with
+ * any --preempt value but async is refused, whatever the flags' order. */
+static int check_poll_never(parser *p) {
+  for (int i = 0; p->o->poll_every == 0 && i < p->o->npreempt; i++)
+    if (p->o->preempt[i] != REF_PREEMPT_ASYNC)
+      return fail(p, "--poll-every=0 (never poll) needs --preempt=%s and no other value: a %s "
+                  "stop would wait forever for a spinner that never polls (--preempt's default "
+                  "is %s)", ref_preempt_name(REF_PREEMPT_ASYNC),
+                  ref_preempt_name(p->o->preempt[i]), ref_preempt_name(REF_PREEMPT_COOPERATIVE));
+  return 0;
 }
 
 /* Handles argv[*i], a flag of ours; may consume argv[*i + 1] as its value. */
@@ -577,7 +604,7 @@ int bench_parse(int *argc, char **argv, const bench_workload_name *table, size_t
   }
   if (out < *argc) argv[out] = NULL;
   *argc = out;
-  return apply_list_defaults(&p);
+  return apply_list_defaults(&p) != 0 ? -1 : check_poll_never(&p);
 }
 
 wl_params bench_wl_params(const bench_opts *o, int64_t n) {
@@ -632,6 +659,16 @@ static void usage_switches(FILE *f) {
              "                      dimension, named /reuse:R in a benchmark name when not %s\n",
           join_names(buf, sizeof buf, REF_NREUSES, reuse_name, NULL),
           ref_reuse_name(REF_REUSE_OFF), ref_reuse_name(REF_REUSE_OFF));
+  fprintf(f, "  --preempt=LIST      how a stop reaches a running goroutine: %s (default\n"
+             "                      %s); a sweep dimension, named /preempt:P when not %s;\n"
+             "                      ref_init refuses %s in a ThreadSanitizer build\n",
+          join_names(buf, sizeof buf, REF_NPREEMPTS, preempt_name, NULL),
+          ref_preempt_name(REF_PREEMPT_COOPERATIVE), ref_preempt_name(REF_PREEMPT_COOPERATIVE),
+          ref_preempt_name(REF_PREEMPT_ASYNC));
+  fprintf(f, "  --mode=LIST         when the collector marks: %s\n"
+             "                      (default %s); a sweep dimension, named /mode:X when not %s\n",
+          join_names(buf, sizeof buf, REF_NMODES, mode_name, NULL), ref_mode_name(REF_MODE_STW),
+          ref_mode_name(REF_MODE_STW));
   fprintf(f, "  --placement=P       how mark workers and mutators are bound to PUs (default %s):\n",
           topo_placement_name(TOPO_PLACE_COMPACT));
   for (int i = 0; i < TOPO_NPLACEMENTS; i++)
@@ -649,7 +686,8 @@ static const char usage_text[] =
     " (default\n"
     "                      STACKSCAN_MUTATORS's value, else 1); a sweep dimension, named\n"
     "                      /mutators:M in a benchmark name when not 1; mutator i is bound to\n"
-    "                      worker i's PU (--placement)\n"
+    "                      worker i's PU (--placement); GoroutineLatency, whose ping-pong pair\n"
+    "                      runs on two Ps at once, needs " STR(WL_LATENCY_MIN_MUTATORS) " or more\n"
     "  --depth=N           frames per goroutine stack, 0.." STR(WL_MAX_DEPTH)
     " (default: the workload's)\n"
     "  --frame-bytes=SIZE  native bytes per frame, 0.." STR(WL_MAX_FRAME_BYTES)
@@ -666,7 +704,7 @@ static const char usage_text[] =
     " work units (dependent multiply-adds) between\n"
     "                      a spinner's polls, suffix k or M (default " STR(WL_DEFAULT_POLL_EVERY)
     "); 0, never polling,\n"
-    "                      needs asynchronous preemption, which ref does not have yet\n"
+    "                      only with --preempt=async (a cooperative stop would wait forever)\n"
     "  --topology=SYNTH    plan for an hwloc synthetic topology, e.g. \"pack:2 numa:2 core:4 pu:2\";\n"
     "                      prints the plan and exits without binding or running\n"
     "  --trace=FILE        write the collections' per-worker timelines (Chrome trace events,\n"
@@ -690,7 +728,7 @@ static const char usage_text[] =
     "\n"
     "Values go as --flag=value or --flag value. SIZE takes suffixes K, M, G, T, P (powers of\n"
     "1024). Benchmark names are\n"
-    "Workload/strategy/n:N/workers:W/placement[/mutators:M][/reuse:R].\n"
+    "Workload/strategy/n:N/workers:W/placement[/mutators:M][/preempt:P][/mode:X][/reuse:R].\n"
     "\n"
     "Google Benchmark's flags pass through (use --flag=value), among them:\n"
     "  --benchmark_filter=REGEX        run only the benchmarks whose name matches\n"

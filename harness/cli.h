@@ -64,6 +64,10 @@ typedef struct bench_opts {
   ref_stackmaps stackmaps;        /* default pctab */
   ref_reuse reuse[REF_NREUSES];   /* default {off} */
   int nreuse;
+  ref_preempt preempt[REF_NPREEMPTS]; /* default {cooperative} */
+  int npreempt;
+  ref_mode mode[REF_NMODES];      /* default {stw} */
+  int nmode;
   int64_t n[BENCH_MAX_LIST];      /* goroutines, 1..BENCH_MAX_N; default {1000} */
   int nn;
   int workers[BENCH_MAX_LIST];    /* 1..REF_MAX_WORKERS */
@@ -83,7 +87,8 @@ typedef struct bench_opts {
   int64_t heap_per_g;             /* heap bytes held per goroutine */
   double wake;                    /* Parked's wake fraction; -1 = default */
   int64_t dirty;                  /* DirtyStack's bytes per wake */
-  int64_t poll_every;             /* GoroutineSpin's work units between polls */
+  int64_t poll_every;             /* GoroutineSpin's work units between polls; 0 never,
+                                     accepted only when every preempt is async */
   const char *topology;           /* --topology (points into argv); NULL: this machine */
   const char *trace;              /* --trace=FILE (points into argv); NULL: no timeline */
   bench_format format;            /* default console */

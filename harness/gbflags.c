@@ -44,12 +44,15 @@ static bool one_of(const char *v, const char *const *set) {
  * "((a{1,100}){1,100}){1,100}" takes gigabytes to compile (fuzz_cli found
  * the first), and its epsilon closures take time quadratic in the copies:
  * "=*" and 11 "+", 4096 copies, took 1.1 s and 12 "+" 5 s (fuzz_cli found
- * it too). Under 1000 copies, a random search took at most 33 ms. No
- * benchmark name needs a tenth of that.
+ * it too). A group is copied with its contents even when it is empty:
+ * "(((){30}){30}){30}" took 37 s (fuzz_cli found it), so a group counts one
+ * more than what it holds. Under 1000 copies, a random search took at most
+ * 33 ms. No benchmark name needs a tenth of that.
  *
  * filter_nodes is an upper estimate of the copies, from one pass over the
- * ERE: each atom counts 1, and a repetition multiplies the atom or group
- * before it by its upper bound (2 for *, + and ?, m + 1 for {m,}).
+ * ERE: each atom counts 1, each group 1 more than its contents, and a
+ * repetition multiplies the atom or group before it by its upper bound (2
+ * for *, + and ?, m + 1 for {m,}).
  * Malformed patterns get an estimate too; regcomp then says what is
  * wrong. */
 #define FILTER_MAX_NODES 1000
@@ -94,7 +97,7 @@ static double filter_nodes(const char *v) {
       continue;
     }
     if (c == ')' && depth > 0) {
-      last = sum;
+      last = sum + 1; /* the group is a node of its own, empty or not */
       sum = outer[--depth] + last;
       continue;
     }

@@ -119,6 +119,7 @@ static void add_counter_names(void) {
 #define PAUSE_NAMES(f, max) "," #f "," #max
   gb_add_context("phase_counters", &RUN_PHASES(PHASE_NAME)[1]);
   gb_add_context("pause_counters", &RUN_PAUSES(PAUSE_NAMES)[1]);
+  gb_add_context("stop_counters", &RUN_STOP_COUNTS(PHASE_NAME)[1]);
 #undef PHASE_NAME
 #undef PAUSE_NAMES
 }
@@ -161,6 +162,16 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
   for (int i = 0; i < o->nmutators; i++)
     snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%d", i ? "," : "", o->mutators[i]);
   gb_add_context("mutators", buf); /* the sweep's P values; each run's is its counter */
+  buf[0] = '\0';
+  for (int i = 0; i < o->npreempt; i++)
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? "," : "",
+             ref_preempt_name(o->preempt[i]));
+  gb_add_context("preempt", buf); /* the sweep's values; each run's is in its name */
+  buf[0] = '\0';
+  for (int i = 0; i < o->nmode; i++)
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? "," : "",
+             ref_mode_name(o->mode[i]));
+  gb_add_context("mode", buf);
   gb_add_context("compiler", __VERSION__);
   gb_add_context("cflags", STACKSCAN_CFLAGS);
   gb_add_context("git_rev", STACKSCAN_GIT_REV);

@@ -20,19 +20,27 @@ void bench_opts_resolve(bench_opts *o, const topo *t) {
 static int item_name(bench_item *it, const char *workload, topo_placement pl) {
   char mutators[24] = "";
   if (it->mutators != 1) snprintf(mutators, sizeof mutators, "/mutators:%d", it->mutators);
-  int len = snprintf(it->name, sizeof it->name, "%s/%s/n:%lld/workers:%d/%s%s%s%s", workload,
-                     ref_strategy_name(it->strategy.phase, it->strategy.scan),
+  bool coop = it->preempt == REF_PREEMPT_COOPERATIVE, stw = it->mode == REF_MODE_STW;
+  int len = snprintf(it->name, sizeof it->name, "%s/%s/n:%lld/workers:%d/%s%s%s%s%s%s%s%s",
+                     workload, ref_strategy_name(it->strategy.phase, it->strategy.scan),
                      (long long)it->n, it->workers, topo_placement_name(pl), mutators,
+                     coop ? "" : "/preempt:", coop ? "" : ref_preempt_name(it->preempt),
+                     stw ? "" : "/mode:", stw ? "" : ref_mode_name(it->mode),
                      it->reuse == REF_REUSE_OFF ? "" : "/reuse:",
                      it->reuse == REF_REUSE_OFF ? "" : ref_reuse_name(it->reuse));
   return len < 0 || (size_t)len >= sizeof it->name ? -1 : 0;
 }
 
-/* Item i of the cross product: i in mixed radix, reuse the lowest digit. */
+/* Item i of the cross product: i in mixed radix, reuse the lowest digit,
+ * then mode, then preempt. */
 static bench_item item_at(const bench_opts *o, size_t i) {
   bench_item it = {0};
   it.reuse = o->reuse[i % (size_t)o->nreuse];
   i /= (size_t)o->nreuse;
+  it.mode = o->mode[i % (size_t)o->nmode];
+  i /= (size_t)o->nmode;
+  it.preempt = o->preempt[i % (size_t)o->npreempt];
+  i /= (size_t)o->npreempt;
   it.mutators = o->mutators[i % (size_t)o->nmutators];
   i /= (size_t)o->nmutators;
   it.workers = o->workers[i % (size_t)o->nworkers];
@@ -44,16 +52,29 @@ static bench_item item_at(const bench_opts *o, size_t i) {
   return it;
 }
 
+/* A workload that needs more mutator threads than the item has
+ * (wl_desc.min_mutators: GoroutineLatency's pair runs on two at once) is
+ * refused before anything starts. */
+static int check_mutators(const bench_item *it, const bench_workload_name *wn, char *err,
+                          size_t errlen) {
+  const wl_desc *d = wn->kind == BENCH_WL_GO ? wl_find(wn->name) : NULL;
+  if (!d || it->mutators >= d->min_mutators) return 0;
+  snprintf(err, errlen, "--mutators: %s needs %d or more mutators, and the sweep has %d (the "
+           "default is 1, or STACKSCAN_MUTATORS's value)", d->name, d->min_mutators, it->mutators);
+  return -1;
+}
+
 int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_t ntable,
                     bench_plan *plan, char *err, size_t errlen) {
   memset(plan, 0, sizeof *plan);
   if (o->nworkers < 1 || o->nworkloads < 1 || o->nstrategies < 1 || o->nn < 1 ||
-      o->nmutators < 1 || o->nreuse < 1) {
+      o->nmutators < 1 || o->npreempt < 1 || o->nmode < 1 || o->nreuse < 1) {
     snprintf(err, errlen, "empty plan (call bench_opts_resolve for --workers=all)");
     return -1;
   }
   size_t n = (size_t)o->nworkloads * (size_t)o->nstrategies * (size_t)o->nn *
-             (size_t)o->nworkers * (size_t)o->nmutators * (size_t)o->nreuse;
+             (size_t)o->nworkers * (size_t)o->nmutators * (size_t)o->npreempt *
+             (size_t)o->nmode * (size_t)o->nreuse;
   bench_item *items = calloc(n, sizeof *items);
   if (items == NULL) {
     snprintf(err, errlen, "out of memory for a plan of %zu benchmarks", n);
@@ -65,6 +86,10 @@ int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_
     if ((size_t)it->workload >= ntable ||
         item_name(it, table[it->workload].name, o->placement) != 0) {
       snprintf(err, errlen, "bad workload index or name too long in the plan");
+      free(items);
+      return -1;
+    }
+    if (check_mutators(it, &table[it->workload], err, errlen) != 0) {
       free(items);
       return -1;
     }

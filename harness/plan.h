@@ -1,6 +1,6 @@
 /*
  * plan.h: the benchmark plan -- workloads x strategies x n x workers x
- * mutators x reuse, the placement fixed per run -- built from the parsed
+ * mutators x preempt x reuse, the placement fixed per run -- built from the parsed
  * flags (cli.h), and its printout for --list and --topology.
  */
 #ifndef HARNESS_PLAN_H
@@ -23,11 +23,15 @@ typedef struct bench_item {
   int64_t n;
   int workers;
   int mutators;
+  ref_preempt preempt;
+  ref_mode mode;
   ref_reuse reuse;
   char name[160];                 /* Workload/strategy/n:N/workers:W/placement, then
-                                     /mutators:M unless M is 1 and /reuse:R unless
-                                     R is off, so that the names of runs with the
-                                     defaults stay those of older baselines */
+                                     /mutators:M unless M is 1, /preempt:P unless P
+                                     is cooperative, /mode:X unless X is stw and
+                                     /reuse:R unless R is off, so
+                                     that the names of runs with the defaults stay
+                                     those of older baselines */
 } bench_item;
 
 typedef struct bench_plan {
@@ -38,7 +42,9 @@ typedef struct bench_plan {
 } bench_plan;
 
 /* Builds the cross product (call bench_opts_resolve first), workload-major,
- * reuse innermost. Returns 0, or -1 with a message in err. */
+ * then preempt, mode and reuse innermost. Returns 0, or -1 with a message in err;
+ * among the refusals, an item with fewer mutators than its workload's
+ * wl_desc.min_mutators (found by name with wl_find). */
 int bench_plan_make(const bench_opts *o, const bench_workload_name *table, size_t ntable,
                     bench_plan *plan, char *err, size_t errlen);
 void bench_plan_free(bench_plan *plan);

@@ -5,8 +5,9 @@
  * and then per iteration wakes every reader (untimed) and times exactly one
  * ref_gc() as manual time, as Go's malloc_test.go does; the workload says
  * from where it is called (wl_collect: the main thread, or a goroutine
- * while others run). Counters carry the cycle's phase and pause times and
- * deterministic work counts; finish() verifies every survivor.
+ * while others run). Counters carry the cycle's phase and pause times, what
+ * its stop did, and deterministic work counts; finish() verifies every
+ * survivor.
  */
 #include "run.h"
 
@@ -87,10 +88,12 @@ static void progress(const run_item *ri) {
 typedef struct acc {
   double gc_ns;
   RUN_PHASES(ACC_PHASE)
+  RUN_STOP_COUNTS(ACC_PHASE)             /* sums, as the phases' */
   RUN_PAUSES(ACC_PAUSE)
   double busy[REF_MAX_WORKERS];
   int64_t cycles;
   size_t cap;                          /* entries of each pause array */
+  struct conc_acc *conc;               /* concurrent modes only, else NULL (below) */
 } acc;
 #undef ACC_PHASE
 #undef ACC_PAUSE
@@ -117,6 +120,7 @@ static int acc_add(acc *a, const ref_gc_stats *st) {
 #define ADD_PHASE(f) a->f += (double)st->f;
 #define ADD_PAUSE(f, max) a->f[i] = st->f;
   RUN_PHASES(ADD_PHASE)
+  RUN_STOP_COUNTS(ADD_PHASE)
   RUN_PAUSES(ADD_PAUSE)
 #undef ADD_PHASE
 #undef ADD_PAUSE
@@ -164,6 +168,8 @@ static int start_runtime(const run_item *ri, topo_binder *binder, topo_plan *tp,
   cfg.scan = ri->item->strategy.scan;
   cfg.stackmaps = ri->env->plan->stackmaps;
   cfg.reuse = ri->item->reuse;
+  cfg.mode = ri->item->mode; /* concurrent modes refuse reuse=clean, preempt=async: ref_init says so */
+  cfg.preempt = ri->item->preempt; /* async: ref_init refuses it under TSan, and says so */
   cfg.checkmark = o->checkmark;
   cfg.poison = o->checkmark;
   cfg.seed = o->seed;
@@ -282,6 +288,15 @@ int run_prefetch_auto(bench_opts *o, char *err, size_t errlen) {
   return rc;
 }
 
+/* A concurrent cycle's own figures (ref_gc_stats), reported for runs of
+ * the concurrent modes only. */
+#define RUN_CONCURRENT_COUNTERS(X)                                                \
+  X(pause1_ns) X(pause_total_ns) X(pause_max_ns) X(stacks_bg) X(stacks_self)      \
+  X(stacks_pause) X(rescan_bytes) X(barrier_shades) X(assist_ns) X(ttsp1_ns)      \
+  X(suspend_max_ns) X(suspend_p99_ns) X(mmu_1ms) X(overshoot_bytes)
+
+static void conc_report(gb_state *st, const struct conc_acc *c);
+
 static void set_counters(gb_state *st, const run_item *ri, const wl_instance *w, acc *a,
                          size_t rss_per_g, double floor_ns, double floor1_ns) {
   const ref_gc_stats *last = ref_gc_last();
@@ -298,11 +313,15 @@ static void set_counters(gb_state *st, const run_item *ri, const wl_instance *w,
   gb_counter(st, #f, median_sorting(a->f, (size_t)a->cycles), GB_COUNTER_DEFAULT); \
   gb_counter(st, #max, a->cycles ? (double)a->f[a->cycles - 1] : 0, GB_COUNTER_DEFAULT);
   RUN_PHASES(SET_PHASE)
+  RUN_STOP_COUNTS(SET_PHASE) /* the mean per cycle too */
   RUN_PAUSES(SET_PAUSE)
 #undef SET_PHASE
 #undef SET_PAUSE
   gb_counter(st, "mutators", ref_get_config()->mutators, GB_COUNTER_DEFAULT);
-  wl_metric m[4];
+  if (a->conc) { /* over the timed cycles (conc_report); stw runs keep their counters */
+    conc_report(st, a->conc);
+  }
+  wl_metric m[WL_MAX_METRICS];
   for (size_t i = 0, k = wl_metrics(w, m, REF_ARRAY_SIZE(m)); i < k; i++)
     gb_counter(st, m[i].name, m[i].value, GB_COUNTER_DEFAULT);
   gb_counter(st, "imbalance", imbalance(a, ri->item->workers), GB_COUNTER_DEFAULT);
@@ -317,6 +336,60 @@ static void set_counters(gb_state *st, const run_item *ri, const wl_instance *w,
   r.extra[2] = (bench_metric){(double)last->words, "words/op"};
   r.extra[3] = (bench_metric){(double)last->frames, "frames/op"};
   result_add(&r);
+}
+
+/* The concurrent counters of every timed cycle, a row of NCONC per cycle,
+ * reported as their medians over the cycles, but the maxima for *_max_ns
+ * (pause_max_ns, suspend_max_ns): the longest over the run. */
+#define CONC_NAME(f) #f,
+#define CONC_VALUE(f) (double)st->f,
+static const char *const conc_names[] = {RUN_CONCURRENT_COUNTERS(CONC_NAME)};
+enum { NCONC = sizeof conc_names / sizeof conc_names[0] };
+typedef struct conc_acc {
+  double (*v)[NCONC];
+  size_t n, cap;
+} conc_acc;
+
+static int conc_add(conc_acc *c, const ref_gc_stats *st) {
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 256;
+    double(*g)[NCONC] = realloc(c->v, cap * sizeof *g);
+    if (!g) return -1;
+    c->v = g;
+    c->cap = cap;
+  }
+  const double row[NCONC] = {RUN_CONCURRENT_COUNTERS(CONC_VALUE)};
+  memcpy(c->v[c->n++], row, sizeof row);
+  return 0;
+}
+#undef CONC_NAME
+#undef CONC_VALUE
+
+static int cmp_double(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+static bool is_max_counter(const char *name) {
+  size_t k = strlen(name), s = sizeof "_max_ns" - 1;
+  return k >= s && strcmp(name + k - s, "_max_ns") == 0;
+}
+
+static void conc_report(gb_state *st, const conc_acc *c) {
+  double *col = c->n ? malloc(c->n * sizeof *col) : NULL;
+  for (size_t k = 0; k < NCONC; k++) {
+    double v = 0;
+    if (col) {
+      for (size_t i = 0; i < c->n; i++) col[i] = c->v[i][k];
+      qsort(col, c->n, sizeof *col, cmp_double);
+      size_t h = c->n / 2;
+      v = is_max_counter(conc_names[k]) ? col[c->n - 1]
+          : c->n % 2                    ? col[h]
+                                        : (col[h - 1] + col[h]) / 2;
+    }
+    gb_counter(st, conc_names[k], v, GB_COUNTER_DEFAULT);
+  }
+  free(col);
 }
 
 /* wl_collect's callback: one timed ref_gc(). On GoroutineSpin it runs on a
@@ -353,7 +426,7 @@ static void run_cycles(gb_state *st, const run_item *ri, wl_instance *w, acc *a)
       return;
     }
     gb_set_iteration_time(st, t.secs);
-    if (acc_add(a, last) != 0) {
+    if (acc_add(a, last) != 0 || (a->conc && conc_add(a->conc, last) != 0)) {
       fail_run(st, "out of memory for the cycles' pause times");
       return;
     }
@@ -378,6 +451,8 @@ void run_gc_workload(gb_state *st, void *arg) {
   size_t rss1 = wl_rss_bytes();
   acc a;
   memset(&a, 0, sizeof a);
+  conc_acc conc = {NULL, 0, 0};
+  if (ri->item->mode != REF_MODE_STW) a.conc = &conc;
   if (!w) {
     fail_run(st, err);
   } else {
@@ -398,6 +473,7 @@ void run_gc_workload(gb_state *st, void *arg) {
     if (wl_finish(w, err, sizeof err) != 0 && !gb_error_occurred(st)) fail_run(st, err);
   }
   acc_free(&a);
+  free(conc.v);
   ref_shutdown();
   if (ri->env->plan->placement != TOPO_PLACE_NONE) topo_plan_free(&tp);
 }

@@ -21,6 +21,12 @@
  * the reports; neither is an exact counter. */
 #define RUN_PHASES(X) X(roots_ns) X(mark_ns) X(sweep_ns)
 #define RUN_PAUSES(X) X(ttsp_ns, ttsp_max_ns) X(stw_ns, stw_max_ns)
+/* What the stop did, counted per cycle and reported as the mean over the
+ * timed cycles: async_preempts, the goroutines the stop stopped by
+ * preempt=async's signal (the rest were at a safepoint, parked or idle).
+ * They depend on timing, so they are no exact counters, and they are no
+ * times: the context lists them under stop_counters. */
+#define RUN_STOP_COUNTS(X) X(async_preempts)
 
 /* What every run of the process shares. */
 typedef struct run_env {

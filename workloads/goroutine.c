@@ -14,6 +14,7 @@
 #define align_up(x, a) (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
 
 #include <alloca.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@ struct wl_instance {
   _Atomic int64_t exited, received, nodes_checked, failures;
   char failure[200];  /* written by the first failure only */
   struct spin *spin;  /* GoroutineSpin's spinners, else NULL */
+  struct lat *lat;    /* GoroutineLatency's ping-pong pair, else NULL */
 };
 
 /* The one registered root: the running instance's heap objects. */
@@ -86,6 +88,8 @@ static uint64_t xorshift(uint64_t *s) {
 }
 
 static uint64_t canary_of(const reader *r, int64_t i) { return r->id * 1000003u + (uint64_t)i; }
+
+static void lat_detach(struct wl_instance *w);
 
 /* ---------------------------------------------------------------------------
  * Reader frames
@@ -211,12 +215,12 @@ static WL_NOINLINE void park_loop(reader *r) {
 /* Allocates r's heap_per_g objects (out of line: its locals stay off the
  * parked stack). */
 static WL_NOINLINE void alloc_nodes(reader *r) {
-  r->nodes = ref_alloc_array(&ptr_type, (size_t)r->nnodes);
+  ref_store((void **)&r->nodes, ref_alloc_array(&ptr_type, (size_t)r->nnodes));
   for (int64_t i = 0; r->nodes && i < r->nnodes; i++) {
     node *nd = ref_alloc(&node_type);
     if (!nd) break;
     nd->canary = canary_of(r, i);
-    r->nodes[i] = nd;
+    ref_store((void **)&r->nodes[i], nd);
   }
   if (!r->nodes || !r->nodes[r->nnodes - 1]) {
     fail(r->inst, "reader %llu: allocating its %llu objects failed", r->id, (uint64_t)r->nnodes);
@@ -265,8 +269,8 @@ int wl_params_check(const wl_params *p, char *err, size_t errlen) {
       check_field("slots", p->slots, WL_MIN_SLOTS, WL_MAX_SLOTS, err, errlen) != 0 ||
       check_field("heap-per-g", p->heap_per_g, 0, WL_MAX_HEAP_PER_G, err, errlen) != 0 ||
       check_field("dirty", p->dirty, 0, WL_MAX_DIRTY, err, errlen) != 0 ||
-      check_field("poll-every", p->poll_every > 0 ? p->poll_every : -1, WL_MIN_POLL_EVERY,
-                  WL_MAX_POLL_EVERY, err, errlen) != 0) /* 0 too is the default */
+      check_field("poll-every", p->poll_every, WL_MIN_POLL_EVERY, WL_MAX_POLL_EVERY, err,
+                  errlen) != 0)
     return -1;
   /* Negative: the default. Written so that a NaN is refused too. */
   if (!(p->wake < 0) && !(p->wake >= WL_MIN_WAKE && p->wake <= WL_MAX_WAKE)) {
@@ -310,20 +314,22 @@ static wl_instance *setup_kind(const wl_desc *d, enum wl_kind kind, const wl_par
   w->kind = kind;
   w->p = *p;
   ref_add_root(&root, sizeof root);
-  root.quit = w->quit = ref_chan_make_size(0, 0);
+  w->quit = ref_chan_make_size(0, 0);
+  ref_store((void **)&root.quit, w->quit); /* a registered root: the barrier too */
   size_t nch = kind == K_IDLE ? 0 : (size_t)p->n;
   w->rng = p->seed * 0x9E3779B97F4A7C15ull + 1;
   if (kind == K_PARKED && !(w->perm = malloc((size_t)p->n * sizeof *w->perm))) goto fail;
   for (int64_t i = 0; w->perm && i < p->n; i++) w->perm[i] = (int32_t)i;
-  root.chans = w->chans = nch ? ref_alloc_array(&ptr_type, nch) : NULL;
+  w->chans = nch ? ref_alloc_array(&ptr_type, nch) : NULL;
+  ref_store((void **)&root.chans, w->chans);
   if (!w->quit || (nch && !w->chans)) goto fail;
   for (int64_t i = 0; i < p->n; i++) {
     ref_chan *ch = kind == K_IDLE ? w->quit : ref_chan_make_size(0, 1);
     if (!ch) goto fail;
-    if (kind != K_IDLE) w->chans[i] = ch;
+    if (kind != K_IDLE) ref_store((void **)&w->chans[i], ch);
     reader *r = ref_alloc(&reader_type);
     if (!r) goto fail;
-    *r = (reader){.ch = ch,
+    reader init = {.ch = ch,
                   .quit = w->quit,
                   .inst = w,
                   .id = (uint64_t)i,
@@ -332,6 +338,7 @@ static wl_instance *setup_kind(const wl_desc *d, enum wl_kind kind, const wl_par
                   .slots = p->slots,
                   .frame_bytes = p->frame_bytes,
                   .dirty = kind == K_DIRTY ? p->dirty : 0};
+    ref_typedmemmove(&reader_type, r, &init); /* a heap struct copy: the barrier */
     if (!ref_go(reader_main, r)) goto fail;
   }
   size_t parked = ref_run();
@@ -395,8 +402,9 @@ int wl_finish(wl_instance *w, char *err, size_t errlen) {
     rc = -1;
   }
   ref_remove_root(&root);
-  root.chans = NULL;
-  root.quit = NULL;
+  ref_store((void **)&root.chans, NULL);
+  ref_store((void **)&root.quit, NULL);
+  lat_detach(w);
   free(w->perm);
   free(w->spin);
   free(w);
@@ -411,7 +419,9 @@ int wl_finish(wl_instance *w, char *err, size_t errlen) {
  * (mutators - 1 of them: the controller holds the last P), in a compute
  * loop that calls ref_poll() every poll_every work units. So the stop waits
  * for each spinner to reach its next poll: the cycle's ttsp_ns is that wait
- * plus the handshake. The controller waits until every spinner is in its
+ * plus the handshake. With poll_every 0 the loop has no safepoint at all
+ * (not one ref_poll): only preempt=async's signal stops it, and ttsp_ns is
+ * the signal's delivery and the handler's stop. The controller waits until every spinner is in its
  * loop before it asks, so a spinner is running when the stop is requested.
  * Spinners and controller are made for each collection and exit after it.
  * A spinner holds an object in its frame record across the cycle (it is
@@ -427,7 +437,8 @@ int wl_finish(wl_instance *w, char *err, size_t errlen) {
 typedef struct spin {
   int spinners;             /* mutators - 1 */
   int poll_every;           /* work units between polls */
-  double poll_ns;           /* one poll interval's time, measured at setup */
+  double poll_ns;           /* one poll interval's time, measured at setup; 0 when
+                               poll_every is 0 (no polls) */
   wl_collect_fn collect;
   void *collect_arg;
   atomic_int xrunning;      /* spinners in their loop, this round */
@@ -488,9 +499,14 @@ static void spinner(void *arg) {
   f.slot[0] = nd;
   atomic_fetch_add(&s->xrunning, 1);
   uint64_t x = (uint64_t)(uintptr_t)nd;
-  while (!atomic_load_explicit(&s->xstop, memory_order_relaxed)) {
-    x = spin_work(x, s->poll_every);
-    ref_poll();
+  if (s->poll_every > 0) {
+    while (!atomic_load_explicit(&s->xstop, memory_order_relaxed)) {
+      x = spin_work(x, s->poll_every);
+      ref_poll();
+    }
+  } else { /* never polls: the same work between the checks of xstop, no safepoint */
+    while (!atomic_load_explicit(&s->xstop, memory_order_relaxed))
+      x = spin_work(x, WL_DEFAULT_POLL_EVERY);
   }
   __asm__ volatile("" : : "r"(x));
   nd = f.slot[0];
@@ -556,18 +572,295 @@ static wl_instance *spin_attach(struct wl_instance *w, char *err, size_t errlen)
   }
   s->spinners = ref_get_config()->mutators - 1;
   s->poll_every = w->p.poll_every;
-  s->poll_ns = spin_calibrate(s->poll_every);
+  s->poll_ns = s->poll_every > 0 ? spin_calibrate(s->poll_every) : 0;
   w->spin = s;
   return w;
 }
 
+/* ---------------------------------------------------------------------------
+ * Round-trip histograms: log-linear buckets, bounded memory however many
+ * round trips a run makes. Values below HIST_SUB ns have a bucket each;
+ * above, each power of two is cut into HIST_SUB equal buckets, so a
+ * bucket's width is under 1/HIST_SUB of its values (1.6%). The maximum is
+ * kept exactly.
+ * ------------------------------------------------------------------------- */
+
+#define HIST_SUB_BITS 6
+#define HIST_SUB (1 << HIST_SUB_BITS)
+#define HIST_BUCKETS (HIST_SUB + (64 - HIST_SUB_BITS) * HIST_SUB)
+
+typedef struct rtt_hist {
+  uint64_t count, max;
+  uint64_t bucket[HIST_BUCKETS];
+} rtt_hist;
+
+static size_t hist_index(uint64_t v) {
+  if (v < HIST_SUB) return (size_t)v;
+  int e = 63 - __builtin_clzll(v); /* >= HIST_SUB_BITS */
+  uint64_t sub = (v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1);
+  return HIST_SUB + (size_t)(e - HIST_SUB_BITS) * HIST_SUB + (size_t)sub;
+}
+
+/* The middle of bucket i's values. */
+static double hist_value(size_t i) {
+  if (i < HIST_SUB) return (double)i;
+  size_t k = i - HIST_SUB;
+  int shift = (int)(k / HIST_SUB);
+  double lo = (double)((HIST_SUB + k % HIST_SUB) << shift), width = (double)(1ull << shift);
+  return lo + (width - 1) / 2;
+}
+
+static void hist_add(rtt_hist *h, uint64_t v) {
+  h->bucket[hist_index(v)]++;
+  h->count++;
+  if (v > h->max) h->max = v;
+}
+
+/* The q-quantile (0 < q <= 1): the smallest recorded value with at least
+ * ceil(q * count) values at or below it, to the bucket's precision, never
+ * above the maximum; 0 when nothing was recorded. */
+static double hist_quantile(const rtt_hist *h, double q) {
+  if (h->count == 0) return 0;
+  uint64_t rank = (uint64_t)(q * (double)h->count + 0.999999), seen = 0;
+  if (rank < 1) rank = 1;
+  for (size_t i = 0; i < HIST_BUCKETS; i++) {
+    if ((seen += h->bucket[i]) >= rank) {
+      double v = hist_value(i);
+      return v < (double)h->max ? v : (double)h->max;
+    }
+  }
+  return (double)h->max;
+}
+
+/* ---------------------------------------------------------------------------
+ * GoroutineLatency: round trips across two Ps while collections run
+ *
+ * Idle's n readers stay parked. Each timed collection is run by a driver
+ * goroutine while a pinger and an echo play ping-pong over two channels of
+ * capacity 1. One round trip: the pinger reads the clock, sends a message
+ * on the request channel, and waits for the echo's answer on the reply
+ * channel; the echo, waiting on the request channel, sends the message
+ * back stamped with its thread (pthread_self); the pinger reads the clock
+ * again. So a round trip is two sends and two receives and a cache-line
+ * hand-off each way between two threads. Both wait without parking, by a
+ * non-blocking receive and ref_yield (a safepoint, and a switch to another
+ * goroutine of its P when there is one), because a parked receiver is
+ * readied on its sender's P and the pair would soon share one. A round
+ * trip answered on the pinger's own thread (the pair on one P, as it may
+ * start) is counted apart (rtt_local_count) and not timed. Whether a
+ * timed one overlapped a collection (a pause, or a concurrent cycle's
+ * mark) is told by ref_gc_seq() read before and after it. The pinger's
+ * only safepoints lie inside its round trips, so every stop-the-world
+ * pause falls inside one.
+ *
+ * The driver naps (ref_sleep: it gives its P up, so an idle M steals one
+ * of a pair that shares a P) until LAT_BEFORE round trips crossed threads,
+ * collects, and then lets the pair run on for LAT_AFTER more and for at
+ * least as long as the collection took, before it stops it: so the round
+ * trips outside collections are exposed to as much of the machine's other
+ * load (other processes, the OS) as those overlapping one, and their
+ * maxima compare. So an iteration's ping-pong is bounded: about
+ * LAT_BEFORE + LAT_AFTER round trips outside the collection and at most
+ * LAT_AFTER_MAX_NS after it, and those that fit in the collection. The
+ * driver shares a P with one of the pair: while a concurrent cycle marks,
+ * ref_gc waits by yielding, so that one waits a driver turn per yield (a
+ * cost this runtime's ref_gc puts on its P). With one mutator no two
+ * goroutines run at once: setup refuses it (wl_desc.min_mutators), and so
+ * does the bench's plan. All three goroutines are made for each
+ * collection and exit after it; nothing allocates after the collection,
+ * so ref_gc_last() is the timed cycle.
+ * ------------------------------------------------------------------------- */
+
+#define LAT_BEFORE 256            /* round trips across threads before the collection */
+#define LAT_AFTER 256             /* and after it */
+#define LAT_NAP_NS 20000          /* the driver's sleep between looks */
+#define LAT_WAIT_NS 10000000000ull /* its limit on each wait: 10 s */
+#define LAT_AFTER_MAX_NS 1000000000ull /* the run-on after a collection: at most 1 s */
+
+enum { LAT_REQ, LAT_REPLY };
+
+typedef struct lat_msg {
+  uint64_t seq;                 /* the round trip's number; 0 tells the echo to exit */
+  pthread_t thread;             /* the echo's thread when it answered */
+} lat_msg;
+
+typedef struct lat {
+  ref_chan *ch[2];              /* LAT_REQ, LAT_REPLY: a registered root range */
+  wl_collect_fn collect;
+  void *collect_arg;
+  atomic_bool xstop;            /* the driver tells the pinger to stop */
+  atomic_bool xabort;           /* a goroutine of the round could not be made */
+  atomic_bool xcollected;       /* the driver's collect() returned */
+  atomic_int xexited;           /* pinger, echo and driver that returned */
+  _Atomic uint64_t xcross;      /* round trips timed, every round */
+  /* Written by the pinger only; read by the main thread after ref_run. */
+  uint64_t local;               /* round trips answered on the pinger's thread */
+  rtt_hist out, gc;             /* outside any collection / overlapping one */
+} lat;
+
+static bool lat_try_recv(ref_chan *c, lat_msg *m) {
+  ref_case cs = {c, REF_RECV, m, false};
+  return ref_select(&cs, 1, true) == 0;
+}
+
+static void lat_record(lat *l, uint64_t ns, bool in_gc, bool local) {
+  if (local) {
+    l->local++;
+    return;
+  }
+  hist_add(in_gc ? &l->gc : &l->out, ns);
+  atomic_fetch_add_explicit(&l->xcross, 1, memory_order_relaxed);
+}
+
+static void lat_ping(void *arg) {
+  struct wl_instance *w = arg;
+  lat *l = w->lat;
+  lat_msg m;
+  for (uint64_t seq = 1; !atomic_load_explicit(&l->xstop, memory_order_relaxed); seq++) {
+    uint64_t s0 = ref_gc_seq(), t0 = now_ns();
+    m = (lat_msg){seq, pthread_self()};
+    ref_chan_send(l->ch[LAT_REQ], &m);
+    while (!lat_try_recv(l->ch[LAT_REPLY], &m)) ref_yield();
+    uint64_t t1 = now_ns(), s1 = ref_gc_seq();
+    if (m.seq != seq) {
+      fail(w, "latency: round trip %llu was answered with %llu", seq, m.seq);
+      atomic_store(&l->xabort, true);
+      break;
+    }
+    lat_record(l, t1 - t0, (s0 & 1) || s1 != s0, pthread_equal(m.thread, pthread_self()));
+  }
+  if (!atomic_load(&l->xabort)) ref_chan_send(l->ch[LAT_REQ], &(lat_msg){0, pthread_self()});
+  atomic_fetch_add(&l->xexited, 1);
+}
+
+static void lat_echo(void *arg) {
+  lat *l = ((struct wl_instance *)arg)->lat;
+  lat_msg m;
+  for (;;) {
+    while (!lat_try_recv(l->ch[LAT_REQ], &m)) {
+      if (atomic_load_explicit(&l->xabort, memory_order_relaxed)) goto out;
+      ref_yield();
+    }
+    if (m.seq == 0) break;
+    m.thread = pthread_self();
+    ref_chan_send(l->ch[LAT_REPLY], &m);
+  }
+out:
+  atomic_fetch_add(&l->xexited, 1);
+}
+
+/* Naps until `more` round trips crossed threads after the call and at
+ * least min_ns passed; false after LAT_WAIT_NS or when the round is
+ * aborted. */
+static bool lat_wait_cross(lat *l, uint64_t more, uint64_t min_ns) {
+  uint64_t want = atomic_load(&l->xcross) + more, t0 = now_ns();
+  while (atomic_load(&l->xcross) < want || now_ns() - t0 < min_ns) {
+    if (atomic_load(&l->xabort) || now_ns() - t0 > LAT_WAIT_NS) return false;
+    ref_sleep(LAT_NAP_NS);
+  }
+  return true;
+}
+
+static void lat_driver(void *arg) {
+  struct wl_instance *w = arg;
+  lat *l = w->lat;
+  if (!lat_wait_cross(l, LAT_BEFORE, 0)) {
+    fail(w, "latency: fewer than %llu round trips crossed mutator threads in %llu s before the "
+         "collection", LAT_BEFORE, LAT_WAIT_NS / 1000000000u);
+  } else {
+    uint64_t t0 = now_ns();
+    l->collect(l->collect_arg);
+    atomic_store(&l->xcollected, true);
+    uint64_t took = now_ns() - t0;
+    if (!lat_wait_cross(l, LAT_AFTER, took < LAT_AFTER_MAX_NS ? took : LAT_AFTER_MAX_NS))
+      fail(w, "latency: fewer than %llu round trips crossed mutator threads in %llu s after the "
+           "collection", LAT_AFTER, LAT_WAIT_NS / 1000000000u);
+  }
+  atomic_store(&l->xstop, true);
+  atomic_fetch_add(&l->xexited, 1);
+}
+
+/* One round: the driver, the echo and the pinger, queued in that order on
+ * the calling thread's P (the other Ms steal from it). */
+static int lat_collect(struct wl_instance *w, wl_collect_fn collect, void *arg, char *err,
+                       size_t errlen) {
+  lat *l = w->lat;
+  l->collect = collect;
+  l->collect_arg = arg;
+  atomic_store(&l->xstop, false);
+  atomic_store(&l->xabort, false);
+  atomic_store(&l->xcollected, false);
+  atomic_store(&l->xexited, 0);
+  static const ref_gofn fns[] = {lat_driver, lat_echo, lat_ping};
+  int made = 0;
+  while (made < 3 && ref_go(fns[made], w)) made++;
+  if (made < 3) atomic_store(&l->xabort, true);
+  size_t parked = ref_run();
+  if (made < 3 || parked != (size_t)w->p.n || atomic_load(&l->xexited) != made ||
+      !atomic_load(&l->xcollected) || w->failures) {
+    snprintf(err, errlen, "latency: %d of 3 goroutines made and %d exited, %s, %zu of %lld "
+             "readers parked%s%s", made, atomic_load(&l->xexited),
+             atomic_load(&l->xcollected) ? "collected" : "no collection", parked,
+             (long long)w->p.n, made < 3 || w->failures ? ": " : "",
+             made < 3 ? ref_error() : w->failure);
+    return -1;
+  }
+  return 0;
+}
+
+static wl_instance *lat_attach(struct wl_instance *w, char *err, size_t errlen) {
+  lat *l = calloc(1, sizeof *l);
+  if (!l) {
+    snprintf(err, errlen, "out of memory");
+    wl_finish(w, NULL, 0);
+    return NULL;
+  }
+  w->lat = l;
+  ref_add_root(l->ch, sizeof l->ch); /* before the first channel: the second may collect */
+  for (int i = 0; i < 2; i++) {
+    ref_chan *c = ref_chan_make_size(sizeof(lat_msg), 1);
+    if (!c) {
+      snprintf(err, errlen, "setup: %s", ref_error());
+      wl_finish(w, NULL, 0);
+      return NULL;
+    }
+    ref_store((void **)&l->ch[i], c);
+  }
+  return w;
+}
+
+static void lat_detach(struct wl_instance *w) {
+  if (!w->lat) return;
+  ref_remove_root(w->lat->ch);
+  free(w->lat);
+  w->lat = NULL;
+}
+
+static size_t lat_metrics(const lat *l, wl_metric *out, size_t max) {
+  const wl_metric m[] = {
+      {"rtt_p50_ns", hist_quantile(&l->out, 0.50)},
+      {"rtt_p99_ns", hist_quantile(&l->out, 0.99)},
+      {"rtt_max_ns", (double)l->out.max},
+      {"rtt_count", (double)l->out.count},
+      {"rtt_gc_p50_ns", hist_quantile(&l->gc, 0.50)},
+      {"rtt_gc_p99_ns", hist_quantile(&l->gc, 0.99)},
+      {"rtt_gc_max_ns", (double)l->gc.max},
+      {"rtt_gc_count", (double)l->gc.count},
+      {"rtt_local_count", (double)l->local}};
+  if (max < REF_ARRAY_SIZE(m)) return 0;
+  memcpy(out, m, sizeof m);
+  return REF_ARRAY_SIZE(m);
+}
+
 int wl_collect(wl_instance *w, wl_collect_fn collect, void *arg, char *err, size_t errlen) {
   if (w->spin) return spin_collect(w, collect, arg, err, errlen);
+  if (w->lat) return lat_collect(w, collect, arg, err, errlen);
   collect(arg);
   return 0;
 }
 
 size_t wl_metrics(const wl_instance *w, wl_metric *out, size_t max) {
+  if (w->lat) return lat_metrics(w->lat, out, max);
   if (!w->spin || max < 2) return 0;
   out[0] = (wl_metric){"spinners", w->spin->spinners};
   out[1] = (wl_metric){"poll_interval_ns", w->spin->poll_ns};
@@ -586,7 +879,7 @@ void wl_resolve(const wl_desc *d, const wl_params *in, wl_params *out) {
   if (out->heap_per_g < 0) out->heap_per_g = d->defaults.heap_per_g;
   if (out->wake < 0) out->wake = d->defaults.wake;
   if (out->dirty < 0) out->dirty = d->defaults.dirty;
-  if (out->poll_every <= 0) out->poll_every = WL_DEFAULT_POLL_EVERY;
+  if (out->poll_every < 0) out->poll_every = WL_DEFAULT_POLL_EVERY;
 }
 
 uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p) {
@@ -609,7 +902,7 @@ uint64_t wl_estimate_bytes(const wl_desc *d, const wl_params *p) {
     return setup_kind(&desc_##NAME, KIND, &q, err, errlen);                                   \
   }                                                                                           \
   static const wl_desc desc_##NAME = {                                                       \
-      #NAME, SUMMARY, {0, DEPTH, FBYTES, SLOTS, HEAP, 0, WAKE, DIRTY, 0}, setup_##NAME};
+      #NAME, SUMMARY, {0, DEPTH, FBYTES, SLOTS, HEAP, 0, WAKE, DIRTY, 0}, setup_##NAME, 1};
 
 #define DECLARE(NAME) static const wl_desc desc_##NAME;
 DECLARE(GoroutineSelect)
@@ -623,6 +916,7 @@ DECLARE(GoroutineParked)
 DECLARE(GoroutineDirtyStack)
 DECLARE(GoroutineManyIdle)
 DECLARE(GoroutineSpin)
+DECLARE(GoroutineLatency)
 
 WORKLOAD(GoroutineSelect, K_SELECT, 0, 0, 1, 0, 0, 0,
          "readers select on their own channel and a shared quit channel")
@@ -652,13 +946,32 @@ static wl_instance *setup_GoroutineSpin(const wl_params *p, char *err, size_t er
 static const wl_desc desc_GoroutineSpin = {
     "GoroutineSpin", "Idle readers; each GC requested by a goroutine while one spinner per "
     "other mutator polls every --poll-every work units", {0, 0, 0, 1, 0, 0, 0, 0, 0},
-    setup_GoroutineSpin};
+    setup_GoroutineSpin, 1};
+
+/* Latency: Idle's readers, and the timed collections from a driver
+ * goroutine (lat_collect) while a pair plays ping-pong on two Ps. */
+static wl_instance *setup_GoroutineLatency(const wl_params *p, char *err, size_t errlen) {
+  if (ref_get_config()->mutators < WL_LATENCY_MIN_MUTATORS) {
+    snprintf(err, errlen, "GoroutineLatency needs %d or more mutators, not %d: its ping-pong pair "
+             "runs on two mutator threads at once", WL_LATENCY_MIN_MUTATORS,
+             ref_get_config()->mutators);
+    return NULL;
+  }
+  wl_params q;
+  wl_resolve(&desc_GoroutineLatency, p, &q);
+  wl_instance *w = setup_kind(&desc_GoroutineLatency, K_IDLE, &q, err, errlen);
+  return w ? lat_attach(w, err, errlen) : NULL;
+}
+static const wl_desc desc_GoroutineLatency = {
+    "GoroutineLatency", "Idle readers; each GC run by a goroutine while a pair plays channel "
+    "ping-pong on two mutators (round-trip times in and outside GC)", {0, 0, 0, 1, 0, 0, 0, 0, 0},
+    setup_GoroutineLatency, WL_LATENCY_MIN_MUTATORS};
 
 const wl_desc *const wl_all[] = {
     &desc_GoroutineSelect, &desc_GoroutineBlocking, &desc_GoroutineForRange,
     &desc_GoroutineIdle,   &desc_GoroutineDeep,     &desc_GoroutineSkewed,
     &desc_GoroutinePointerDense, &desc_GoroutineParked, &desc_GoroutineDirtyStack,
-    &desc_GoroutineManyIdle, &desc_GoroutineSpin, NULL,
+    &desc_GoroutineManyIdle, &desc_GoroutineSpin, &desc_GoroutineLatency, NULL,
 };
 
 const wl_desc *wl_find(const char *name) {

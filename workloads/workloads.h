@@ -9,7 +9,9 @@
  * ManyIdle, which wake none; Parked wakes a seeded fraction), runs
  * until all are parked again, and then the caller times exactly one ref_gc()
  * (wl_collect: GoroutineSpin's runs while spinning goroutines hold every
- * other mutator thread, to measure the stop's time to safepoint).
+ * other mutator thread, to measure the stop's time to safepoint;
+ * GoroutineLatency's while two goroutines play ping-pong on two Ps, timing
+ * each round trip).
  * finish() closes the channels and verifies that every reader exited and
  * every object a reader held survived with its contents intact.
  */
@@ -32,9 +34,10 @@
 #define WL_MIN_WAKE 0              /* GoroutineParked's --wake: a fraction of n */
 #define WL_MAX_WAKE 1
 #define WL_MAX_DIRTY 65536         /* GoroutineDirtyStack's --dirty: 64 KiB */
-#define WL_MIN_POLL_EVERY 1        /* GoroutineSpin's --poll-every: work units per poll */
+#define WL_MIN_POLL_EVERY 0        /* GoroutineSpin's --poll-every: work units per poll, 0 never */
 #define WL_MAX_POLL_EVERY 1000000000
 #define WL_DEFAULT_POLL_EVERY 850  /* about 1 us of work on the 2-PU EPYC VM */
+#define WL_LATENCY_MIN_MUTATORS 2  /* GoroutineLatency's pair runs on two at once */
 
 /* The shape of every reader's stack and heap. Negative: the workload's own
  * default (Deep's depth 64, say). */
@@ -53,10 +56,11 @@ typedef struct wl_params {
                           reader rewrites every iteration, 0..WL_MAX_DIRTY */
   int poll_every;      /* GoroutineSpin: work units (one multiply-add chain
                           step each) between a spinner's ref_poll() calls,
-                          WL_MIN_POLL_EVERY..WL_MAX_POLL_EVERY; 0 or negative:
-                          WL_DEFAULT_POLL_EVERY. Never polling is not offered:
-                          only asynchronous preemption could stop such a
-                          spinner, and ref has none yet */
+                          WL_MIN_POLL_EVERY..WL_MAX_POLL_EVERY; negative:
+                          WL_DEFAULT_POLL_EVERY. 0: never, a loop with no
+                          safepoint that only preempt=async can stop (with
+                          cooperative preemption the stop would wait for it
+                          forever: the bench refuses that combination) */
 } wl_params;
 
 /* Checks p against the limits above; a negative shape field (the workload's
@@ -75,6 +79,8 @@ typedef struct wl_desc {
   /* Spawns the readers and runs until they are all parked. Needs a running
    * runtime. Returns NULL with a one-line reason in err. */
   wl_instance *(*setup)(const wl_params *p, char *err, size_t errlen);
+  int min_mutators;    /* the fewest mutator threads setup accepts (GoroutineLatency's
+                          pair needs two at once); the bench's plan refuses fewer */
 } wl_desc;
 
 /* Every GC workload, in a fixed order; NULL-terminated. */
@@ -101,16 +107,25 @@ int wl_wake(wl_instance *w, char *err, size_t errlen);
  * so the cycle stops nobody (ttsp_ns 0) and every reader is parked.
  * GoroutineSpin calls it from a controller goroutine inside ref_run, once
  * a spinner runs on every other mutator thread, so the stop has to wait
- * for them at their polls; the spinners check their objects and exit after
+ * for them at their polls (poll_every 0: for preempt=async's signal to
+ * stop them); the spinners check their objects and exit after
  * it, and nothing allocates between the cycle and the return, so
- * ref_gc_last() is then the timed cycle. Returns 0, or -1 with a reason in
+ * ref_gc_last() is then the timed cycle. GoroutineLatency calls it from a
+ * driver goroutine while a ping-pong pair runs on two mutator threads,
+ * and lets the pair run on after it (goroutine.c says how); the pair does
+ * not allocate either. Returns 0, or -1 with a reason in
  * err (collect has not run, or its cycle was not checked). */
 typedef void (*wl_collect_fn)(void *arg);
 int wl_collect(wl_instance *w, wl_collect_fn collect, void *arg, char *err, size_t errlen);
 
 /* Figures of a workload's own for the bench's counters (GoroutineSpin: its
- * spinners and their poll interval). Writes at most max into out and
- * returns how many; 0 for workloads without any. */
+ * spinners and their poll interval, 0 when they never poll; GoroutineLatency:
+ * its round trips' p50, p99, max and count, outside collections (rtt_*) and
+ * overlapping one (rtt_gc_*), over every iteration since setup, and
+ * rtt_local_count, those answered on the pinger's own thread and not timed).
+ * Writes into out and returns how many, 0 when they would not fit in max or
+ * the workload has none. */
+#define WL_MAX_METRICS 9
 typedef struct wl_metric {
   const char *name;
   double value;

@@ -66,9 +66,23 @@ BENCH_CASES = [
     ("mutators=1,,2", ["--mutators=1,,2"]),
     ("mutators=2,2 (duplicate)", ["--mutators=2,2"]),
     ("mutators without value", ["--mutators"]),
-    # 0 would be "never poll": only asynchronous preemption, not built, could
-    # stop such a spinner, and the run would hang at its first collection.
-    ("poll-every=0 (never polling needs async preemption)", ["--poll-every=0"]),
+    ("GoroutineLatency at the default 1 mutator", ["--workloads=GoroutineLatency"]),
+    ("GoroutineLatency with mutators=2,1", ["--workloads=GoroutineLatency", "--mutators=2,1"]),
+    # 0 is "never poll": only preempt=async stops such a spinner; with a
+    # cooperative run in the sweep it would hang at its first collection.
+    ("poll-every=0 (never polling, cooperative by default)", ["--poll-every=0"]),
+    ("poll-every=0 with preempt=cooperative", ["--poll-every=0", "--preempt=cooperative"]),
+    ("poll-every=0 with preempt=async,cooperative", ["--preempt=async,cooperative",
+                                                     "--poll-every=0"]),
+    ("poll-every=0, preempt=async then cooperative", ["--preempt=async", "--poll-every=0",
+                                                      "--preempt=cooperative"]),
+    ("preempt=signal", ["--preempt=signal"]),
+    ("preempt=async,async (duplicate)", ["--preempt=async,async"]),
+    ("preempt=async, (trailing comma)", ["--preempt=async,"]),
+    ("preempt without value", ["--preempt"]),
+    ("mode=concurrent", ["--mode=concurrent"]),
+    ("mode=stw,stw (duplicate)", ["--mode=stw,stw"]),
+    ("mode without value", ["--mode"]),
     ("poll-every=-1", ["--poll-every=-1"]),
     ("poll-every=2000000000 (over the workloads' 1000000000)", ["--poll-every=2000000000"]),
     ("poll-every=fast", ["--poll-every=fast"]),
@@ -262,6 +276,11 @@ def bench_cases(cat, bench, tmp):
     cat.run("bench control: --mutators=2 wins over STACKSCAN_MUTATORS=abc",
             [bench, "--list", "--mutators=2", "--workloads=GoroutineIdle"], [], expect=0,
             env={"STACKSCAN_MUTATORS": "abc"})
+    cat.run("bench control: GoroutineLatency with --mutators=2",
+            [bench, "--list", "--mutators=2", "--workloads=GoroutineLatency"], [], expect=0)
+    cat.run("bench control: --poll-every=0 with --preempt=async",
+            [bench, "--list", "--poll-every=0", "--preempt=async", "--workloads=GoroutineSpin"],
+            [], expect=0)
     cat.run("stackscan-bench max-mem too small for n", [bench, "--workloads=GoroutineIdle",
             "--n=1000000", "--max-mem=64M", f"--benchmark_out={out}"], [out])
     # Not a usage error: the run starts and the workload refuses stacks too

@@ -142,6 +142,22 @@ static void check_lists(const bench_opts *o) {
   }
 }
 
+/* Known, distinct preempt values; never polling only when all are async
+ * (a cooperative stop would wait for such a spinner forever). */
+static void check_preempt(const bench_opts *o) {
+  check(in_range(o->npreempt, 1, REF_NPREEMPTS));
+  for (int i = 0; i < o->npreempt; i++) {
+    check(ref_preempt_name(o->preempt[i]) != NULL);
+    for (int j = 0; j < i; j++) check(o->preempt[i] != o->preempt[j]);
+    check(o->poll_every != 0 || o->preempt[i] == REF_PREEMPT_ASYNC);
+  }
+  check(in_range(o->nmode, 1, REF_NMODES));
+  for (int i = 0; i < o->nmode; i++) {
+    check(ref_mode_name(o->mode[i]) != NULL);
+    for (int j = 0; j < i; j++) check(o->mode[i] != o->mode[j]);
+  }
+}
+
 /* topology, when set, points into one of the original argument strings. */
 static bool points_into_args(const char *s, const args *a) {
   for (int i = 1; i < a->argc; i++) {
@@ -155,6 +171,7 @@ static void check_opts(const bench_opts *o, size_t ntable, const args *a) {
   check_workloads(o, ntable);
   check_strategies(o);
   check_lists(o);
+  check_preempt(o);
   check(ref_stackmaps_name(o->stackmaps) != NULL);
   check(topo_placement_name(o->placement) != NULL);
   check_shape(o);

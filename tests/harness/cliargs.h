@@ -1,6 +1,6 @@
 /*
  * cliargs.h: what the harness tests that parse a command line share: a
- * workload table (four Go workloads, two micro) and parse(), which runs
+ * workload table (five Go workloads, two micro) and parse(), which runs
  * bench_parse over copies of its arguments.
  */
 #ifndef TESTS_HARNESS_CLIARGS_H
@@ -21,6 +21,7 @@ static const bench_workload_name table[] = {
     {"GoroutineSelect", BENCH_WL_GO},   {"GoroutineBlocking", BENCH_WL_GO},
     {"GoroutineForRange", BENCH_WL_GO}, {"GoroutineIdle", BENCH_WL_GO},
     {"MicroScan", BENCH_WL_MICRO},      {"MicroAlloc", BENCH_WL_MICRO},
+    {"GoroutineLatency", BENCH_WL_GO},  /* the table's name: min_mutators is wl_find's */
 };
 #define NTABLE (REF_ARRAY_SIZE(table))
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """test_bench_mutators: stackscan-bench end to end with several mutator threads.
 
-Usage: test_bench_mutators.py STACKSCAN_BENCH [unittest args]
+Usage: test_bench_mutators.py [--tsan] STACKSCAN_BENCH [unittest args]
 
 Runs the real binary tiny (n=100, a few cycles, --checkmark) and reads its
 JSON: benchmark names gain /mutators:M only when M is not 1, STACKSCAN_MUTATORS
@@ -23,6 +23,18 @@ reports ttsp_ns and stw_ns, and the counts that follow from construction hold:
     runs: ttsp_ns is 0. No test here compares a time with a bound.
   - Per cycle stw >= ttsp (the pause holds the stop), so the medians and the
     maxima are ordered likewise.
+  - Those runs are cooperative: no stop signals anyone, so async_preempts
+    (the mean per cycle of the goroutines a stop stopped by signal) is 0.
+  - GoroutineSpin with --poll-every=0 --preempt=async at P = 2: its spinner
+    never reaches a safepoint (its loop has no ref_poll), so every cycle's
+    stop can only have stopped it by preempt=async's signal: async_preempts
+    is 1 (the one spinner) in every cycle, its mean 1; it never polls, so
+    poll_interval_ns is 0; it is scanned stopped inside the signal handler
+    (n + 2 stacks), with --checkmark verifying the cycle. In a ThreadSanitizer
+    build (--tsan) ref_init refuses async: the run must fail (exit 1) with
+    ref_init's message in its output and in the JSON's error_message.
+  - GoroutineLatency at P = 2, in every mode: round trips timed outside
+    the collections and overlapping one (rtt_count, rtt_gc_count > 0).
 """
 
 import json
@@ -33,6 +45,7 @@ import tempfile
 import unittest
 
 BENCH = None
+TSAN = False  # a ThreadSanitizer build: ref_init refuses preempt=async
 N = 100
 QUICK = ["--n=%d" % N, "--workers=1", "--strategies=frames-rootjobs", "--checkmark",
          "--benchmark_min_time=0.005", "--prefetch=8,3,8"]
@@ -124,6 +137,7 @@ class RunTest(unittest.TestCase):
                 self.assertGreaterEqual(b["stw_ns"], b["ttsp_ns"])
                 self.assertGreaterEqual(b["stw_max_ns"], b["ttsp_max_ns"])
                 self.assertGreaterEqual(b["ttsp_max_ns"], b["ttsp_ns"])
+                self.assertEqual(b["async_preempts"], 0)  # cooperative: nobody signalled
 
     def test_idle_collects_with_nothing_running(self):
         for p in (1, 2):
@@ -142,7 +156,81 @@ class RunTest(unittest.TestCase):
         self.assertGreater(two["poll_interval_ns"], 0)
 
 
+ASYNC = QUICK + ["--workloads=GoroutineSpin", "--mutators=2", "--poll-every=0",
+                 "--preempt=async"]
+ASYNC_NAME = f"GoroutineSpin/frames-rootjobs/n:{N}/workers:1/compact/mutators:2/preempt:async"
+TSAN_REFUSAL = "preempt=async is not available under ThreadSanitizer"
+
+
+class AsyncPreemptTest(unittest.TestCase):
+    # TSAN is set by __main__ after the class is made: skip at run time.
+    def test_a_spinner_that_never_polls_is_stopped_by_signal(self):
+        if TSAN:
+            self.skipTest("ref_init refuses preempt=async under ThreadSanitizer")
+        _, doc = run(ASYNC)
+        ctx = doc["context"]
+        self.assertEqual(ctx["preempt"], "async")
+        self.assertEqual(ctx["stop_counters"], "async_preempts")
+        self.assertNotIn("async_preempts", ctx["exact_counters"].split(","))
+        runs = gc_runs(doc)
+        self.assertEqual(list(runs), [ASYNC_NAME])
+        b = runs[ASYNC_NAME]
+        self.assertFalse(b.get("error_occurred"), b.get("error_message"))
+        self.assertEqual(b["spinners"], 1)
+        self.assertEqual(b["poll_interval_ns"], 0)   # never polls
+        self.assertEqual(b["stacks_scanned"], N + 2)
+        self.assertGreater(b["async_preempts"], 0)
+        self.assertEqual(b["async_preempts"], 1)     # the spinner, in every cycle
+        self.assertGreater(b["ttsp_ns"], 0)
+
+    def test_tsan_build_refuses_async(self):
+        if not TSAN:
+            self.skipTest("only a ThreadSanitizer build refuses preempt=async")
+        r, doc = run(ASYNC, check=False)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(TSAN_REFUSAL, r.stdout + r.stderr)
+        b = gc_runs(doc)[ASYNC_NAME]
+        self.assertTrue(b.get("error_occurred"))
+        self.assertIn("ref_init: " + TSAN_REFUSAL, b["error_message"])
+
+
+RTT = ["rtt_p50_ns", "rtt_p99_ns", "rtt_max_ns", "rtt_count",
+       "rtt_gc_p50_ns", "rtt_gc_p99_ns", "rtt_gc_max_ns", "rtt_gc_count"]
+
+
+class LatencyTest(unittest.TestCase):
+    """GoroutineLatency at P = 2 in every mode reports its round trips: some
+    timed outside the collections and some overlapping one (ref_gc_seq saw
+    the timed collection: the pair runs on through a concurrent mark, and an
+    stw pause stops the pinger inside a round trip, its only safepoints), and
+    each side's p50 <= p99 <= max. At P = 1 the plan refuses it (exit 2)."""
+
+    def test_every_mode(self):
+        _, doc = run(QUICK + ["--workloads=GoroutineLatency", "--mutators=2",
+                              "--mode=stw,concurrent-hybrid,concurrent-rescan"])
+        runs = gc_runs(doc)
+        for mode in ("", "/mode:concurrent-hybrid", "/mode:concurrent-rescan"):
+            name = f"GoroutineLatency/frames-rootjobs/n:{N}/workers:1/compact/mutators:2{mode}"
+            self.assertIn(name, runs)
+            b = runs[name]
+            self.assertFalse(b.get("error_occurred"), b.get("error_message"))
+            for c in RTT:
+                self.assertIn(c, b, name)
+            self.assertGreater(b["rtt_count"], 0, name)
+            self.assertGreater(b["rtt_gc_count"], 0, name)
+            for side in ("rtt", "rtt_gc"):
+                self.assertLessEqual(b[f"{side}_p50_ns"], b[f"{side}_p99_ns"], name)
+                self.assertLessEqual(b[f"{side}_p99_ns"], b[f"{side}_max_ns"], name)
+
+    def test_one_mutator_is_refused(self):
+        r, _ = run(["--list", "--workloads=GoroutineLatency", "--mutators=1"], check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("GoroutineLatency needs 2 or more mutators", r.stderr)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--tsan":
+        TSAN = bool(sys.argv.pop(1))
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     BENCH = sys.argv.pop(1)

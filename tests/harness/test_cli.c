@@ -57,10 +57,26 @@ static const bad_case bad[] = {
     {"--mutators=1,2,2", NULL, "--mutators: mutators=2 given twice"},
     {"--mutators=1,", NULL, "--mutators: empty item in \"1,\""},
     {"--mutators=all", NULL, "--mutators: \"all\" is not a number"},
-    {"--poll-every=0", NULL, "--poll-every: \"0\": a spinner that never polls can only be "
-     "stopped by asynchronous preemption, which ref does not implement yet"},
+    /* Never polling holds a cooperative stop forever: both flags are named. */
+    {"--poll-every=0", NULL, "--poll-every=0 (never poll) needs --preempt=async and no other "
+     "value: a cooperative stop would wait forever"},
+    {"--poll-every=0", "--preempt=async,cooperative", "--poll-every=0 (never poll) needs "
+     "--preempt=async and no other value"},
+    {"--preempt=cooperative", "--poll-every=0", "--poll-every=0 (never poll) needs "
+     "--preempt=async"},
+    {"--preempt=preemptive", NULL, "--preempt: unknown preempt \"preemptive\"; accepted: "
+     "cooperative, async"},
+    {"--preempt=async,async", NULL, "--preempt: preempt \"async\" given twice"},
+    {"--preempt=async,", NULL, "--preempt: empty item in \"async,\""},
+    {"--preempt=", NULL, "--preempt: missing value; accepted: cooperative, async"},
+    {"--preempt=ASYNC", NULL, "--preempt: unknown preempt \"ASYNC\""},
+    {"--mode=concurrent", NULL, "--mode: unknown mode \"concurrent\"; accepted: stw, "
+     "concurrent-rescan, concurrent-hybrid"},
+    {"--mode=stw,stw", NULL, "--mode: mode \"stw\" given twice"},
+    {"--mode=", NULL, "--mode: missing value; accepted: stw, concurrent-rescan, concurrent-hybrid"},
+    {"--mode=stw,", NULL, "--mode: empty item in \"stw,\""},
     {"--poll-every=1000000001", NULL, "--poll-every: \"1000000001\": poll-every must be in "
-     "1..1000000000"},
+     "0..1000000000"},
     {"--poll-every=-3", NULL, "--poll-every: \"-3\" is not a number"},
     {"--placement=spread", NULL, "--placement: unknown placement \"spread\"; accepted: none, compact, scatter"},
     {"--stackmaps=fast", NULL, "--stackmaps: unknown stackmaps \"fast\"; accepted: direct, pctab, pctab-cached"},
@@ -105,6 +121,7 @@ static const bad_case bad[] = {
     {"--benchmark_filter=ls++++++++++++++++++++++++++++++", NULL, "repeats too much"},
     {"--benchmark_filter=((a{1,100}){1,100}){1,100}", NULL, "repeats too much"},
     {"--benchmark_filter=(x{3,}){9999}", NULL, "repeats too much"},
+    {"--benchmark_filter=(((){30}){30}){30}", NULL, "repeats too much"},
     /* ... and seconds for this one (fuzz_cli found it) */
     {"--benchmark_filter==*+++++++++++", NULL, "repeats too much"},
 };
@@ -166,21 +183,23 @@ static char *usage_text(void) {
 }
 
 /* The shape flags take exactly what the workloads take (workloads.h's
- * limits, judged by wl_params_check), and --help prints those limits. */
+ * limits, judged by wl_params_check), and --help prints those limits.
+ * --poll-every's 0 (never) comes with --preempt=async (test_preempt). */
 static void test_shape_limits_are_the_workloads(void **state) {
   (void)state;
   static const struct {
     const char *flag;
     int lo, hi;
     size_t off;
-  } shape[] = {{"depth", 0, WL_MAX_DEPTH, offsetof(bench_opts, depth)},
-               {"frame-bytes", 0, WL_MAX_FRAME_BYTES, offsetof(bench_opts, frame_bytes)},
-               {"slots", WL_MIN_SLOTS, WL_MAX_SLOTS, offsetof(bench_opts, slots)},
-               {"heap-per-g", 0, WL_MAX_HEAP_PER_G, offsetof(bench_opts, heap_per_g)},
-               {"dirty", 0, WL_MAX_DIRTY, offsetof(bench_opts, dirty)},
+    const char *with; /* a further argument, or NULL */
+  } shape[] = {{"depth", 0, WL_MAX_DEPTH, offsetof(bench_opts, depth), NULL},
+               {"frame-bytes", 0, WL_MAX_FRAME_BYTES, offsetof(bench_opts, frame_bytes), NULL},
+               {"slots", WL_MIN_SLOTS, WL_MAX_SLOTS, offsetof(bench_opts, slots), NULL},
+               {"heap-per-g", 0, WL_MAX_HEAP_PER_G, offsetof(bench_opts, heap_per_g), NULL},
+               {"dirty", 0, WL_MAX_DIRTY, offsetof(bench_opts, dirty), NULL},
                {"poll-every", WL_MIN_POLL_EVERY, WL_MAX_POLL_EVERY,
-                offsetof(bench_opts, poll_every)},
-               {"wake", WL_MIN_WAKE, WL_MAX_WAKE, 0}};
+                offsetof(bench_opts, poll_every), "--preempt=async"},
+               {"wake", WL_MIN_WAKE, WL_MAX_WAKE, 0, NULL}};
   char *help = usage_text();
   for (size_t i = 0; i < REF_ARRAY_SIZE(shape); i++) {
     int lo = shape[i].lo, hi = shape[i].hi;
@@ -189,7 +208,7 @@ static void test_shape_limits_are_the_workloads(void **state) {
       char arg[64], flag[32];
       snprintf(arg, sizeof arg, "--%s=%d", shape[i].flag, values[k]);
       snprintf(flag, sizeof flag, "--%s: ", shape[i].flag);
-      args *a = parse(arg, NULL);
+      args *a = parse(arg, shape[i].with, NULL);
       bool in = values[k] >= lo && values[k] <= hi;
       if (in && a->rc != 0) fail_msg("rejected %s: %s", arg, a->err);
       if (!in && a->rc == 0) fail_msg("accepted %s", arg);
@@ -244,7 +263,40 @@ static void test_defaults(void **state) {
   assert_int_equal(o->mutators[0], 1);
   assert_false(o->mutators_given);
   assert_int_equal(o->poll_every, -1);
+  assert_int_equal(o->npreempt, 1);
+  assert_int_equal(o->preempt[0], REF_PREEMPT_COOPERATIVE);
+  assert_int_equal(o->nmode, 1);
+  assert_int_equal(o->mode[0], REF_MODE_STW);
   assert_int_equal(a->argc, 1);
+}
+
+/* --preempt is a list like --reuse, in the order given; --poll-every=0 is
+ * taken when every value is async, before or after it on the line, and
+ * reaches the workloads as 0 (never), not as their default. */
+static void test_preempt(void **state) {
+  (void)state;
+  args *a = parse("--preempt=async,cooperative", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_int_equal(a->o.npreempt, 2);
+  assert_true(a->o.preempt[0] == REF_PREEMPT_ASYNC && a->o.preempt[1] == REF_PREEMPT_COOPERATIVE);
+  a = parse("--preempt", "async", "--poll-every=0", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_int_equal(a->o.npreempt, 1);
+  assert_int_equal(a->o.poll_every, 0);
+  assert_int_equal(bench_wl_params(&a->o, 5).poll_every, 0);
+  a = parse("--poll-every=0", "--preempt=async", NULL);
+  assert_int_equal(a->rc, 0);
+  /* A later --preempt replaces an earlier one, and is the one judged. */
+  a = parse("--preempt=cooperative", "--poll-every=0", "--preempt=async", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_true(a->o.npreempt == 1 && a->o.preempt[0] == REF_PREEMPT_ASYNC);
+  a = parse("--preempt=async", "--poll-every=0", "--preempt=cooperative", NULL);
+  assert_int_equal(a->rc, -1);
+  assert_non_null(strstr(a->err, "--poll-every=0"));
+  assert_non_null(strstr(a->err, "--preempt=async"));
+  /* Polling needs no async. */
+  a = parse("--poll-every=1", "--preempt=cooperative", NULL);
+  assert_int_equal(a->rc, 0);
 }
 
 static void test_every_flag(void **state) {
@@ -383,6 +435,9 @@ static void test_usage_mentions_every_flag(void **state) {
       "--depth", "--frame-bytes", "--slots", "--heap-per-g", "--topology", "--format",
       "--list", "--seed", "--trace", "--gc-percent", "--max-mem", "--checkmark", "--help", "--benchmark_filter",
       "--mutators=LIST", "STACKSCAN_MUTATORS", "/mutators:M", "--poll-every=K", "GoroutineSpin",
+      "GoroutineLatency, whose ping-pong pair", "needs 2 or more",
+      "--preempt=LIST", "/preempt:P", "[/mutators:M][/preempt:P][/mode:X][/reuse:R]",
+      "--preempt=async", "--mode=LIST", "/mode:X",
       "--benchmark_repetitions", "--benchmark_out=", "--benchmark_out_format=json",
       "--benchmark_min_time", "MicroScan (micro)", "frames-rootjobs"};
   for (size_t i = 0; i < REF_ARRAY_SIZE(want); i++)
@@ -398,6 +453,7 @@ int main(void) {
       cmocka_unit_test(test_shape_limits_are_the_workloads),
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_every_flag),
+      cmocka_unit_test(test_preempt),
       cmocka_unit_test(test_mutators_env),
       cmocka_unit_test(test_unreadable_topology),
       cmocka_unit_test(test_leftover),

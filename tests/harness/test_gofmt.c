@@ -51,6 +51,10 @@ static void test_go_name(void **state) {
   assert_string_equal(buf, "BenchmarkX/frames-serial/n:10/mutators:4/reuse:clean-2");
   bench_go_name(buf, sizeof buf, "X/frames-serial/n:10/workers:1/scatter/mutators:2");
   assert_string_equal(buf, "BenchmarkX/frames-serial/n:10/mutators:2");
+  /* And the preemption, between them. */
+  bench_go_name(buf, sizeof buf,
+                "X/frames-serial/n:10/workers:2/compact/mutators:2/preempt:async/reuse:clean");
+  assert_string_equal(buf, "BenchmarkX/frames-serial/n:10/mutators:2/preempt:async/reuse:clean-2");
   bench_go_name(buf, sizeof buf, "MicroScan/direct");
   assert_string_equal(buf, "BenchmarkMicroScan/direct");
   /* Zero ns/op is left out, as Go does. */

@@ -119,6 +119,55 @@ static void test_plan_mutators(void **state) {
   topo_free(t);
 }
 
+/* Builds a's plan and checks that item i is named base + want[i]; the plan
+ * is returned for checks of its own (bench_plan_free it). */
+static bench_plan plan_named(args *a, const char *base, const char *const *want, size_t n) {
+  assert_int_equal(a->rc, 0);
+  bench_plan plan;
+  char err[256];
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
+  assert_int_equal(plan.nitems, n);
+  for (size_t i = 0; i < plan.nitems; i++) {
+    char name[160];
+    snprintf(name, sizeof name, "%s%s", base, want[i]);
+    assert_string_equal(plan.item[i].name, name);
+  }
+  return plan;
+}
+
+/* preempt sits between mutators and reuse; cooperative keeps the names of
+ * before it existed, async is named. */
+static void test_plan_preempt(void **state) {
+  (void)state;
+  args *a = parse("--workloads=GoroutineIdle", "--strategies=frames-serial", "--workers=1",
+                  "--mutators=2", "--preempt=cooperative,async", "--reuse=off,clean", NULL);
+  static const char *const want[] = {"", "/reuse:clean", "/preempt:async",
+                                     "/preempt:async/reuse:clean"};
+  bench_plan plan = plan_named(a, "GoroutineIdle/frames-serial/n:1000/workers:1/compact/mutators:2",
+                               want, REF_ARRAY_SIZE(want));
+  for (size_t i = 0; i < plan.nitems; i++) {
+    assert_int_equal(plan.item[i].preempt, i / 2 ? REF_PREEMPT_ASYNC : REF_PREEMPT_COOPERATIVE);
+    assert_int_equal(plan.item[i].reuse, i % 2 ? REF_REUSE_CLEAN : REF_REUSE_OFF);
+  }
+  bench_plan_free(&plan);
+}
+
+/* mode sits between preempt and reuse; stw keeps the names of before it
+ * existed, the concurrent modes are named. */
+static void test_plan_mode(void **state) {
+  (void)state;
+  args *a = parse("--workloads=GoroutineIdle", "--strategies=frames-rootjobs", "--workers=1",
+                  "--preempt=async", "--mode=stw,concurrent-hybrid", "--reuse=off,clean", NULL);
+  static const char *const want[] = {"", "/reuse:clean", "/mode:concurrent-hybrid",
+                                     "/mode:concurrent-hybrid/reuse:clean"};
+  bench_plan plan =
+      plan_named(a, "GoroutineIdle/frames-rootjobs/n:1000/workers:1/compact/preempt:async", want,
+                 REF_ARRAY_SIZE(want));
+  for (size_t i = 0; i < plan.nitems; i++)
+    assert_int_equal(plan.item[i].mode, i / 2 ? REF_MODE_CONCURRENT_HYBRID : REF_MODE_STW);
+  bench_plan_free(&plan);
+}
+
 /* --workers=all becomes the PU count; the printout shows where workers go. */
 static void test_plan_print_synthetic(void **state) {
   (void)state;
@@ -151,11 +200,38 @@ static void test_plan_print_synthetic(void **state) {
   topo_free(t);
 }
 
+/* GoroutineLatency needs two mutators (wl_desc.min_mutators): a sweep with
+ * one is refused whole, naming the workload and the count; with two it is
+ * planned as the others are, in every mode. */
+static void test_plan_min_mutators(void **state) {
+  (void)state;
+  args *a = parse("--workloads=GoroutineLatency", "--strategies=frames-rootjobs", "--workers=1",
+                  "--mutators=2", "--mode=stw,concurrent-hybrid,concurrent-rescan", NULL);
+  static const char *const want[] = {"", "/mode:concurrent-hybrid", "/mode:concurrent-rescan"};
+  bench_plan plan = plan_named(a, "GoroutineLatency/frames-rootjobs/n:1000/workers:1/compact/"
+                               "mutators:2", want, REF_ARRAY_SIZE(want));
+  bench_plan_free(&plan);
+  char err[256];
+  a = parse("--workloads=GoroutineIdle,GoroutineLatency", "--strategies=frames-serial",
+            "--workers=1", "--mutators=2,1", NULL);
+  assert_int_equal(a->rc, 0);
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), -1);
+  assert_string_equal(err, "--mutators: GoroutineLatency needs 2 or more mutators, and the sweep "
+                           "has 1 (the default is 1, or STACKSCAN_MUTATORS's value)");
+  /* The default count, 1, with the other workloads alone is a plan. */
+  a = parse("--workloads=GoroutineIdle", "--strategies=frames-serial", "--workers=1", NULL);
+  assert_int_equal(bench_plan_make(&a->o, table, NTABLE, &plan, err, sizeof err), 0);
+  bench_plan_free(&plan);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plan_cross_product),
       cmocka_unit_test(test_plan_reuse),
       cmocka_unit_test(test_plan_mutators),
+      cmocka_unit_test(test_plan_preempt),
+      cmocka_unit_test(test_plan_mode),
+      cmocka_unit_test(test_plan_min_mutators),
       cmocka_unit_test(test_plan_print_synthetic),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,8 +34,12 @@ static counts run_one(const wl_desc *d, ref_phase ph, ref_scan sc, ref_stackmaps
 
 static void test_every_workload_every_strategy(void **state) {
   (void)state;
+  tu_init();
+  int mutators = tu_mutators();
+  ref_shutdown();
   for (int i = 0; wl_all[i]; i++) {
     const wl_desc *d = wl_all[i];
+    if (d->min_mutators > mutators) continue; /* test_latency_refuses_one_mutator */
     for (int sc = 0; sc < 2; sc++) {
       counts base = run_one(d, REF_PHASE_SERIAL, (ref_scan)sc, REF_MAPS_DIRECT, 1);
       assert_int_equal(base.stacks, 100);
@@ -89,9 +93,67 @@ static void test_params_check(void **state) {
   assert_string_equal(err, "n must be at least 1");
 }
 
+/* GoroutineLatency's collections, run by its driver goroutine in every
+ * mode at 2 mutators: round trips were timed outside collections and at
+ * least one overlapped a collection (ref_gc_seq saw it), none was
+ * answered out of order (wl_collect fails then), and the readers' objects
+ * survived (wl_finish). */
+static void collect_gc(void *arg) {
+  (void)arg;
+  ref_gc();
+}
+
+static double metric(const wl_metric *m, size_t k, const char *name) {
+  for (size_t i = 0; i < k; i++)
+    if (strcmp(m[i].name, name) == 0) return m[i].value;
+  fail_msg("no metric %s", name);
+  return -1;
+}
+
+static void test_latency_every_mode(void **state) {
+  (void)state;
+  for (int mode = 0; mode < REF_NMODES; mode++) {
+    ref_config cfg;
+    tu_config(&cfg, REF_PHASE_ROOTJOBS, REF_SCAN_FRAMES, REF_MAPS_PCTAB, 1);
+    cfg.mutators = 2;
+    cfg.mode = (ref_mode)mode;
+    tu_start(&cfg);
+    char err[256] = "";
+    wl_instance *w = wl_find("GoroutineLatency")->setup(&P, err, sizeof err);
+    if (!w) fail_msg("setup: %s", err);
+    for (int it = 0; it < 3; it++)
+      if (wl_wake(w, err, sizeof err) != 0 || wl_collect(w, collect_gc, NULL, err, sizeof err) != 0)
+        fail_msg("%s: %s", ref_mode_name((ref_mode)mode), err);
+    wl_metric m[WL_MAX_METRICS];
+    size_t k = wl_metrics(w, m, REF_ARRAY_SIZE(m));
+    double out = metric(m, k, "rtt_count"), gc = metric(m, k, "rtt_gc_count");
+    if (out <= 0 || gc <= 0)
+      fail_msg("%s: %.0f round trips outside collections, %.0f overlapping one",
+               ref_mode_name((ref_mode)mode), out, gc);
+    assert_true(metric(m, k, "rtt_gc_max_ns") >= metric(m, k, "rtt_gc_p99_ns"));
+    assert_true(metric(m, k, "rtt_p99_ns") >= metric(m, k, "rtt_p50_ns"));
+    if (wl_finish(w, err, sizeof err) != 0) fail_msg("%s: %s", ref_mode_name((ref_mode)mode), err);
+    ref_shutdown();
+  }
+}
+
+/* With one mutator no two goroutines run at once: setup says so. */
+static void test_latency_refuses_one_mutator(void **state) {
+  (void)state;
+  tu_init_one_mutator();
+  char err[256] = "";
+  const wl_desc *d = wl_find("GoroutineLatency");
+  assert_int_equal(d->min_mutators, 2);
+  assert_null(d->setup(&P, err, sizeof err));
+  assert_non_null(strstr(err, "GoroutineLatency needs 2 or more mutators, not 1"));
+  ref_shutdown();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_workload_every_strategy),
+      cmocka_unit_test(test_latency_every_mode),
+      cmocka_unit_test(test_latency_refuses_one_mutator),
       cmocka_unit_test(test_bad_params),
       cmocka_unit_test(test_params_check),
   };
