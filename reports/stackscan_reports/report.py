@@ -29,8 +29,19 @@ the seed tables side by side and which strategy wins where; then, per machine:
     busy time), per (n, workers, placement, further dimensions such as
     mutators:M);
   - the pause: time to safepoint and the whole stop-the-world (the JSON's
-    pause_counters, medians and maxima over cycles), with GoroutineSpin's
-    spinners and poll interval (its counters spinners, poll_interval_ns);
+    pause_counters, medians and maxima over cycles), what the stop did where
+    not 0 (stop_counters, means per cycle: async_preempts), with
+    GoroutineSpin's spinners and poll interval (its counters spinners,
+    poll_interval_ns; 0: they never poll);
+  - concurrent marking, when some run is in a concurrent mode (the name's
+    /mode:X, X not stw): per mode, the two pauses and their times to
+    safepoint, the mark's and the assists' times, where the stacks were
+    scanned, what the barrier shaded, and the figures of GoroutineLatency's
+    round trips and of the runtime's suspension and utilisation counters
+    where the run reports them (CONCURRENT_TABLES; a counter a run lacks is
+    left out); then the termination pause's slope in ns per goroutine (a
+    least-squares line of stw_ns over the run's n values) per mode, stw's
+    beside the concurrent ones;
   - work counters; micro benchmarks; failed benchmarks.
 Then Go's own results, and the top symbols of each perf profile (--perf:
 files, or directories whose *.data files are taken; a file name containing a
@@ -61,6 +72,24 @@ from . import perfsummary, results, timeline
 
 GO_LINE = re.compile(r"^Benchmark(?P<name>\S+?)(?:-(?P<procs>\d+))?\s+(?P<iters>\d+)\s+"
                      r"(?P<ns>\d+(?:\.\d+)?(?:e[+-]?\d+)?) ns/op\b")
+# The concurrent section's tables: title, then its counters in column order.
+# The bench does not list these in its context (as it lists pause_counters),
+# so the names are here; each column is shown only when some run of the mode
+# reports it. *_ns are shown in µs, mmu_1ms (a fraction) with two decimals,
+# the rest as integers.
+CONCURRENT_TABLES = (
+    ("pauses and mark (µs)", ("pause1_ns", "ttsp1_ns", "stw_ns", "ttsp_ns", "pause_total_ns",
+                              "pause_max_ns", "suspend_max_ns", "suspend_p99_ns", "mark_ns",
+                              "assist_ns")),
+    ("work", ("stacks_bg", "stacks_self", "stacks_pause", "rescan_bytes", "barrier_shades",
+              "overshoot_bytes", "mmu_1ms")),
+    ("goroutine round trips (µs; counts)", ("rtt_p50_ns", "rtt_p99_ns", "rtt_max_ns",
+                                            "rtt_gc_p50_ns", "rtt_gc_p99_ns", "rtt_gc_max_ns",
+                                            "rtt_count", "rtt_gc_count")),
+)
+# The pause whose growth with n the slope table fits: the whole stop (in a
+# concurrent cycle, its termination's; ref_gc_stats).
+SLOPE_PAUSE = "stw_ns"
 PHASE_COLORS = ("#8c6bb1", "#2b8cbe", "#a6bddb", "#74c476", "#fd8d3c", "#969696")
 
 
@@ -807,20 +836,25 @@ def sec_imbalance(m, outdir, g):
     return out + table(["imbalance"] + m.strategies, rows) + [""]
 
 
-def pause_cell(b, pauses):
+def pause_cell(b, pauses, stops=()):
+    """ "ttsp / ... / stw_max" in µs, then "; async_preempts 1.00" for each
+    stop counter the run reports other than 0."""
     if b is None or all(b.center(p) is None for p in pauses):
         return "–"
-    return " / ".join(fmt_num(v / 1e3, 1) if (v := b.center(p)) is not None else "–"
+    cell = " / ".join(fmt_num(v / 1e3, 1) if (v := b.center(p)) is not None else "–"
                       for p in pauses)
+    counts = [f"{s} {v:.2f}" for s in stops if (v := b.center(s))]
+    return cell + "".join("; " + c for c in counts)
 
 
 def spin_note(b):
     """ " (1 spinner, poll 0.98 µs)" for a benchmark that reports GoroutineSpin's
-    spinners and poll interval, else "". """
+    spinners and poll interval (" (1 spinner, never polls)" for 0), else "". """
     k, poll = b.center("spinners"), b.center("poll_interval_ns")
     if k is None or poll is None:
         return ""
-    return f" ({k:.0f} spinner{'s' if k != 1 else ''}, poll {poll / 1e3:,.2f} µs)"
+    every = f"poll {poll / 1e3:,.2f} µs" if poll else "never polls"
+    return f" ({k:.0f} spinner{'s' if k != 1 else ''}, {every})"
 
 
 def sec_pauses(m):
@@ -835,7 +869,10 @@ def sec_pauses(m):
            "from the stop request until every other mutator thread stopped at a safepoint "
            "(0 with one mutator, or when the cycle is requested outside ref_run, where no "
            "goroutine runs: every workload but GoroutineSpin); `stw`: from the request to "
-           "the restart, the whole pause. GoroutineSpin's spinners poll every interval "
+           "the restart, the whole pause. Then, where not 0, the stop's counters ("
+           + (", ".join(f"`{c}`" for c in m.names.stops) or "none reported") + "), means "
+           "per cycle: async_preempts counts the goroutines a stop stopped by preempt=async's "
+           "signal rather than at a safepoint. GoroutineSpin's spinners poll every interval "
            "given in brackets.", ""]
     for g in m.groups:
         rows = []
@@ -844,10 +881,127 @@ def sec_pauses(m):
             if not any(bs):
                 continue
             note = next((spin_note(b) for b in bs if b and spin_note(b)), "")
-            rows.append([wl + note] + [pause_cell(b, pauses) for b in bs])
+            rows.append([wl + note] + [pause_cell(b, pauses, m.names.stops) for b in bs])
         if rows:
             out += [f"### {group_title(g)}", ""] + table(["benchmark"] + m.strategies, rows)
             out += [""]
+    return out
+
+
+def modes_of(m):
+    """The modes m's runs ran in: the contexts' mode lists' order, then any
+    other seen in names."""
+    declared = [x for _, c in m.contexts for x in results.context_list(c, "mode")]
+    seen = [b.mode for b in m.gc]
+    return [x for x in dict.fromkeys(declared + seen) if x in seen]
+
+
+def concurrent_cell(name, v):
+    if v is None:
+        return "–"
+    if name.endswith("_ns"):
+        return fmt_num(v / 1e3, 1)
+    if name == "mmu_1ms":
+        return f"{v:.2f}"
+    return fmt_int(v)
+
+
+def bench_key(m, b):
+    """Sort key: workload, n, strategy, workers, placement, dims."""
+    return (m.workloads.index(b.workload), b.n, m.strategies.index(b.strategy), b.workers,
+            b.placement, b.dims)
+
+
+def other_dims(b):
+    """b's further dimensions but its mode."""
+    return tuple((k, v) for k, v in b.dims if k != "mode")
+
+
+def concurrent_tables(m, mode):
+    """The lines of one mode's tables."""
+    bs = sorted((b for b in m.gc if b.mode == mode), key=lambda b: bench_key(m, b))
+    out = []
+    for title, names in CONCURRENT_TABLES:
+        cols = [c for c in names if any(b.center(c) is not None for b in bs)]
+        if not cols:
+            continue
+        rows = [[b.workload, f"{b.n:,}", b.strategy, b.workers, dims_text(other_dims(b))]
+                + [concurrent_cell(c, b.center(c)) for c in cols] for b in bs]
+        out += [f"#### {mode}: {title}", ""]
+        out += table(["benchmark", "n", "strategy", "workers", "further"]
+                     + [phase_label(c) for c in cols], rows, "lrlrl" + "r" * len(cols)) + [""]
+    return out
+
+
+def slope(points):
+    """The least-squares slope of [(x, y)], None for fewer than two x."""
+    xs = [x for x, _ in points]
+    if len(set(xs)) < 2:
+        return None
+    mx, my = statistics.fmean(xs), statistics.fmean(y for _, y in points)
+    return (sum((x - mx) * (y - my) for x, y in points)
+            / sum((x - mx) ** 2 for x in xs))
+
+
+def pause_slopes(m, modes):
+    """{(workload, strategy, workers, placement, dims but mode): {mode: (slope, ns)}}
+    for the configurations that ran in some concurrent mode."""
+    points = {}
+    for b in m.gc:
+        v = b.center(SLOPE_PAUSE)
+        if v is not None and b.mode in modes:
+            key = (b.workload, b.strategy, b.workers, b.placement, other_dims(b))
+            points.setdefault(key, {}).setdefault(b.mode, []).append((b.n, v))
+    out = {}
+    for key, per_mode in points.items():
+        if not any(mode != results.STW_MODE for mode in per_mode):
+            continue
+        out[key] = {mode: (slope(ps), sorted({n for n, _ in ps})) for mode, ps in per_mode.items()}
+    return out
+
+
+def slope_cell(s_ns):
+    if s_ns is None:
+        return "–"
+    s, ns = s_ns
+    if s is None:
+        return f"– (n = {ns[0]:,} only)"
+    return f"{s:,.2f} (n = {ns[0]:,}..{ns[-1]:,})"
+
+
+def sec_concurrent(m):
+    """Concurrent marking's figures per mode, and the termination pause's slope."""
+    modes = modes_of(m)
+    conc = [x for x in modes if x != results.STW_MODE]
+    if not conc:
+        return []
+    out = [f"## Concurrent marking{m.suffix}", "",
+           "Runs in the concurrent modes (the name's `mode:X`); medians over repetitions of "
+           "what the bench reports per run. A cycle has two pauses: the first (`pause1`, "
+           "its time to safepoint `ttsp1`) and mark termination (`stw`, `ttsp`); "
+           "`pause_total` and `pause_max` take both. `mark`: the concurrent mark's wall time; "
+           "`assist`: the mutators' assists. Stacks scanned by the background workers "
+           "(`stacks_bg`), by the thread about to run the goroutine (`stacks_self`), in the "
+           "pauses (`stacks_pause`); `rescan_bytes`: stack bytes the termination read; "
+           "`barrier_shades`: pointers the write barrier shaded. Columns a run does not report "
+           "are left out.", ""]
+    for mode in conc:
+        out += [f"### {mode}", ""] + concurrent_tables(m, mode)
+    slopes = pause_slopes(m, modes)
+    if slopes:
+        out += ["### Termination pause per goroutine", "",
+                f"The slope of `{phase_label(SLOPE_PAUSE)}` (the whole stop; in a concurrent "
+                "cycle its termination) over n, in ns per goroutine: a least-squares line "
+                "through each mode's runs at the n values given. stw's is the whole pause; "
+                "concurrent-rescan's termination rescans every stack, so it grows like stw's; "
+                "concurrent-hybrid's should not.", ""]
+        rows = [[wl, st, w, " ".join(x for x in (p if p != "-" else "", dims_text(d)) if x)]
+                + [slope_cell(per.get(mode)) for mode in modes]
+                for (wl, st, w, p, d), per in sorted(
+                    slopes.items(), key=lambda kv: (m.workloads.index(kv[0][0]),
+                                                    m.strategies.index(kv[0][1]), kv[0][2:]))]
+        out += table(["benchmark", "strategy", "workers", "further"] + modes, rows,
+                     "llrl" + "r" * len(modes)) + [""]
     return out
 
 
@@ -929,7 +1083,7 @@ def render(rep, args, outdir):
     for m in rep.machines:
         lines += sec_context(m) + sec_seed(m) + sec_per_goroutine(m)
         lines += sec_scaling(m, outdir) + sec_phases(m, outdir) + sec_pauses(m)
-        lines += sec_counters(m)
+        lines += sec_concurrent(m) + sec_counters(m)
         lines += sec_micro(m) + sec_failed(m)
     lines += sec_go(rep) + sec_timelines(args, outdir) + sec_perf(rep, args.perf_top)
     with open(os.path.join(outdir, "report.md"), "w") as f:

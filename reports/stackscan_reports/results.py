@@ -16,13 +16,16 @@ Input: the JSON that stackscan-bench writes with --benchmark_out_format=json
     phase_counters   the per-cycle phase times (stacked in the phase chart)
     pause_counters   the stop-the-world times: time to safepoint, the whole
                      pause, and their maxima (shown on their own)
+    stop_counters    what the stop did, means per cycle (async_preempts:
+                     goroutines stopped by preempt=async's signal)
     machine, cpu, host_id, hwloc_topology   which machine ran it (machine_of)
     load_avg         [1, 5, 15 minute] load when the run started
   benchmarks[]       non-empty list of objects, each with
     name             "Workload/strategy/n:N/workers:W/placement[/k:v...][/manual_time]"
-                     for collector runs (k:v: further sweep dimensions, such
-                     as mutators:2 or reuse:clean, present only when not at
-                     their defaults); anything else is a micro benchmark
+                     for collector runs (k:v: further sweep dimensions, the
+                     bench's order being mutators:M, preempt:P, mode:X,
+                     reuse:R, each present only when not at its default:
+                     no mode:X for stw); anything else is a micro benchmark
     run_name         the name shared by repetitions and their aggregates
                      (falls back to name)
     run_type         "iteration" (default when absent) or "aggregate"
@@ -50,6 +53,8 @@ import sys
 from dataclasses import dataclass, field
 
 EXIT_BAD_INPUT = 2
+# The mode a name without mode:X ran in (the bench's default, never named).
+STW_MODE = "stw"
 
 # Context keys shown first, in this order (the rest follow sorted).
 CONTEXT_KEYS = ("machine", "cpu", "virtual", "kernel", "hwloc_topology", "host_id",
@@ -57,7 +62,8 @@ CONTEXT_KEYS = ("machine", "cpu", "virtual", "kernel", "hwloc_topology", "host_i
                 "num_cpus", "mhz_per_cpu", "cpu_scaling_enabled", "library_build_type",
                 "date", "executable")
 # Context keys that are lists for the tools, not facts to print.
-LIST_KEYS = ("strategies", "counters", "exact_counters", "phase_counters", "pause_counters")
+LIST_KEYS = ("strategies", "counters", "exact_counters", "phase_counters", "pause_counters",
+             "stop_counters")
 TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 # Name components Google Benchmark appends that are not part of our identity.
 _GB_SUFFIXES = ("real_time", "manual_time", "process_time")
@@ -235,6 +241,11 @@ class Bench:
         return int(dict(self.dims).get("mutators", 1))
 
     @property
+    def mode(self):
+        """The collector's mode: the name's mode:X, stw when absent."""
+        return dict(self.dims).get("mode", STW_MODE)
+
+    @property
     def group(self):
         """(n, workers, placement, dims): the benchmarks that share one seed table."""
         return (self.n, self.workers, self.placement, self.dims)
@@ -389,12 +400,15 @@ class Names:
     pauses      the stop-the-world times (context "pause_counters", without
                 it the ttsp_/stw_ counters reported): not phases, since the
                 whole pause holds every phase
+    stops       counts of what the stop did (context "stop_counters"; none
+                without it), shown with the pause
     """
     strategies: list
     counters: list
     exact: list
     phases: list
     pauses: list
+    stops: list = field(default_factory=list)
 
     @classmethod
     def of(cls, contexts, benches):
@@ -422,7 +436,8 @@ class Names:
         pauses = list(dict.fromkeys(
             x for c in contexts for x in context_list(c, "pause_counters")))
         pauses = pauses or [r for r in reported if is_pause_counter(r)]
-        return cls(strategies, counters, work, phases, pauses)
+        stops = list(dict.fromkeys(x for c in contexts for x in context_list(c, "stop_counters")))
+        return cls(strategies, counters, work, phases, pauses, stops)
 
     def reference(self):
         """The strategy others are held against: the bench's first one present."""

@@ -356,11 +356,12 @@ class MutatorsTest(ReportCase):
                         strategies=("conservative-serial", "frames-serial"), micro=False)
         d["context"].update(phase_counters="roots_ns,mark_ns,sweep_ns",
                             pause_counters="ttsp_ns,ttsp_max_ns,stw_ns,stw_max_ns",
+                            stop_counters="async_preempts",
                             exact_counters="stack_bytes,words,frames")
         more = []
         for b in d["benchmarks"]:
             b.update(ttsp_ns=0.0, ttsp_max_ns=0.0, stw_ns=50e3, stw_max_ns=400e3,
-                     touch1_ns=1e6, spinners=0.0, poll_interval_ns=980.0)
+                     touch1_ns=1e6, spinners=0.0, poll_interval_ns=980.0, async_preempts=0.0)
             two = dict(b)
             for k in ("name", "run_name"):
                 two[k] = b[k].replace("/compact/", "/compact/mutators:2/")
@@ -369,6 +370,12 @@ class MutatorsTest(ReportCase):
             two.update(words=b["words"] + 64, ttsp_ns=5e3, ttsp_max_ns=120e3, stw_ns=90e3,
                        spinners=1.0)
             more.append(two)
+            # A spinner that never polls, stopped by preempt=async's signal.
+            sig = dict(two)
+            for k in ("name", "run_name"):
+                sig[k] = two[k].replace("/mutators:2/", "/mutators:2/preempt:async/")
+            sig.update(ttsp_ns=30e3, poll_interval_ns=0.0, async_preempts=1.0)
+            more.append(sig)
         d["benchmarks"] += more
         return bd.write(self.path("m.json"), d)
 
@@ -388,6 +395,13 @@ class MutatorsTest(ReportCase):
                       pause)
         self.assertIn("| GoroutineSpin (1 spinner, poll 0.98 µs) | 5.0 / 120.0 / 90.0 / 400.0 |",
                       pause)
+        # The stop counter where it is not 0, after the times.
+        self.assertIn("### n = 1,000, workers = 2, placement = compact, mutators = 2, "
+                      "preempt = async\n", pause)
+        self.assertIn("| GoroutineSpin (1 spinner, never polls) | 30.0 / 120.0 / 90.0 / 400.0; "
+                      "async_preempts 1.00 |", pause)
+        self.assertIn("the stop's counters (`async_preempts`), means per cycle", pause)
+        self.assertNotIn("async_preempts 0.00", pause)
         self.assertNotIn("Counters differ", md)
         self.assertIn("| GoroutineSpin | 1,000 | conservative-serial mutators:2 |", md)
         self.assertNotIn("ttsp", md.split("## Deterministic counters")[1])
@@ -395,6 +409,106 @@ class MutatorsTest(ReportCase):
     def test_no_pause_section_without_the_counters(self):
         self.report(self.doc(), "-o", self.path("out"))
         self.assertNotIn("## Pause and time to safepoint", self.read("out", "report.md"))
+
+
+class ConcurrentTest(ReportCase):
+    """Runs in the concurrent modes (/mode:X after /mutators:M) get a section of
+    their own: per mode, the counters present, and the termination pause's
+    slope per goroutine beside stw's."""
+
+    # GoroutineLatency's and the runtime's newer counters: rendered when present.
+    OPTIONAL = dict(ttsp1_ns=2e3, suspend_max_ns=7e3, suspend_p99_ns=6e3, mmu_1ms=0.75,
+                    overshoot_bytes=4096.0, rtt_p50_ns=1e3, rtt_p99_ns=9e3, rtt_max_ns=20e3,
+                    rtt_gc_p50_ns=3e3, rtt_gc_p99_ns=30e3, rtt_gc_max_ns=90e3, rtt_count=5000.0,
+                    rtt_gc_count=700.0)
+
+    def doc_with_modes(self, optional=True):
+        d = bd.make_doc(reps=3, workloads=("GoroutineIdle",), ns=(10000, 100000), workers=(2,),
+                        strategies=("frames-rootjobs",), micro=False)
+        d["context"].update(mode="stw,concurrent-rescan,concurrent-hybrid",
+                            phase_counters="roots_ns,mark_ns,sweep_ns",
+                            pause_counters="ttsp_ns,ttsp_max_ns,stw_ns,stw_max_ns")
+        more = []
+        for b in d["benchmarks"]:
+            n = int(re.search(r"/n:(\d+)/", b["name"]).group(1))
+            for k in ("name", "run_name"):
+                b[k] = b[k].replace("/compact/", "/compact/mutators:2/")
+            b.update(ttsp_ns=1e3, stw_ns=50.0 * n + 1e3)
+            for mode, stw in (("concurrent-rescan", 40.0 * n + 5e3), ("concurrent-hybrid", 25e3)):
+                c = dict(b)
+                for k in ("name", "run_name"):
+                    c[k] = b[k].replace("/mutators:2/", f"/mutators:2/mode:{mode}/")
+                c.update(stw_ns=stw, pause1_ns=8e3, pause_total_ns=stw + 8e3, pause_max_ns=stw,
+                         mark_ns=3e6, assist_ns=1e5, stacks_bg=n - 1.0, stacks_self=1.0,
+                         stacks_pause=float(n if "rescan" in mode else 0), barrier_shades=12.0,
+                         rescan_bytes=float(416 * n if "rescan" in mode else 0))
+                if optional and "hybrid" in mode:
+                    c.update(self.OPTIONAL)
+                more.append(c)
+        d["benchmarks"] += more
+        return bd.write(self.path("c.json"), d)
+
+    def section(self, md):
+        return md.split("## Concurrent marking")[1].split("## Deterministic")[0]
+
+    def table_lines(self, text):
+        return "\n".join(line for line in text.splitlines() if line.startswith("|"))
+
+    def test_concurrent_section(self):
+        r = self.report(self.doc_with_modes(), "-o", self.path("out"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md, _ = self.assert_renders("out")
+        self.assertIn("### n = 10,000, workers = 2, placement = compact, "
+                      "mode = concurrent-rescan, mutators = 2\n", md)
+        sec = self.section(md)
+        rescan = sec.split("\n### concurrent-rescan\n")[1].split("\n### concurrent-hybrid\n")[0]
+        hybrid = sec.split("\n### concurrent-hybrid\n")[1].split("### Termination")[0]
+        self.assertIn("| benchmark | n | strategy | workers | further | pause1 | stw | ttsp | "
+                      "pause_total | pause_max | mark | assist |", rescan)
+        self.assertIn("| GoroutineIdle | 100,000 | frames-rootjobs | 2 | mutators:2 | 8.0 | "
+                      "4,005.0 | 1.0 | 4,013.0 | 4,005.0 | 3,000.0 | 100.0 |", rescan)
+        self.assertIn("| GoroutineIdle | 10,000 | frames-rootjobs | 2 | mutators:2 | 9,999 | 1 | "
+                      "10,000 | 4,160,000 | 12 |", rescan)
+        # Counters a mode's runs lack are left out silently: no column, no table.
+        for name in ("ttsp1", "suspend_max", "mmu_1ms", "overshoot_bytes", "rtt_p50"):
+            self.assertNotIn(f" {name} |", self.table_lines(rescan))
+        self.assertNotIn("round trips", rescan)
+        self.assertIn("| pause1 | ttsp1 | stw | ttsp | pause_total | pause_max | suspend_max | "
+                      "suspend_p99 | mark | assist |", hybrid)
+        self.assertIn("| 8.0 | 2.0 | 25.0 | 1.0 | 33.0 | 25.0 | 7.0 | 6.0 | 3,000.0 | 100.0 |",
+                      hybrid)
+        self.assertIn("| barrier_shades | overshoot_bytes | mmu_1ms |", hybrid)
+        self.assertIn("| 12 | 4,096 | 0.75 |", hybrid)
+        self.assertIn("#### concurrent-hybrid: goroutine round trips (µs; counts)", hybrid)
+        self.assertIn("| rtt_p50 | rtt_p99 | rtt_max | rtt_gc_p50 | rtt_gc_p99 | rtt_gc_max | "
+                      "rtt_count | rtt_gc_count |", hybrid)
+        self.assertIn("| 1.0 | 9.0 | 20.0 | 3.0 | 30.0 | 90.0 | 5,000 | 700 |", hybrid)
+        # The slopes: stw_ns = 50 n + 1000, rescan's 40 n + 5000, hybrid's flat.
+        self.assertIn("| benchmark | strategy | workers | further | stw | concurrent-rescan | "
+                      "concurrent-hybrid |", sec)
+        self.assertIn("| GoroutineIdle | frames-rootjobs | 2 | compact mutators:2 | "
+                      "50.00 (n = 10,000..100,000) | 40.00 (n = 10,000..100,000) | "
+                      "0.00 (n = 10,000..100,000) |", sec)
+        # Every counter of the section stays out of the deterministic table.
+        self.assertNotIn("pause1", md.split("## Deterministic counters")[1])
+
+    def test_no_optional_counters(self):
+        self.report(self.doc_with_modes(optional=False), "-o", self.path("out"))
+        sec = self.section(self.read("out", "report.md"))
+        for name in self.OPTIONAL:
+            label = name[:-3] if name.endswith("_ns") else name
+            self.assertNotIn(f" {label} |", self.table_lines(sec))
+        self.assertIn("| pause1 | stw | ttsp | pause_total | pause_max | mark | assist |", sec)
+        self.assertNotIn("round trips", sec)
+
+    def test_stw_only_has_no_section(self):
+        d = bd.make_doc(reps=2, micro=False)
+        for b in d["benchmarks"]:
+            b.update(stw_ns=1e5, pause1_ns=5.0)  # a stw run never counts as concurrent
+        self.report(bd.write(self.path("s.json"), d), "-o", self.path("out"))
+        md = self.read("out", "report.md")
+        self.assertNotIn("## Concurrent marking", md)
+        self.assertNotIn("Termination pause", md)
 
 
 class TwoMachineTest(ReportCase):
