@@ -572,6 +572,17 @@ static void assist_at_goal(ref__worker *w) {
   w->assist_ns += ref__nanotime() - t0;
 }
 
+/* Waits at safepoints while the cycle is in phase ph: the pause another M
+ * is taking (its stop) or waiting for (a background worker it needs the CPU
+ * of) ends it. A goroutine only: on the scheduler stack (outside ref_run)
+ * nothing else allocates. */
+static void wait_out(int ph) {
+  while (atomic_load(&cc.xphase) == ph && ref_curg()) {
+    ref_poll();
+    sched_yield();
+  }
+}
+
 /* At the goal, after assist_at_goal: ends the mark, quiet or not (every
  * stack job is claimed, and the pause drains the rest), or waits, at
  * safepoints, for the terminator that is ending it. A goroutine only: on
@@ -583,10 +594,7 @@ static void end_at_goal(void) {
     ref__systemstack(terminate, NULL);
     return;
   }
-  while (atomic_load(&cc.xphase) == PHASE_TERM && ref_curg()) {
-    ref_poll(); /* the terminator's stop */
-    sched_yield(); /* the CPU to the background worker it waits for */
-  }
+  wait_out(PHASE_TERM);
 }
 
 static _Thread_local uint64_t assist_debt;
@@ -625,9 +633,17 @@ static bool start(ref_gc_reason why) {
 
 void ref__cgc_run(ref_gc_reason why) {
   /* Every allocation over the trigger comes here until the cycle it
-   * started ends: a load, not start()'s read-for-ownership, answers it. */
-  if (why == REF_GC_HEAP && atomic_load_explicit(&cc.xphase, memory_order_relaxed) != PHASE_OFF)
-    return;
+   * started ends: a load, not start()'s read-for-ownership, answers it.
+   * One while another M starts the cycle waits for its first pause, as
+   * Go's gcStart waits on startSema: allocating on, a goroutine whose
+   * starter lost its CPU took the heap past the goal before the cycle
+   * began (test_pacing under qemu with the CPUs shared: 7.0 MB counted at
+   * the first pause, its goal 4.2 MB). */
+  if (why == REF_GC_HEAP) {
+    int ph = atomic_load_explicit(&cc.xphase, memory_order_relaxed);
+    if (ph == PHASE_STARTING) wait_out(PHASE_STARTING);
+    if (ph != PHASE_OFF) return;
+  }
   for (;;) { /* a cycle under way: a trigger leaves it be, others see it out */
     if (start(why)) break;
     if (why == REF_GC_HEAP) return;
