@@ -22,6 +22,7 @@ typedef struct gc_cycle_state {
 
 static ref_gc_stats last;
 static uint64_t ncycles;
+static int sweeping; /* a concurrent cycle's sweep runs (ref_gc_seq) */
 static uint64_t nreason[REF_GC_LIMIT + 1]; /* cycles by what started them */
 
 /* Tests only (gc.h): run with the world stopped, before marking. */
@@ -29,11 +30,13 @@ void (*ref__debug_in_cycle)(void);
 
 const ref_gc_stats *ref_gc_last(void) { return &last; }
 
-/* ncycles moves in ref__gc_finish and ref__wb_enabled flips in a concurrent
- * cycle's two pauses, all with the world stopped (ref.h's contract). */
+/* ncycles moves in ref__gc_finish (stw) or ref__gc_sweep_end (concurrent),
+ * and ref__wb_enabled and sweeping flip in a concurrent cycle's pauses, all
+ * with the world stopped (ref.h's contract). */
 uint64_t ref_gc_seq(void) {
   uint64_t done = __atomic_load_n(&ncycles, __ATOMIC_RELAXED);
-  return 2 * done + (__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED) != 0);
+  return 2 * done + (__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED) != 0 ||
+                     __atomic_load_n(&sweeping, __ATOMIC_RELAXED) != 0);
 }
 
 /* ---------------------------------------------------------------------------
@@ -178,34 +181,72 @@ void ref__gc_pool_reset(void) {
   ref__mark_reset(n);
 }
 
+/* A concurrent cycle's stats from its termination to its sweep's end,
+ * when ref__gc_sweep_end publishes them: ref_gc_last() shows the cycle
+ * before it meanwhile. */
+static ref_gc_stats pending;
+static uint64_t checkmark_ns; /* the last checkmark pass's time */
+
 ref_gc_stats *ref__gc_finish(const ref__cycle_times *ct, ref__worker *const *extra, int nextra) {
+  bool concurrent = nextra > 0;
+  ref_gc_stats *st = concurrent ? &pending : &last;
   int n = ref__workers_count();
   uint64_t t3 = ref__nanotime();
-  if (ref__cfg.checkmark) ref__checkmark_verify(nextra > 0);
+  if (ref__cfg.checkmark) ref__checkmark_verify(concurrent);
   uint64_t t4 = ref__nanotime();
-  int parts = sweep(&cs, n);
-  ref__heap_sweep_finish(cs.sweep, parts);
+  checkmark_ns = t4 - t3;
+  if (concurrent) {
+    uint64_t objects = 0, bytes = 0; /* marked, and allocated black */
+    for (int i = 0; i < n; i++) {
+      const ref__worker *w = ref__worker_get(i);
+      objects += w->n.objects_marked, bytes += w->n.bytes_marked;
+    }
+    for (int i = 0; i < nextra; i++) {
+      objects += extra[i]->n.objects_marked + extra[i]->black_objects;
+      bytes += extra[i]->n.bytes_marked + extra[i]->black_bytes;
+    }
+    ref__heap_sweep_begin(objects, bytes);
+    __atomic_store_n(&sweeping, 1, __ATOMIC_RELAXED);
+  } else {
+    ref__heap_sweep_finish(cs.sweep, sweep(&cs, n));
+  }
   ref__roots_done();
   uint64_t t5 = ref__nanotime();
-  ref_assert_expensive((ref__heap_check(), true));
+  if (!concurrent) ref_assert_expensive((ref__heap_check(), true));
 
-  stats_reset(&last, n);
-  last.cycle = ++ncycles;
-  last.ttsp_ns = ct->ttsp;
-  last.async_preempts = (uint64_t)ref__stopped_async();
-  last.roots_ns = ct->roots1 - ct->roots0;
-  last.mark_ns = t3 - ct->roots1;
-  last.sweep_ns = t5 - t4;
-  last.total_ns = (t5 - ct->t0) - (t4 - t3); /* the checkmark is not part of the cycle */
-  stats_sum(&last, &cs, n);
-  stats_sum_extra(&last, extra, nextra);
-  stats_reason(&last, ct->why);
-  ref__pacer_cycle_end(&last);
-  last.stw_ns = ref__nanotime() - ct->pause0 - (t4 - t3);
-  ref__interval pause = {ct->pause0, ct->pause0 + last.stw_ns}; /* the cycle's only one in stw */
-  last.mmu_1ms = ref__mmu(&pause, 1, REF_MMU_WINDOW_NS);
+  stats_reset(st, n);
+  st->cycle = ncycles + 1;
+  if (!concurrent) __atomic_store_n(&ncycles, st->cycle, __ATOMIC_RELAXED);
+  st->ttsp_ns = ct->ttsp;
+  st->async_preempts = (uint64_t)ref__stopped_async();
+  st->roots_ns = ct->roots1 - ct->roots0;
+  st->mark_ns = t3 - ct->roots1;
+  st->sweep_ns = t5 - t4;
+  st->total_ns = (t5 - ct->t0) - checkmark_ns; /* the checkmark is not part of the cycle */
+  stats_sum(st, &cs, n);
+  stats_sum_extra(st, extra, nextra);
+  stats_reason(st, ct->why);
+  if (concurrent) st->bytes_live = ref__heap_counted(); /* the mark's count, for the goal */
+  ref__pacer_cycle_end(st);
+  st->stw_ns = ref__nanotime() - ct->pause0 - checkmark_ns;
+  ref__interval pause = {ct->pause0, ct->pause0 + st->stw_ns}; /* the cycle's only one in stw */
+  st->mmu_1ms = ref__mmu(&pause, 1, REF_MMU_WINDOW_NS);
+  return st;
+}
+
+#define SET_SWEEP_RESULT(name, exact, meaning) pending.name = r.name;
+
+ref_gc_stats *ref__gc_sweep_end(void) {
+  ref__sweep_result r;
+  ref__heap_sweep_end(&r);
+  REF_SWEEP_COUNTERS(SET_SWEEP_RESULT)
+  last = pending;
+  __atomic_store_n(&ncycles, last.cycle, __ATOMIC_RELAXED);
+  __atomic_store_n(&sweeping, 0, __ATOMIC_RELAXED);
   return &last;
 }
+
+uint64_t ref__gc_checkmark_ns(void) { return checkmark_ns; }
 
 /* Runs on the scheduler stack of the requesting M; arg points at the
  * ref_gc_reason. */

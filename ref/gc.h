@@ -59,6 +59,7 @@ typedef struct ref__worker {
   uintptr_t rec[REF_REUSE_MAX_WORDS];
   ref__pccache pccache;
   uint64_t shades, assist_ns; /* a mutator's (gc_concurrent.c) */
+  uint64_t black_objects, black_bytes; /* a mutator's allocations while marking (heap.c) */
   ref_trace_event *trace;  /* NULL: not tracing (ref_trace_enable) */
   uint32_t ntrace, trace_cap;
   uint64_t trace_dropped;
@@ -105,6 +106,16 @@ void ref__gc_pool_reset(void);
  * floating garbage), the sweep, the stats (the pool's and the extra
  * workers' counters summed) and the next goal. Returns the stats. */
 ref_gc_stats *ref__gc_finish(const ref__cycle_times *ct, ref__worker *const *extra, int nextra);
+/* In a concurrent cycle (extra workers given) ref__gc_finish sets the next
+ * goal from the mark's live counts, only begins the sweep
+ * (ref__heap_sweep_begin) and returns stats that are not yet
+ * ref_gc_last()'s; after ref__heap_sweep_run, with the world stopped again,
+ * this ends the sweep, sets its counters and publishes the stats as
+ * ref_gc_last()'s, which it returns (the caller may complete them before
+ * the restart). */
+ref_gc_stats *ref__gc_sweep_end(void);
+/* The last cycle's checkmark pass time, which no cycle time includes. */
+uint64_t ref__gc_checkmark_ns(void);
 
 /* ---- gc_concurrent.c: modes concurrent-rescan and concurrent-hybrid ---- */
 int ref__cgc_init(const ref_config *cfg);
@@ -113,6 +124,9 @@ void ref__cgc_shutdown(void);
  * starts it, and returns when one already runs), from a goroutine or the
  * scheduler stack, not on the scheduler stack of a systemstack call. */
 void ref__cgc_run(ref_gc_reason why);
+/* Returns once no concurrent cycle's sweep runs (at once from the
+ * scheduler stack, where none can). */
+void ref__cgc_wait_swept(void);
 /* The calling M's mark state for barrier shades, assists and stack scans
  * at switch-in. */
 ref__worker *ref__cgc_mworker(void);
@@ -136,6 +150,10 @@ extern void (*ref__debug_in_mark)(void);
  * ref__debug_in_mark, heap-triggered ones too, and allocations do not
  * assist: the heap passes its goal as fast as the program allocates. */
 extern _Atomic bool ref__debug_hold_mark;
+/* Tests only: called on the M that ended a concurrent cycle's mark, on its
+ * scheduler stack, after the termination pause's restart and before it
+ * sweeps: nothing is swept yet, and the world runs. */
+extern void (*ref__debug_in_sweep)(void);
 
 /* ---- pausestats.c: a cycle's pause and suspension figures ---- */
 /* Times a goroutine's stack was held for a concurrent scan, ns: a

@@ -40,8 +40,17 @@
  *                 stack (the whole point of that mode's pause), in hybrid
  *                 mode only a stack that no one scanned this cycle (none is
  *                 expected), drains with the W pool workers, checks that
- *                 nothing is left, turns the barrier off, and then sweeps in
- *                 the same pause (sweep_ns; Go sweeps lazily afterwards).
+ *                 nothing is left, turns the barrier off, sets the next
+ *                 goal from what was marked, and restarts.
+ *   sweep         with the world running, the terminator sweeps the spans
+ *                 (sweep_ns), and so does every refill that finds its
+ *                 class's partial list empty (until one span of its class
+ *                 has room), an allocation over the new trigger, and
+ *                 whoever waits for the cycle's end (Go's background and
+ *                 proportional sweep, and gcStart's finishing of it). The
+ *                 spans the world allocates meanwhile are new, or swept.
+ *   sweep end     a third pause: the swept spans' table is merged with the
+ *                 new ones, the stats are published, the cycle is done.
  *
  * Assist credit, the simple rule: every ASSIST_BYTES a goroutine allocates
  * while marking, it marks grey objects from its M's buffers and the global
@@ -75,7 +84,7 @@
 #define ASSIST_BYTES ((uint64_t)64 << 10)
 #define IDLE_SLEEP_NS 50000 /* an idle background worker's nap */
 
-enum { PHASE_OFF, PHASE_STARTING, PHASE_MARK, PHASE_TERM };
+enum { PHASE_OFF, PHASE_STARTING, PHASE_MARK, PHASE_TERM, PHASE_SWEEP };
 
 void (*ref__debug_in_mark)(void);
 /* Set by the first pause of a cycle that will call ref__debug_in_mark,
@@ -112,6 +121,7 @@ static struct {
   _Atomic int xbg_idle;          /* of those, the ones that found no work */
   _Atomic bool xask;             /* a background worker saw mark_quiet(): an M may end it */
   uint64_t start_bytes, goal_bytes; /* the heap's count at the first pause, its goal */
+  uint64_t t_term;                   /* the termination pause's start */
   uint64_t novershot;            /* cycles since ref_init whose heap passed the goal */
   ref__susp_hist *susp;          /* nbg + nm: stack holds, per worker in cc.w (susp_of) */
   pthread_mutex_t mu;
@@ -342,6 +352,7 @@ static void workers_reset(void) {
     memset(&w->st, 0, sizeof w->st);
     w->nptr = 0;
     w->shades = w->assist_ns = 0;
+    w->black_objects = w->black_bytes = 0;
     ref__pccache_reset(&w->pccache);
   }
 }
@@ -464,9 +475,8 @@ static void flush_all(void) {
   }
 }
 
-/* The pause and suspension fields of st (ref.h): the workers' stack holds
- * merged, and the MMU of the two pauses. */
-static void pause_stats(ref_gc_stats *st, const ref__cycle_times *ct) {
+/* The suspension fields of st (ref.h): the workers' stack holds merged. */
+static void suspend_stats(ref_gc_stats *st) {
   static ref__susp_hist all; /* 2 KiB: off the scheduler stack */
   memset(&all, 0, sizeof all);
   for (int i = 0; i < cc.nbg + cc.nm; i++)
@@ -474,9 +484,19 @@ static void pause_stats(ref_gc_stats *st, const ref__cycle_times *ct) {
   st->suspend_max_ns = all.max;
   st->suspend_p99_ns = ref__susp_quantile(&all, 99);
   st->ttsp1_ns = cc.ttsp1;
-  ref__interval iv[2] = {{cc.t_restart - cc.pause1_ns, cc.t_restart},
-                         {ct->pause0, ct->pause0 + st->stw_ns}};
-  st->mmu_1ms = ref__mmu(iv, 2, REF_MMU_WINDOW_NS);
+}
+
+/* The fields of st that the sweep's end pause completes, [p3, end): the
+ * pauses' sum and maximum, and the MMU of the three. */
+static void pause_stats(ref_gc_stats *st, uint64_t p3, uint64_t end) {
+  st->pause_sweep_ns = end - p3;
+  st->pause_total_ns = cc.pause1_ns + st->stw_ns + st->pause_sweep_ns;
+  uint64_t mx = cc.pause1_ns > st->stw_ns ? cc.pause1_ns : st->stw_ns;
+  st->pause_max_ns = mx > st->pause_sweep_ns ? mx : st->pause_sweep_ns;
+  ref__interval iv[3] = {{cc.t_restart - cc.pause1_ns, cc.t_restart},
+                         {cc.t_term, cc.t_term + st->stw_ns},
+                         {p3, end}};
+  st->mmu_1ms = ref__mmu(iv, 3, REF_MMU_WINDOW_NS);
 }
 
 /* The concurrent fields of st (ref.h), from the workers' counts; end_bytes
@@ -488,10 +508,9 @@ static void concurrent_stats(ref_gc_stats *st, const ref__cycle_times *ct, uint6
   st->overshoot_bytes = end_bytes > cc.goal_bytes ? end_bytes - cc.goal_bytes : 0;
   cc.novershot += st->overshoot_bytes > 0;
   st->cycles_overshot = cc.novershot;
-  pause_stats(st, ct);
+  suspend_stats(st);
   st->pause1_ns = cc.pause1_ns;
-  st->pause_total_ns = cc.pause1_ns + st->stw_ns;
-  st->pause_max_ns = cc.pause1_ns > st->stw_ns ? cc.pause1_ns : st->stw_ns;
+  cc.t_term = ct->pause0;
   for (int i = 0; i < cc.nbg; i++) st->stacks_bg += cc.w[i].n.stacks_scanned;
   for (int i = cc.nbg; i < cc.nbg + cc.nm; i++) {
     st->stacks_self += cc.w[i].n.stacks_scanned;
@@ -504,6 +523,28 @@ static void concurrent_stats(ref_gc_stats *st, const ref__cycle_times *ct, uint6
     st->stacks_pause += ref__worker_get(i)->n.stacks_scanned;
     st->rescan_bytes += ref__worker_get(i)->n.stack_bytes;
   }
+}
+
+/* The sweep, with the world running, on the terminating M (whose goroutine
+ * waits for it; the others run and allocate from new spans), then the
+ * third pause: the swept spans go back to the allocator, the stats are
+ * published, the next goal is set, and the cycle is done. */
+void (*ref__debug_in_sweep)(void);
+
+static void sweep_and_end(void) {
+  uint64_t t0 = ref__nanotime();
+  if (ref__debug_in_sweep) ref__debug_in_sweep();
+  ref__heap_sweep_run();
+  uint64_t t1 = ref__nanotime(), ttsp;
+  ref__stop_the_world(&ttsp);
+  ref_gc_stats *st = ref__gc_sweep_end();
+  st->sweep_ns = t1 - t0;
+  uint64_t end = ref__nanotime();
+  pause_stats(st, t1, end);
+  st->total_ns = end - cc.t0 - ref__gc_checkmark_ns();
+  atomic_store(&cc.xdone, epoch());
+  atomic_store(&cc.xphase, PHASE_OFF);
+  ref__start_the_world();
 }
 
 static void terminate(void *arg) {
@@ -528,9 +569,9 @@ static void terminate(void *arg) {
   ct.roots1 = tc.t_roots1;
   uint64_t end_bytes = ref__heap_counted(); /* the sweep resets the count */
   concurrent_stats(ref__gc_finish(&ct, cc.all, cc.nbg + cc.nm), &ct, end_bytes);
-  atomic_store(&cc.xdone, epoch());
-  atomic_store(&cc.xphase, PHASE_OFF);
+  atomic_store(&cc.xphase, PHASE_SWEEP);
   ref__start_the_world();
+  sweep_and_end();
 }
 
 /* Becomes the cycle's terminator if marking is quiet and nobody else is. */
@@ -622,6 +663,15 @@ static void driver_wait(void) {
   else assist(ref__cgc_mworker(), ASSIST_BYTES);
 }
 
+/* Moves a cycle under way along, as one who waits for its end can: ends
+ * a quiet mark, sweeps beside the sweeper, or lets others run. */
+static void advance(void) {
+  int ph = atomic_load(&cc.xphase);
+  if (ph == PHASE_MARK) try_terminate();
+  else if (ph == PHASE_SWEEP) ref__heap_sweep_help();
+  if (atomic_load(&cc.xphase) != PHASE_OFF) driver_wait();
+}
+
 static bool start(ref_gc_reason why) {
   int ph = PHASE_OFF;
   if (!atomic_compare_exchange_strong(&cc.xphase, &ph, PHASE_STARTING)) return false;
@@ -642,13 +692,17 @@ void ref__cgc_run(ref_gc_reason why) {
   if (why == REF_GC_HEAP) {
     int ph = atomic_load_explicit(&cc.xphase, memory_order_relaxed);
     if (ph == PHASE_STARTING) wait_out(PHASE_STARTING);
+    if (ph == PHASE_SWEEP) { /* the last cycle's sweep first, as in Go's gcStart */
+      ref__heap_sweep_help();
+      wait_out(PHASE_SWEEP);
+      ph = atomic_load_explicit(&cc.xphase, memory_order_relaxed);
+    }
     if (ph != PHASE_OFF) return;
   }
   for (;;) { /* a cycle under way: a trigger leaves it be, others see it out */
     if (start(why)) break;
     if (why == REF_GC_HEAP) return;
-    if (atomic_load(&cc.xphase) == PHASE_MARK) try_terminate();
-    driver_wait();
+    advance();
   }
   if (why == REF_GC_HEAP) return; /* the mark runs on; it ends by itself (xask) */
   uint64_t mine = epoch();
@@ -656,19 +710,15 @@ void ref__cgc_run(ref_gc_reason why) {
     ref__debug_in_mark();
     atomic_store(&debug_hold, false);
   }
-  while (atomic_load(&cc.xdone) < mine) {
-    if (atomic_load(&cc.xphase) == PHASE_MARK) try_terminate();
-    if (atomic_load(&cc.xdone) < mine) driver_wait();
-  }
+  while (atomic_load(&cc.xdone) < mine) advance();
 }
+
+void ref__cgc_wait_swept(void) { wait_out(PHASE_SWEEP); }
 
 bool ref__cgc_idle(void) { return atomic_load(&cc.xphase) == PHASE_OFF; }
 
 void ref__cgc_wait_idle(void) {
-  while (!ref__cgc_idle()) {
-    if (atomic_load(&cc.xphase) == PHASE_MARK) try_terminate();
-    if (!ref__cgc_idle()) driver_wait();
-  }
+  while (!ref__cgc_idle()) advance();
 }
 
 /* ---------------------------------------------------------------------------

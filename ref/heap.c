@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 struct ref__heap ref__heap;
@@ -91,6 +92,19 @@ static struct {
    * sweep: budget = goal - swept_bytes, tbudget = trigger - swept_bytes, so
    * each test compares one counter. Invariant: trigger <= goal. */
   uint64_t goal, budget, trigger, tbudget;
+
+  /* A concurrent cycle's sweep (ref__heap_sweep_begin .. _end): the span
+   * table as termination left it (old, nold), each span claimed by one
+   * sweeper by index (xnext) and, if emptied, freed and its entry cleared;
+   * xdone counts the spans finished; res, under res_lock, what they found;
+   * est_objects and est_bytes, the live counts the mark gave. */
+  ref__span **old;
+  size_t nold, old_cap, nclaim; /* nclaim: nold at begin, fixed until the end */
+  _Atomic size_t xnext, xdone;
+  ref__spinlock res_lock;
+  ref__sweep_result res;
+  uint64_t est_objects, est_bytes;
+  _Atomic bool xsweeping;
 } H;
 
 /* Bits set in x (the baseline x86-64 ISA has no popcnt instruction). */
@@ -123,12 +137,20 @@ static ref__span *span_struct_new(void) {
  * Page allocator: free runs in size-segregated lists, coalesced on free
  * ------------------------------------------------------------------------- */
 
-static bool dirty_get(size_t pg) { return (H.dirty[pg >> 6] >> (pg & 63)) & 1; }
+/* The dirty bits are written under the heap lock, and read under it too but
+ * for a new large object's own pages (zero_dirty_pages), which share words
+ * with pages a concurrent sweep may free meanwhile: relaxed atomics. */
+static bool dirty_get(size_t pg) {
+  return (__atomic_load_n(&H.dirty[pg >> 6], __ATOMIC_RELAXED) >> (pg & 63)) & 1;
+}
 
 static void dirty_set_range(size_t first, size_t n, bool v) {
-  for (size_t pg = first; pg < first + n; pg++) {
-    if (v) H.dirty[pg >> 6] |= (uint64_t)1 << (pg & 63);
-    else H.dirty[pg >> 6] &= ~((uint64_t)1 << (pg & 63));
+  for (size_t pg = first, end = first + n; pg < end;) {
+    size_t k = end - pg < 64 - (pg & 63) ? end - pg : 64 - (pg & 63); /* in this word */
+    uint64_t bits = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << (pg & 63);
+    if (v) __atomic_fetch_or(&H.dirty[pg >> 6], bits, __ATOMIC_RELAXED);
+    else __atomic_fetch_and(&H.dirty[pg >> 6], ~bits, __ATOMIC_RELAXED);
+    pg += k;
   }
 }
 
@@ -352,8 +374,11 @@ static bool cache_next_word(alloc_cache *ac) {
   return false;
 }
 
-/* Refills an empty cache: the rest of its span, a partial span, or a new
- * span. False (with the limit error set) when no span can be had. */
+static ref__span *sweep_for(int c, bool noscan); /* the concurrent sweep's, below */
+
+/* Refills an empty cache: the rest of its span, a partial span, one the
+ * concurrent sweep gives it, or a new span. False (with the limit error
+ * set) when no span can be had. */
 static bool cache_refill(alloc_cache *ac, int c, bool noscan) {
   if (ac->span && cache_next_word(ac)) return true;
   for (;;) {
@@ -361,6 +386,7 @@ static bool cache_refill(alloc_cache *ac, int c, bool noscan) {
     ref__span *s = H.partial[c][noscan];
     if (s) H.partial[c][noscan] = s->next;
     ref__spin_unlock(&H.partial_lock[c][noscan]);
+    if (!s) s = sweep_for(c, noscan);
     if (s) {
       s->next = NULL;
     } else {
@@ -381,7 +407,11 @@ static bool cache_refill(alloc_cache *ac, int c, bool noscan) {
 static ref_noinline void alloc_black(uintptr_t p) {
   ref__span *s = ref__span_of(p);
   uint32_t idx = s->sizeclass ? (uint32_t)(((uint64_t)(p - s->base) * s->divmul) >> 32) : 0;
-  ref__bit_tryset(&s->xmarkbits[idx >> 3], (uint8_t)(1u << (idx & 7)));
+  if (ref__bit_tryset(&s->xmarkbits[idx >> 3], (uint8_t)(1u << (idx & 7)))) {
+    ref__worker *w = ref__cgc_mworker(); /* live at the sweep: the mark's count */
+    w->black_objects++;
+    w->black_bytes += s->elemsize;
+  }
 }
 
 /* Pops the lowest free slot of a loaded cache. */
@@ -622,6 +652,117 @@ void ref__heap_sweep_finish(const ref__sweep_result *parts, int nparts) {
   ref_assert_expensive((ref__heap_check(), true));
 }
 
+/* The concurrent modes' sweep runs with the world going (heap.h): a span of
+ * the old table is in no cache and no partial list until its sweeper puts
+ * it there, so the sweeper alone reads and writes its bits; emptied spans
+ * go back to the page heap under its lock. */
+void ref__heap_sweep_begin(uint64_t live_objects, uint64_t live_bytes) {
+  ref_assert(!atomic_load(&H.xsweeping));
+  memset(H.mcaches, 0, sizeof *H.mcaches * (size_t)H.nmcaches);
+  memset(H.partial, 0, sizeof H.partial);
+  H.swept_objects = H.est_objects = live_objects;
+  H.swept_bytes = H.est_bytes = live_bytes;
+  atomic_store(&H.xalloc_objects, 0);
+  atomic_store(&H.xalloc_bytes, 0);
+  ref__span **spare = H.old;
+  size_t spare_cap = H.old_cap;
+  H.old = H.spans, H.nold = H.nclaim = H.nspans, H.old_cap = H.spans_cap;
+  H.spans = spare, H.nspans = 0, H.spans_cap = spare_cap;
+  atomic_store(&H.xnext, 0);
+  atomic_store(&H.xdone, 0);
+  memset(&H.res, 0, sizeof H.res);
+  atomic_store(&H.xsweeping, true);
+}
+
+/* Claims and sweeps the next span of the old table: false when none is
+ * left. A span with free slots goes to its class's partial list, or to
+ * *want when the caller wants one of class c / noscan and has none yet. */
+static bool sweep_one(int c, bool noscan, ref__span **want) {
+  size_t i = atomic_fetch_add_explicit(&H.xnext, 1, memory_order_relaxed);
+  if (i >= H.nclaim) return false;
+  ref__span *s = H.old[i];
+  ref__sweep_result r = {0};
+  span_sweep(s, &r);
+  if (s->nlive == 0) {
+    pthread_mutex_lock(&H.lock);
+    span_free(s);
+    pthread_mutex_unlock(&H.lock);
+    H.old[i] = NULL;
+  } else if (s->nlive < s->nelems) {
+    if (want && !*want && s->sizeclass == c && s->noscan == noscan) {
+      *want = s;
+    } else {
+      ref__spin_lock(&H.partial_lock[s->sizeclass][s->noscan]);
+      s->next = H.partial[s->sizeclass][s->noscan];
+      H.partial[s->sizeclass][s->noscan] = s;
+      ref__spin_unlock(&H.partial_lock[s->sizeclass][s->noscan]);
+    }
+  }
+  ref__spin_lock(&H.res_lock);
+  H.res.objects_freed += r.objects_freed, H.res.bytes_freed += r.bytes_freed;
+  H.res.objects_live += r.objects_live, H.res.bytes_live += r.bytes_live;
+  H.res.spans_swept += r.spans_swept, H.res.spans_emptied += r.spans_emptied;
+  ref__spin_unlock(&H.res_lock);
+  atomic_fetch_add_explicit(&H.xdone, 1, memory_order_release);
+  return true;
+}
+
+/* A refill while the sweep runs sweeps spans until one of its class has
+ * room (Go's mcentral.cacheSpan sweeping), so the window's allocations
+ * reuse what the cycle freed instead of growing the heap. */
+_Atomic uint64_t ref__refill_sweeps;
+
+static ref__span *sweep_for(int c, bool noscan) {
+  ref__span *s = NULL;
+  while (!s && atomic_load_explicit(&H.xsweeping, memory_order_relaxed) && sweep_one(c, noscan, &s))
+    atomic_fetch_add_explicit(&ref__refill_sweeps, 1, memory_order_relaxed);
+  return s;
+}
+
+void ref__heap_sweep_help(void) {
+  while (atomic_load_explicit(&H.xsweeping, memory_order_relaxed) && sweep_one(0, false, NULL)) {
+  }
+}
+
+void ref__heap_sweep_run(void) {
+  ref__heap_sweep_help();
+  /* The other sweepers are in refills, with no safepoint: they finish. */
+  while (atomic_load_explicit(&H.xdone, memory_order_acquire) < H.nclaim) sched_yield();
+  size_t j = 0;
+  for (size_t i = 0; i < H.nold; i++) {
+    ref__span *s = H.old[i];
+    if (!s) continue;
+    s->tabidx = (uint32_t)j;
+    H.old[j++] = s;
+  }
+  H.nold = j;
+}
+
+void ref__heap_sweep_end(ref__sweep_result *out) {
+  ref_assert(atomic_load(&H.xsweeping));
+  size_t n = H.nold + H.nspans;
+  while (H.old_cap < n)
+    if (!REF_GROW(H.old, H.old_cap, 256))
+      ref__throw("heap: out of memory for the span table (%zu spans)", n);
+  for (size_t i = 0; i < H.nspans; i++) {
+    ref__span *s = H.spans[i];
+    s->tabidx = (uint32_t)(H.nold + i);
+    H.old[H.nold + i] = s;
+  }
+  ref__span **spare = H.spans;
+  size_t spare_cap = H.spans_cap;
+  H.spans = H.old, H.nspans = n, H.spans_cap = H.old_cap;
+  H.old = spare, H.nold = 0, H.old_cap = spare_cap;
+  atomic_store(&H.xsweeping, false);
+  /* What the mark counted is what the sweep kept. */
+  if (H.res.objects_live != H.est_objects || H.res.bytes_live != H.est_bytes)
+    ref__throw("sweep kept %llu objects (%llu bytes) but the mark counted %llu (%llu bytes)",
+               (unsigned long long)H.res.objects_live, (unsigned long long)H.res.bytes_live,
+               (unsigned long long)H.est_objects, (unsigned long long)H.est_bytes);
+  *out = H.res;
+  ref_assert_expensive((ref__heap_check(), true));
+}
+
 /* ---------------------------------------------------------------------------
  * Iteration, checkmarks, stats
  * ------------------------------------------------------------------------- */
@@ -666,6 +807,7 @@ static void heap_stats(void *arg) {
 
 void ref_heap_stats_get(ref_heap_stats *st) {
   REF_RUNTIME_CALL();
+  ref__cgc_wait_swept(); /* "after the last sweep": not while one runs */
   ref__with_world_stopped(heap_stats, st);
 }
 
@@ -735,11 +877,13 @@ static void free_runs_release(ref__span *r) {
 
 void ref__heap_shutdown(void) {
   if (!H.inited) return;
+  ref_assert(!atomic_load(&H.xsweeping));
   for (size_t i = 0; i < H.nspans; i++) {
     free(H.spans[i]->allocbits);
     free(H.spans[i]);
   }
   free(H.spans);
+  free(H.old); /* the sweep's spare table */
   for (size_t n = 0; n < FREE_EXACT; n++) free_runs_release(H.free_exact[n]);
   free_runs_release(H.free_large);
   ref__os_unmap(H.meta_map, H.meta_len);

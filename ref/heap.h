@@ -29,7 +29,10 @@
  *     new spans are published through the page map (release/acquire),
  *     arena_hi and alloc-bit words are accessed atomically, and an object
  *     allocated then is marked before it is allocated (black). The span
- *     table is read only with the world stopped.
+ *     table is read only with the world stopped. After its termination
+ *     pause the cycle's sweep runs with the world going: the spans it
+ *     sweeps are in no cache and no central list until it ends
+ *     (ref__heap_sweep_begin).
  *   - A span is in at most one place that allocates from it: one P's cache
  *     or its class's central list (or neither, when full). Its alloc bits
  *     are written only by the P that caches it.
@@ -38,7 +41,8 @@
  * own caches without a lock (heap.c's mcache); a refill takes a span from
  * its class's central list under that list's lock, or a new one from the
  * page heap under the heap lock. Marking, sweep and sweep_finish run with
- * the world stopped: the inline lookups and mark operations are safe from
+ * the world stopped (in stw; a concurrent cycle's mark and sweep run as the
+ * invariants above say): the inline lookups and mark operations are safe from
  * any number of mark threads then, and read what the mutators wrote before
  * they stopped (the stop's lock orders it). init/shutdown run on M0 alone.
  */
@@ -272,6 +276,30 @@ void ref__heap_sweep_part(int part, int nparts, ref__sweep_result *out);
  * allocator, rebuilds the partial-span lists and the allocation caches, and
  * sets the live counts that ref_heap_stats_get reports. Mutator thread. */
 void ref__heap_sweep_finish(const ref__sweep_result *parts, int nparts);
+
+/* The concurrent modes sweep after the termination pause, with the world
+ * running (Go's concurrent sweep):
+ *   begin  world stopped: the caches and partial lists emptied, the span
+ *          table set aside to be swept; the live counts are the mark's
+ *          (objects and bytes marked, those allocated black included), so
+ *          the next goal and trigger can be set at once;
+ *   run    world running, the M that ended the mark: sweeps spans of the
+ *          set-aside table, claimed one at a time, as ref__heap_sweep_part
+ *          does, until none is left, waits for the other sweepers, and
+ *          compacts the table. A refill that finds its partial list empty
+ *          sweeps spans too, until one of its class has room; emptied spans
+ *          go back to the page heap, the others to their partial lists;
+ *   help   world running, any M: sweeps spans until none is left to claim;
+ *   end    world stopped: the span table is the swept spans and the
+ *          window's new ones; *out, what the sweep found. Throws if it kept
+ *          other live counts than the mark's.
+ * Between begin and end the span table holds only the window's spans. */
+void ref__heap_sweep_begin(uint64_t live_objects, uint64_t live_bytes);
+/* Spans the concurrent sweeps' refills have swept, in this process (tests). */
+extern _Atomic uint64_t ref__refill_sweeps;
+void ref__heap_sweep_run(void);
+void ref__heap_sweep_help(void);
+void ref__heap_sweep_end(ref__sweep_result *out);
 
 /* ---------------------------------------------------------------------------
  * Validation

@@ -90,6 +90,8 @@ extern "C" {
  * concurrent-hybrid: Go 1.8's hybrid barrier (a heap store shades the
  * pointer it overwrites, and also the one it stores while the storing
  * goroutine's stack is not yet scanned); each stack scanned once, no rescan.
+ * Both concurrent modes sweep after the mark-termination pause, with the
+ * world running, and end the cycle with a short third pause (ref_gc_stats).
  * Heap pointer stores go through ref_store / ref_typedmemmove in every mode
  * (below). */
 #define REF_MODES(X)                                                              \
@@ -716,19 +718,25 @@ typedef struct ref_gc_stats {
   uint64_t cycles_user, cycles_heap, cycles_limit;
   uint64_t globals_bytes;   /* bytes of registered root ranges at the cycle's end */
   /* Concurrent modes (all 0 in stw, down to suspend_p99_ns; mmu_1ms is
-   * every mode's). A cycle has two pauses: the first
-   * (pause1_ns, from its stop request to its restart) and mark
-   * termination, which the fields above time (ttsp_ns, stw_ns, and
-   * roots_ns for its root and stack scans); pause_total_ns and
-   * pause_max_ns take both. mark_ns is the concurrent mark's wall time,
-   * from the first pause's restart to the termination's stop request.
+   * every mode's). A cycle has three pauses: the first (pause1_ns, from
+   * its stop request to its restart); mark termination, which the fields
+   * above time (ttsp_ns, stw_ns, and roots_ns for its root and stack
+   * scans); and the sweep's end (pause_sweep_ns), where the spans swept
+   * with the world running go back to the allocator and these stats are
+   * published. pause_total_ns and pause_max_ns take all three. mark_ns is
+   * the concurrent mark's wall time, from the first pause's restart to the
+   * termination's stop request; sweep_ns the sweep's, between the last two
+   * pauses, on the thread that ended the mark (its goroutine waits; the
+   * others run, and allocate from new spans); total_ns runs from the
+   * cycle's start to the third pause's end. ref_gc_last() is the previous
+   * cycle's until the third pause.
    * Stacks scanned: by background workers (stacks_bg), by the M about to
    * run the goroutine (stacks_self), in the two pauses (stacks_pause: the
    * goroutines on a CPU at the first, and at termination every stack in
    * rescan mode, any unscanned one in hybrid); rescan_bytes, the stack
    * bytes the termination pause read. barrier_shades: heap pointers the
    * write barrier shaded (those found marked already included); assist_ns: time mutators spent in assists. */
-  uint64_t pause1_ns, pause_total_ns, pause_max_ns;
+  uint64_t pause1_ns, pause_sweep_ns, pause_total_ns, pause_max_ns;
   uint64_t stacks_bg, stacks_self, stacks_pause, rescan_bytes;
   uint64_t barrier_shades, assist_ns;
   /* Pacing (ref_config.gc_percent). start_bytes: ref_heap_stats.bytes_counted
@@ -803,10 +811,11 @@ const ref_gc_stats *ref_gc_last(void);
 
 /* A collection sequence number, for telling whether a collection overlapped
  * an interval of the caller's: 2 x the cycles completed since ref_init, plus
- * 1 while a concurrent cycle marks (from its first pause's restart to its
- * termination pause). Read s0 before the interval and s1 after it: a
- * collection overlapped it (a pause fell inside, or the mark phase
- * covered part of it) exactly when s0 is odd or s1 != s0. A flag "a cycle
+ * 1 while a concurrent cycle marks or sweeps (from its first pause's
+ * restart to its third pause, where it completes). Read s0 before the
+ * interval and s1 after it: a collection overlapped it (a pause fell
+ * inside, or the mark or sweep covered part of it) exactly when s0 is odd
+ * or s1 != s0. A flag "a cycle
  * is running" would not do: a goroutine never runs during a pause, so
  * it would miss every stop-the-world cycle. The count moves and the mark
  * bit flips only with the world stopped, so a goroutine reads a value

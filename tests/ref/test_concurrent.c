@@ -29,8 +29,7 @@ static const ref_type ptr_t = {sizeof(void *), ptr_mask, "test.ptr"};
 #define MINLEN 16
 #define MAXLEN 64
 
-/* gc.h's test hooks. */
-extern void (*ref__debug_in_mark)(void);
+#include "gc.h" /* the test hooks: ref__debug_in_mark, _in_sweep, ref__refill_sweeps */
 
 /* Goroutine 0's cycles mark for a while with the others running: it yields
  * before it lets the mark end (the background workers are held). */
@@ -83,6 +82,13 @@ static void observe(void) {
   atomic_fetch_add(&shades, st->barrier_shades);
   atomic_fetch_add(&stacks_running, st->stacks_bg + st->stacks_self);
   if (st->stacks_scanned < st->stacks_bg + st->stacks_self + st->stacks_pause)
+    atomic_fetch_add(&failures, 1);
+  /* Three pauses, the last the sweep's end; the sweep ran between them. */
+  uint64_t mx = st->pause1_ns > st->stw_ns ? st->pause1_ns : st->stw_ns;
+  if (st->pause_sweep_ns == 0 ||
+      st->pause_total_ns != st->pause1_ns + st->stw_ns + st->pause_sweep_ns ||
+      st->pause_max_ns != (mx > st->pause_sweep_ns ? mx : st->pause_sweep_ns) ||
+      st->total_ns < st->pause_total_ns + st->sweep_ns)
     atomic_fetch_add(&failures, 1);
 }
 
@@ -362,6 +368,75 @@ static void test_born_in_mark_rescan(void **s) {
   run_born_in_mark(REF_MODE_CONCURRENT_RESCAN);
 }
 
+/* ---------------------------------------------------------------------------
+ * The sweep runs with the world going
+ *
+ * A cycle's sweep starts after the termination pause's restart. Here the
+ * hook (ref__debug_in_sweep, on the terminating M, before it sweeps)
+ * allocates as a mutator would then: every span is still unswept, so each
+ * refill sweeps spans itself until one of its class has room, and the
+ * objects land in space the cycle freed, below the arena's top of before
+ * the cycle, not in new spans. They are held by a registered root and must
+ * survive the next cycles (checkmark and poison on); the cycle's counts
+ * come out whole when ref_gc returns.
+ * ------------------------------------------------------------------------- */
+
+#define WGARBAGE 4000 /* lnodes freed by the cycle */
+#define WALLOC 500    /* lnodes the hook allocates in its window */
+
+static struct {
+  lnode *n[WALLOC];
+} wroot;
+static uintptr_t arena_top_before;
+static bool window_reused;
+
+static void allocate_in_window(void) {
+  window_reused = true;
+  for (size_t i = 0; i < WALLOC; i++) {
+    lnode *n = new_node();
+    if ((uintptr_t)n >= arena_top_before) window_reused = false;
+    ref_store((void **)&wroot.n[i], n);
+  }
+}
+
+static void run_sweep_window(ref_mode mode) {
+  ref_config cfg;
+  tu_config(&cfg, REF_PHASE_ROOTJOBS, REF_SCAN_FRAMES, REF_MAPS_DIRECT, 2);
+  cfg.mode = mode;
+  cfg.gc_percent = -1; /* only these ref_gc calls */
+  tu_start(&cfg);
+  atomic_store(&failures, 0);
+  memset(&wroot, 0, sizeof wroot); /* a root range is scanned conservatively: no old runtime's words */
+  ref_add_root(&wroot, sizeof wroot);
+  for (int i = 0; i < WGARBAGE; i++) assert_non_null(new_node());
+  arena_top_before = ref__heap.arena_hi;
+  uint64_t swept0 = atomic_load(&ref__refill_sweeps);
+  ref__debug_in_sweep = allocate_in_window;
+  ref_gc();
+  ref__debug_in_sweep = NULL;
+  assert_true(window_reused);
+  assert_true(atomic_load(&ref__refill_sweeps) > swept0);
+  const ref_gc_stats *st = ref_gc_last();
+  assert_int_equal(st->objects_freed, WGARBAGE); /* the window's are live */
+  assert_true(st->pause_sweep_ns > 0);
+  for (int k = 0; k < 3; k++) {
+    for (int i = 0; i < WGARBAGE; i++) assert_non_null(new_node());
+    ref_gc();
+    for (size_t i = 0; i < WALLOC; i++) check_node(wroot.n[i]);
+  }
+  assert_int_equal(atomic_load(&failures), 0);
+  ref_remove_root(&wroot);
+}
+
+static void test_sweep_window_hybrid(void **s) {
+  (void)s;
+  run_sweep_window(REF_MODE_CONCURRENT_HYBRID);
+}
+static void test_sweep_window_rescan(void **s) {
+  (void)s;
+  run_sweep_window(REF_MODE_CONCURRENT_RESCAN);
+}
+
 /* The concurrent modes refuse what they cannot take yet, by name. */
 static void test_mode_refusals(void **s) {
   (void)s;
@@ -394,6 +469,8 @@ int main(void) {
       cmocka_unit_test(test_checkmark_catches_missed_insertion_barrier),
       cmocka_unit_test(test_born_in_mark_hybrid),
       cmocka_unit_test(test_born_in_mark_rescan),
+      cmocka_unit_test_teardown(test_sweep_window_hybrid, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_sweep_window_rescan, tu_teardown_shutdown),
       cmocka_unit_test(test_mode_refusals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
