@@ -3,8 +3,10 @@
  *
  * Goroutines on mmap'd stacks with an assembly context switch, run by
  * `mutators` OS threads (Go's GOMAXPROCS, default 1); Go-semantics channels
- * and select; a Go-shaped heap; a stop-the-world mark-sweep collector whose
- * stack scanning is switchable:
+ * and select; a Go-shaped heap; a mark-sweep collector that marks with the
+ * world stopped or while the program runs (ref_config.mode: stw,
+ * concurrent-rescan, concurrent-hybrid), with a write barrier in the API,
+ * and whose stack scanning is switchable:
  *
  *   phase:     where stacks are scanned   serial | parallel | rootjobs
  *   scan:      how a stack is scanned     conservative | frames
