@@ -275,8 +275,12 @@ static void run_missed(ref_mode mode, ref_scan scan, bool plain_store) {
 }
 
 static void missed_hybrid_child(void) { run_missed(REF_MODE_CONCURRENT_HYBRID, REF_SCAN_FRAMES, true); }
+/* Both with scan=frames: a conservative rescan of the driver's stack may
+ * find x in a word the hook's frame left below the frames called after it
+ * (gcc's ASan build did, once the driver's wait loop gained a call level),
+ * and keep it, as a conservative scan may. */
 static void missed_rescan_child(void) {
-  run_missed(REF_MODE_CONCURRENT_RESCAN, REF_SCAN_CONSERVATIVE, true);
+  run_missed(REF_MODE_CONCURRENT_RESCAN, REF_SCAN_FRAMES, true);
 }
 
 static void test_barrier_saves_the_moved_object(void **s) {
