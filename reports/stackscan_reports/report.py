@@ -34,7 +34,7 @@ the seed tables side by side and which strategy wins where; then, per machine:
     GoroutineSpin's spinners and poll interval (its counters spinners,
     poll_interval_ns; 0: they never poll);
   - concurrent marking, when some run is in a concurrent mode (the name's
-    /mode:X, X not stw): per mode, the two pauses and their times to
+    /mode:X, X not stw): per mode, the pauses and their times to
     safepoint, the mark's and the assists' times, where the stacks were
     scanned, what the barrier shaded, and the figures of GoroutineLatency's
     round trips and of the runtime's suspension and utilisation counters
@@ -977,9 +977,10 @@ def sec_concurrent(m):
         return []
     out = [f"## Concurrent marking{m.suffix}", "",
            "Runs in the concurrent modes (the name's `mode:X`); medians over repetitions of "
-           "what the bench reports per run. A cycle has two pauses: the first (`pause1`, "
-           "its time to safepoint `ttsp1`) and mark termination (`stw`, `ttsp`); "
-           "`pause_total` and `pause_max` take both. `mark`: the concurrent mark's wall time; "
+           "what the bench reports per run. A cycle has three pauses: the first (`pause1`, "
+           "its time to safepoint `ttsp1`), mark termination (`stw`, `ttsp`) and the short "
+           "one that ends the sweep, which runs with the world going between the last two; "
+           "`pause_total` and `pause_max` take all three. `mark`: the concurrent mark's wall time; "
            "`assist`: the mutators' assists. Stacks scanned by the background workers "
            "(`stacks_bg`), by the thread about to run the goroutine (`stacks_self`), in the "
            "pauses (`stacks_pause`); `rescan_bytes`: stack bytes the termination read; "
