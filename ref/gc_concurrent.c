@@ -412,8 +412,8 @@ static void first_pause(void *arg) {
   ref__start_the_world();
   /* The background workers are woken after the restart: the thread woken
    * may take this CPU at once and mark for milliseconds, and inside the
-   * pause that was the pause (GoroutineIdle at 10k, 2 vCPUs: one first
-   * pause in 20 took 1.3-2.4 ms, all of it in the broadcast). */
+   * pause that was the pause (GoroutineIdle at 10k, 2 vCPUs: first pauses
+   * of 1.3-2.4 ms, all of it in the broadcast, against a 5 us median). */
   pthread_cond_broadcast(&cc.cv);
 }
 
@@ -566,8 +566,8 @@ static void terminate(void *arg) {
   /* The pool is woken only for work: stacks to scan (rescan mode) or more
    * than a buffer of grey objects. A hybrid termination has neither, as a
    * rule, and a woken helper can take the pausing thread's CPU (on 2
-   * vCPUs, GoroutineIdle's hybrid terminations at 100k took 250-570 us
-   * in one cycle of ten, against 25 us). */
+   * vCPUs, some of GoroutineIdle's hybrid terminations at 100k took
+   * 250-570 us, against a 25 us median). */
   if (tc.nscan > 0 || ref__wbuf_nfull() > 1) ref__workers_run(term_region, &tc);
   else term_region(ref__worker_get(0), &tc);
   if (ref__wbuf_nfull() != 0 || ref__wbuf_njobs() != 0)
