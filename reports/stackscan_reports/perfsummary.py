@@ -158,10 +158,30 @@ def caption(summary, top=10):
             f"{len(summary.rows)} symbols by self time")
 
 
-def perf_table(path, top=10):
-    """caption + blank line + Markdown table for one profile (raises as summarize)."""
+def user_only(summary):
+    """The summary without its kernel rows, and one line on what they held."""
+    kern = [r for r in summary.rows if r.kernel]
+    rest = Summary([r for r in summary.rows if not r.kernel], summary.event, summary.samples)
+    if not kern:
+        return rest, "The kernel: no samples."
+    top = kern[0].symbol.replace("`", "'")
+    return rest, (f"The kernel: {sum(r.percent for r in kern):.2f}% of the samples, in "
+                  f"{len(kern)} symbols (the largest `{top}`, {kern[0].percent:.2f}%), left "
+                  "out of the table.")
+
+
+def perf_table(path, top=10, user=False):
+    """caption + blank line + Markdown table for one profile (raises as summarize).
+    user: the table lists user-space symbols only, and a line gives the
+    kernel's share."""
     s = summarize(path)
-    return caption(s, top) + "\n\n" + markdown(s, top)
+    if not user:
+        return caption(s, top) + "\n\n" + markdown(s, top)
+    rest, kline = user_only(s)
+    if not rest.rows:
+        return caption(s, top) + "\n\n" + kline
+    return (caption(rest, top).replace(" symbols by self time", " user-space symbols by self time")
+            + "\n\n" + kline + "\n\n" + markdown(rest, top))
 
 
 def main(argv=None):

@@ -1042,14 +1042,17 @@ def sec_perf(rep, top):
         return out + [rep.perf_note, ""]
     out += ["Per strategy, first the collector alone: samples taken only inside the timed "
             "collections (`perfrecord --gc-only`: perf's events are enabled and disabled "
-            "around each cycle by the bench), so its top entries are the collector's own "
-            "functions; then the whole process (set-up, wake-ups, helpers idling between "
+            "around each cycle by the bench); its table lists the collector's own functions "
+            "(user space), and one line gives the kernel's share of those samples (waking and "
+            "parking the workers; in a VM cpu-clock books a stretch with interrupts off at "
+            "the unlock that turns them on again, often `_raw_spin_unlock_irqrestore`). Then "
+            "the whole process, kernel included (set-up, wake-ups, helpers idling between "
             "cycles).", ""]
     for path, label, gc_only in rep.perf:
         what = "inside collections" if gc_only else "whole process"
         out += [f"### {label}: {what} (`{path}`)", ""]
         try:
-            out += [perfsummary.perf_table(path, top), ""]
+            out += [perfsummary.perf_table(path, top, user=gc_only), ""]
         except (results.InputError, perfsummary.PerfError) as e:
             out += [f"No profile: {md_escape(e)}.", ""]
     return out

@@ -330,6 +330,25 @@ class RenderTest(ReportCase):
                           "### frames-serial: inside collections",
                           "### frames-serial: whole process"])
 
+    def test_collector_profile_lists_user_space_and_the_kernels_share(self):
+        """Inside collections the table is the collector's own functions; the
+        kernel's samples are one line (the fixture's top row is the kernel's
+        do_syscall_64, 29.29%)."""
+        os.mkdir(self.path("perf"))
+        shutil.copy(os.path.join(bd.FIXTURES, "perf_report_dd_callgraph.txt"),
+                    self.path("perf", "frames-serial.gc.txt"))
+        r = self.report(self.doc(), "-o", self.path("out"), "--perf",
+                        self.path("perf", "frames-serial.gc.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sec = self.read("out", "report.md").split("### frames-serial: inside collections")[1]
+        sec = sec.split("\n## ")[0]
+        self.assertRegex(sec, r"The kernel: \d+\.\d\d% of the samples, in \d+ symbols \(the "
+                              r"largest `do_syscall_64`, 29\.29%\), left out of the table\.")
+        rows = [ln for ln in sec.splitlines() if ln.startswith("| ") and not ln.startswith("| #")]
+        self.assertTrue(rows)
+        self.assertFalse([ln for ln in rows if "(kernel)" in ln])
+        self.assertIn("user-space symbols by self time", sec)
+
     def test_perf_unavailable_says_why(self):
         os.mkdir(self.path("perf"))
         with open(self.path("perf", "unavailable.txt"), "w") as f:
