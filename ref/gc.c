@@ -195,21 +195,7 @@ ref_gc_stats *ref__gc_finish(const ref__cycle_times *ct, ref__worker *const *ext
   if (ref__cfg.checkmark) ref__checkmark_verify(concurrent);
   uint64_t t4 = ref__nanotime();
   checkmark_ns = t4 - t3;
-  if (concurrent) {
-    uint64_t objects = 0, bytes = 0; /* marked, and allocated black */
-    for (int i = 0; i < n; i++) {
-      const ref__worker *w = ref__worker_get(i);
-      objects += w->n.objects_marked, bytes += w->n.bytes_marked;
-    }
-    for (int i = 0; i < nextra; i++) {
-      objects += extra[i]->n.objects_marked + extra[i]->black_objects;
-      bytes += extra[i]->n.bytes_marked + extra[i]->black_bytes;
-    }
-    ref__heap_sweep_begin(objects, bytes);
-    __atomic_store_n(&sweeping, 1, __ATOMIC_RELAXED);
-  } else {
-    ref__heap_sweep_finish(cs.sweep, sweep(&cs, n));
-  }
+  if (!concurrent) ref__heap_sweep_finish(cs.sweep, sweep(&cs, n));
   ref__roots_done();
   uint64_t t5 = ref__nanotime();
   if (!concurrent) ref_assert_expensive((ref__heap_check(), true));
@@ -226,7 +212,14 @@ ref_gc_stats *ref__gc_finish(const ref__cycle_times *ct, ref__worker *const *ext
   stats_sum(st, &cs, n);
   stats_sum_extra(st, extra, nextra);
   stats_reason(st, ct->why);
-  if (concurrent) st->bytes_live = ref__heap_counted(); /* the mark's count, for the goal */
+  if (concurrent) { /* the sweep runs after the restart: the mark's counts are the live ones */
+    uint64_t objects = st->objects_marked, bytes = st->bytes_marked;
+    for (int i = 0; i < nextra; i++) /* allocated black */
+      objects += extra[i]->black_objects, bytes += extra[i]->black_bytes;
+    ref__heap_sweep_begin(objects, bytes);
+    __atomic_store_n(&sweeping, 1, __ATOMIC_RELAXED);
+    st->bytes_live = ref__heap_counted(); /* for the goal */
+  }
   ref__pacer_cycle_end(st);
   st->stw_ns = ref__nanotime() - ct->pause0 - checkmark_ns;
   ref__interval pause = {ct->pause0, ct->pause0 + st->stw_ns}; /* the cycle's only one in stw */
