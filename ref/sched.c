@@ -841,10 +841,18 @@ static bool idle_locked(ref__m *m) {
      * does after it drops its P: a G queued on a busy P after m's last look,
      * by a readier that saw no idle M to wake, would wait until that P's G
      * switches, and a loop that only polls never does. A non-empty local
-     * queue has a running owner, so go_idle_locked did not end ref_run. */
+     * queue has a running owner, so go_idle_locked did not end ref_run.
+     * m comes back spinning (Go's findRunnable does the same): the readiers
+     * that queued what it found may have seen it spinning and woken nobody,
+     * so when it finds work it must wake the next M, as a spinner does.
+     * Coming back plain, it ran one G and left the rest of what it stole,
+     * or the rest of the queue it stole from, to a thread that never
+     * switches (test_mn's test_no_goroutine_stranded, 4 mutators, in CI). */
     fence_store_load();
     if (runnable_anywhere_locked()) {
       wake_m_locked(m);
+      m->spinning = true;
+      atomic_fetch_add_explicit(&sched.xnspinning, 1, memory_order_relaxed);
       return true;
     }
   }
