@@ -70,11 +70,13 @@ struct ref__sudog {
 };
 
 struct ref_g {
-  /* First line: what a stack scan or a replay reads (the pipeline fetches it). */
+  /* First line (a G is line-aligned): what a stack scan, a replay or a
+   * concurrent stack job reads (the pipeline fetches it). Packed at 208
+   * bytes, half of the Gs had their status, or their stack's top, on a
+   * second line, and the concurrent fields below were on another. */
   void *sp;               /* saved stack pointer while not running */
   ref__stack stack;
   ref_frame *frames;      /* top frame record; chain runs to the entry frame */
-  uint64_t id;
   uint16_t status;        /* ref__gstatus */
   bool started;           /* fn/arg are GC roots until the G starts */
   /* Stopped by preempt=async's signal between two instructions (sched.c):
@@ -116,6 +118,17 @@ struct ref_g {
   uint32_t allg_index;    /* g == ref__allg.g[allg_index]; the reuse table's index.
                              With scan_clean, on the G's first line, which the
                              scans' pipeline fetches: a replay reads no other */
+  /* Concurrent marking (gc_concurrent.c). xoncpu: 1 from just before an M
+   * switches the G in until the next context on that M has the G's context
+   * saved (after_switch); a worker reads a G's stack only while it holds
+   * xscanlock and has seen xoncpu 0 (a Dekker pair with the switch-in, which
+   * waits for the lock). xscanned: the last concurrent cycle (its epoch)
+   * that scanned this stack; written under xscanlock, or by ref_go before
+   * the G is published. */
+  _Atomic uint32_t xoncpu, xscanlock;
+  _Atomic uint64_t xscanned;
+  /* Second line on. */
+  uint64_t id;
   ref_gofn fn;
   void *arg;
   ref_g *schedlink;       /* run queue or free list */
@@ -132,20 +145,13 @@ struct ref_g {
    * after it ends): preempt=async's signal stops it only at 0. Its own,
    * read by the signal handler on its thread. */
   uint32_t in_runtime;
-  /* Concurrent marking (gc_concurrent.c). xoncpu: 1 from just before an M
-   * switches the G in until the next context on that M has the G's context
-   * saved (after_switch); a worker reads a G's stack only while it holds
-   * xscanlock and has seen xoncpu 0 (a Dekker pair with the switch-in, which
-   * waits for the lock). xscanned: the last concurrent cycle (its epoch)
-   * that scanned this stack; written under xscanlock, or by ref_go before
-   * the G is published. */
-  _Atomic uint32_t xoncpu, xscanlock;
-  _Atomic uint64_t xscanned;
   /* sanitizer fiber state */
   void *asan_fake_stack;
   void *tsan_fiber;
   ref__sudog sudog;       /* plain channel send/receive wait entry */
-};
+} __attribute__((aligned(REF_CACHE_LINE)));
+_Static_assert(offsetof(struct ref_g, xscanned) + sizeof(uint64_t) <= REF_CACHE_LINE,
+               "a G's first line holds what a stack scan reads");
 
 /* scan_clean's values. REF_G_SEEN: scanned whole while parked and not run
  * since, but not recorded: the next scan records. A record is made only on
