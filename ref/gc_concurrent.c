@@ -76,6 +76,7 @@
  * stack stopped, and the barrier's fast path is not yet an unsafe point.
  */
 #include "gc.h"
+#include "os.h"
 
 #include <sched.h>
 #include <string.h>
@@ -755,7 +756,7 @@ int ref__cgc_init(const ref_config *cfg) {
   pthread_mutex_init(&cc.mu, NULL);
   pthread_cond_init(&cc.cv, NULL);
   for (int i = 0; i < cc.nbg; i++) {
-    if (pthread_create(&cc.threads[i], NULL, bg_main, &cc.w[i]) != 0) {
+    if (ref__os_thread_create(&cc.threads[i], bg_main, &cc.w[i]) != 0) {
       cc.nbg = i;
       ref__cgc_shutdown();
       return ref__seterr("could not create background mark worker %d", i);

@@ -120,6 +120,9 @@ static inline void ref__spin_unlock(ref__spinlock *l) {
 
 /* Monotonic nanoseconds. */
 uint64_t ref__nanotime(void);
+/* The calling thread's CPU time, ns (a system call: once per phase, not
+ * per object). */
+uint64_t ref__thread_cputime(void);
 
 /* ---- the world (sched.c) ---- */
 
@@ -127,6 +130,9 @@ uint64_t ref__nanotime(void);
  * for readers of every P's state and writers of the switches. Not from
  * inside a stop. With one mutator (or no runtime) it just calls fn. */
 void ref__with_world_stopped(void (*fn)(void *), void *arg);
+/* Whether nothing waits to run on the calling M's P: its local queue and
+ * the global queue are empty (read lock-free: a hint). */
+bool ref__sched_p_empty(void);
 /* gc_concurrent.c: whether no concurrent cycle is under way (always, in stw); and a wait,
  * helping, until none is. With the world stopped and none under way, none
  * can start and no background worker reads the configuration. */

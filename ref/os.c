@@ -50,6 +50,32 @@ uint64_t ref__nanotime(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t ref__thread_cputime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct {
+  pthread_once_t once;
+  bool ok;
+  cpu_set_t set;
+} cpus = {PTHREAD_ONCE_INIT, false, {{0}}};
+
+static void cpus_read(void) { cpus.ok = sched_getaffinity(0, sizeof cpus.set, &cpus.set) == 0; }
+
+void ref__os_cpus_capture(void) { pthread_once(&cpus.once, cpus_read); }
+
+int ref__os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg) {
+  pthread_attr_t attr;
+  int rc = pthread_attr_init(&attr);
+  if (rc != 0) return rc;
+  if (cpus.ok) rc = pthread_attr_setaffinity_np(&attr, sizeof cpus.set, &cpus.set);
+  if (rc == 0) rc = pthread_create(t, &attr, fn, arg);
+  pthread_attr_destroy(&attr);
+  return rc;
+}
+
 /* Spins on a plain load (the line stays shared while held), then yields. */
 void ref__spin_lock_slow(ref__spinlock *l) {
   for (unsigned spins = 0;; spins++) {

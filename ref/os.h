@@ -1,5 +1,5 @@
 /*
- * os.h: the operating-system primitives ref uses for memory, in one place
+ * os.h: the operating-system primitives ref uses for memory and threads, in one place
  * (mimalloc's prim.h idea): every mmap, munmap, mprotect and madvise in ref
  * is in os.c. Linux only today.
  */
@@ -7,6 +7,8 @@
 #define REF_OS_H
 
 #include "internal.h"
+
+#include <pthread.h>
 
 /* Maps len bytes of zeroed read-write anonymous memory; reserve-only (pages
  * committed when touched) when lazy. huge: ask for transparent huge pages.
@@ -28,6 +30,17 @@ int ref__os_decommit(void *p, size_t len);
  * machine's physical memory in bytes. */
 size_t ref__os_page_size(void);
 size_t ref__os_physical_memory(void);
+
+/* Threads. The CPUs a thread ref makes may run on, before any start
+ * callback binds it: the ref_init thread's at the first ref_init of the
+ * process (ref__os_cpus_capture), not its creator's now. A new thread
+ * inherits its creator's binding, and the ref_init thread is mutator 0 and
+ * worker 0, which a callback may have bound to one PU: the background mark
+ * workers, which no callback binds, then shared that PU with the ref_gc
+ * caller while the other one idled. */
+void ref__os_cpus_capture(void);
+/* pthread_create with those CPUs; its return value. */
+int ref__os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 
 /* Clears ASan's shadow of [p, p+len); nothing in other builds. */
 void ref__os_unpoison(void *p, size_t len);

@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "g.h"
 #include "gc.h"
+#include "os.h"
 #include "heap.h"
 #include "funcdata.h"
 
@@ -24,6 +25,7 @@ int ref_init(const ref_config *cfg) {
     cfg = &def;
   }
   if (initialized) return ref__seterr("ref_init: the runtime is already running");
+  ref__os_cpus_capture(); /* before any start callback binds this thread */
   if (ref__config_check(cfg) != 0) return -1;
   ref__cfg = *cfg;
   ref__config_fill_defaults(&ref__cfg);

@@ -27,6 +27,7 @@
  * variables: idle Ms, a stop's requester and its stopped Ms sleep on them.
  */
 #include "g.h"
+#include "os.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -1097,7 +1098,7 @@ int ref__sched_init(const ref_config *cfg) {
       return ref__seterr("out of memory for mutator thread %d", i);
     }
     m_setup(m, i, cfg->seed);
-    if (pthread_create(&m->thread, NULL, mthread_main, m) != 0) {
+    if (ref__os_thread_create(&m->thread, mthread_main, m) != 0) {
       pthread_cond_destroy(&m->wake);
       free(m);
       stop_threads(sched.nm);

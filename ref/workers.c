@@ -37,6 +37,7 @@
  * termination finds xdone and none.
  */
 #include "gc.h"
+#include "os.h"
 
 #include <limits.h>
 #include <linux/futex.h>
@@ -246,7 +247,7 @@ int ref__workers_init(const ref_config *cfg) {
     return ref__seterr("worker 0 start callback failed");
   int created = 1;
   for (; created < wp.n; created++) {
-    int rc = pthread_create(&wp.w[created].thread, NULL, worker_main, &wp.w[created]);
+    int rc = ref__os_thread_create(&wp.w[created].thread, worker_main, &wp.w[created]);
     if (rc != 0) break;
   }
   pthread_mutex_lock(&wp.mu);
