@@ -88,6 +88,7 @@ static void progress(const run_item *ri) {
 typedef struct acc {
   double gc_ns;
   RUN_PHASES(ACC_PHASE)
+  RUN_CPU_TIMES(ACC_PHASE)
   RUN_STOP_COUNTS(ACC_PHASE)             /* sums, as the phases' */
   RUN_PAUSES(ACC_PAUSE)
   double busy[REF_MAX_WORKERS];
@@ -120,6 +121,7 @@ static int acc_add(acc *a, const ref_gc_stats *st) {
 #define ADD_PHASE(f) a->f += (double)st->f;
 #define ADD_PAUSE(f, max) a->f[i] = st->f;
   RUN_PHASES(ADD_PHASE)
+  RUN_CPU_TIMES(ADD_PHASE)
   RUN_STOP_COUNTS(ADD_PHASE)
   RUN_PAUSES(ADD_PAUSE)
 #undef ADD_PHASE
@@ -313,6 +315,7 @@ static void set_counters(gb_state *st, const run_item *ri, const wl_instance *w,
   gb_counter(st, #f, median_sorting(a->f, (size_t)a->cycles), GB_COUNTER_DEFAULT); \
   gb_counter(st, #max, a->cycles ? (double)a->f[a->cycles - 1] : 0, GB_COUNTER_DEFAULT);
   RUN_PHASES(SET_PHASE)
+  RUN_CPU_TIMES(SET_PHASE)
   RUN_STOP_COUNTS(SET_PHASE) /* the mean per cycle too */
   RUN_PAUSES(SET_PAUSE)
 #undef SET_PHASE

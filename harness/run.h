@@ -20,6 +20,10 @@
  * The JSON context lists both kinds (phase_counters, pause_counters) for
  * the reports; neither is an exact counter. */
 #define RUN_PHASES(X) X(roots_ns) X(mark_ns) X(sweep_ns)
+/* The CPU time spent marking, summed over threads (ref_gc_stats), the
+ * mean per cycle as the phases: no phase of the cycle's wall time, so not
+ * among them (the reports stack those). */
+#define RUN_CPU_TIMES(X) X(mark_cpu_ns)
 #define RUN_PAUSES(X) X(ttsp_ns, ttsp_max_ns) X(stw_ns, stw_max_ns)
 /* What the stop did, counted per cycle and reported as the mean over the
  * timed cycles: async_preempts, the goroutines the stop stopped by

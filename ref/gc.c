@@ -59,7 +59,7 @@ static void wait_roots(ref__worker *w, gc_cycle_state *cs) {
  * termination check cannot pass before worker 0 is idle too. */
 static void mark_region(ref__worker *w, void *ctx) {
   gc_cycle_state *cs = ctx;
-  uint64_t t0 = ref__nanotime();
+  uint64_t t0 = ref__nanotime(), c0 = ref__thread_cputime();
   if (w->id == 0) {
     cs->t_roots0 = t0;
     ref__roots_prepare(w);
@@ -78,6 +78,7 @@ static void mark_region(ref__worker *w, void *ctx) {
   ref_assert_internal(ref__gcw_empty(&w->gcw));
   uint64_t t = ref__nanotime() - t0;
   w->st.busy_ns = t > w->st.idle_ns ? t - w->st.idle_ns : 0;
+  w->st.cpu_ns = ref__thread_cputime() - c0;
   w->st.stacks_scanned = w->n.stacks_scanned;
   w->st.stack_bytes = w->n.stack_bytes;
   w->st.bufs_taken = w->gcw.bufs_taken;
@@ -150,6 +151,7 @@ static void stats_sum(ref_gc_stats *st, const gc_cycle_state *cs, int n) {
     REF_MARK_COUNTERS(ADD_COUNTER)
     REF_SWEEP_COUNTERS(ADD_SWEEP_COUNTER)
     st->worker[i] = w->st;
+    st->mark_cpu_ns += w->st.cpu_ns;
   }
   st->nworkers = n;
 }
@@ -160,6 +162,7 @@ static void stats_sum_extra(ref_gc_stats *st, ref__worker *const *extra, int nex
   for (int i = 0; i < nextra; i++) {
     const ref__worker *w = extra[i];
     REF_MARK_COUNTERS(ADD_COUNTER)
+    st->mark_cpu_ns += w->st.cpu_ns;
   }
 }
 

@@ -59,6 +59,7 @@ typedef struct ref__worker {
   uintptr_t rec[REF_REUSE_MAX_WORDS];
   ref__pccache pccache;
   uint64_t shades, assist_ns; /* a mutator's (gc_concurrent.c) */
+  uint64_t job_stacks;        /* of n.stacks_scanned, those taken as stack jobs */
   uint64_t black_objects, black_bytes; /* a mutator's allocations while marking (heap.c) */
   ref_trace_event *trace;  /* NULL: not tracing (ref_trace_enable) */
   uint32_t ntrace, trace_cap;
@@ -301,6 +302,10 @@ static inline void ref__scan_item(ref__worker *w, uintptr_t item) {
 }
 /* Scans objects (and jobs) until no work is left anywhere. */
 void ref__drain(ref__worker *w);
+/* Scans grey items until `bytes` of objects are marked or w finds none
+ * (its buffers, then the global lists); whether it scanned any. A
+ * concurrent cycle's assists and background steps: no termination. */
+bool ref__drain_some(ref__worker *w, uint64_t bytes);
 
 /* Root jobs a worker claims per atomic add: the rootjobs phase (roots.c)
  * and the parallel floor (scan_stack.c). */

@@ -102,6 +102,18 @@ ref_prefetch_fn void prefetch_next(const ref__gcwork *g) {
     __builtin_prefetch((const void *)(b->obj[b->nobj - NEXT_AHEAD] & ~REF_ITEM_TAGS));
 }
 
+bool ref__drain_some(ref__worker *w, uint64_t bytes) {
+  uint64_t goal = w->n.bytes_marked + bytes;
+  uintptr_t item;
+  bool any = false;
+  while (w->n.bytes_marked < goal && (item = ref__gcw_tryget(&w->gcw)) != 0) {
+    prefetch_next(&w->gcw);
+    ref__scan_item(w, item);
+    any = true;
+  }
+  return any;
+}
+
 /* Scans objects and runs jobs until the mark phase is done everywhere. Root
  * jobs come first, as Go's gcDrain does markroot. */
 void ref__drain(ref__worker *w) {

@@ -459,6 +459,12 @@ void ref__ready(ref_g *g) {
 /* After a yielder's switch: it goes to the back of the queue. */
 static void requeue_yielded(ref__m *m, void *arg) { make_runnable(m, arg); }
 
+bool ref__sched_p_empty(void) {
+  ref__m *m = ref__m_get();
+  return (!m || runq_len(&m->runq) == 0) &&
+         atomic_load_explicit(&sched.xglobal_len, memory_order_relaxed) == 0;
+}
+
 static ref_g *global_get(void);
 
 void ref_yield(void) {

@@ -681,6 +681,7 @@ void ref_gc(void);
  * times, and its work-buffer traffic. */
 typedef struct ref_worker_stats {
   uint64_t stacks_scanned, stack_bytes, busy_ns, idle_ns;
+  uint64_t cpu_ns;                   /* its share of ref_gc_stats.mark_cpu_ns */
   uint64_t bufs_taken, bufs_given;   /* work buffers from / to the global lists */
 } ref_worker_stats;
 
@@ -706,6 +707,16 @@ typedef struct ref_gc_stats {
    * scan=conservative it also scans grey objects between stacks), mark the
    * rest of marking on all workers; total = stop + roots + mark + sweep. */
   uint64_t ttsp_ns, stw_ns, roots_ns, mark_ns, sweep_ns, total_ns;
+  /* The CPU time spent marking, summed over every thread that marked (root
+   * and stack scans included, the sweep not): a thread that marks only
+   * for a while, sleeping or spinning between (a pool worker's run of a
+   * pause's mark, a background worker's mark loop), is timed by its own
+   * CPU clock (CLOCK_THREAD_CPUTIME_ID), so a nap counts nothing and a
+   * spin what it burns; marking on a mutator thread, which neither
+   * sleeps nor waits (an assist, a scan at switch-in, the first pause's
+   * scans), by the monotonic clock. Wall times (mark_ns) say how long;
+   * this says what it cost, across modes. */
+  uint64_t mark_cpu_ns;
   /* Goroutines this cycle's stop stopped by preempt=async's signal (the
    * others reached a safepoint, were parked, or their thread was idle). */
   uint64_t async_preempts;
@@ -732,12 +743,16 @@ typedef struct ref_gc_stats {
    * others run, and allocate from new spans); total_ns runs from the
    * cycle's start to the third pause's end. ref_gc_last() is the previous
    * cycle's until the third pause.
-   * Stacks scanned: by background workers (stacks_bg), by the M about to
-   * run the goroutine (stacks_self), in the two pauses (stacks_pause: the
-   * goroutines on a CPU at the first, and at termination every stack in
-   * rescan mode, any unscanned one in hybrid); rescan_bytes, the stack
-   * bytes the termination pause read. barrier_shades: heap pointers the
-   * write barrier shaded (those found marked already included); assist_ns: time mutators spent in assists. */
+   * Stacks scanned: as stack jobs (stacks_bg: by the background workers,
+   * or by a mutator that took jobs, an allocation at the goal or a ref_gc
+   * caller waiting with nothing else to run on its P, as Go's idle mark
+   * worker), by the M about to run the goroutine (stacks_self), in the two
+   * pauses (stacks_pause: the goroutines on a CPU at the first, and at
+   * termination every stack in rescan mode, any unscanned one in hybrid);
+   * rescan_bytes, the stack bytes the termination pause read.
+   * barrier_shades: heap pointers the write barrier shaded (those found
+   * marked already included); assist_ns: time mutators spent in assists
+   * (paying for what they allocate; a ref_gc caller's marking is not one). */
   uint64_t pause1_ns, pause_sweep_ns, pause_total_ns, pause_max_ns;
   uint64_t stacks_bg, stacks_self, stacks_pause, rescan_bytes;
   uint64_t barrier_shades, assist_ns;
@@ -751,9 +766,9 @@ typedef struct ref_gc_stats {
   /* Pauses. ttsp1_ns: the first pause's time to safepoint (ttsp_ns is the
    * termination's). suspend_max_ns, suspend_p99_ns: how long a goroutine's
    * stack was held for a concurrent scan, the largest and the 99th
-   * percentile over the goroutines scanned concurrently: a background
-   * worker's batch of up to 64 stack jobs holds all their scan locks from
-   * its claim to its release, and each of them counts that whole time (a
+   * percentile over the goroutines scanned concurrently: a batch of up
+   * to 128 stack jobs (a background worker's, or a mutator's that takes
+   * jobs) holds all their scan locks from its claim to its release, and each of them counts that whole time (a
    * goroutine that would run waits for the batch); a scan by the mutator
    * thread about to run the goroutine counts the scan. The percentile is the
    * upper bound of a histogram bucket, at most 12.5% over the true value.

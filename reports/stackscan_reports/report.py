@@ -80,7 +80,7 @@ GO_LINE = re.compile(r"^Benchmark(?P<name>\S+?)(?:-(?P<procs>\d+))?\s+(?P<iters>
 CONCURRENT_TABLES = (
     ("pauses and mark (µs)", ("pause1_ns", "ttsp1_ns", "stw_ns", "ttsp_ns", "pause_total_ns",
                               "pause_max_ns", "suspend_max_ns", "suspend_p99_ns", "mark_ns",
-                              "assist_ns")),
+                              "mark_cpu_ns", "assist_ns")),
     ("work", ("stacks_bg", "stacks_self", "stacks_pause", "rescan_bytes", "barrier_shades",
               "overshoot_bytes", "mmu_1ms")),
     ("goroutine round trips (µs; counts)", ("rtt_p50_ns", "rtt_p99_ns", "rtt_max_ns",
@@ -969,6 +969,23 @@ def slope_cell(s_ns):
     return f"{s:,.2f} (n = {ns[0]:,}..{ns[-1]:,})"
 
 
+def mark_cpu_rows(m, conc):
+    """Rows of the mark CPU table: each concurrent run's mark_cpu_ns over
+    stw's in the same configuration (workload, n, strategy, workers,
+    placement, dimensions but the mode)."""
+    def key(b):
+        return (b.workload, b.n, b.strategy, b.workers, b.placement, other_dims(b))
+    stw = {key(b): b.center("mark_cpu_ns") for b in m.gc if b.mode == results.STW_MODE}
+    rows = []
+    for b in sorted(m.gc, key=lambda b: bench_key(m, b)):
+        base, v = stw.get(key(b)), b.center("mark_cpu_ns")
+        if b.mode not in conc or not base or v is None:
+            continue
+        rows.append([b.workload, f"{b.n:,}", b.strategy, b.workers, dims_text(other_dims(b)),
+                     b.mode, fmt_num(base / 1e3, 1), fmt_num(v / 1e3, 1), f"{v / base:.2f}x"])
+    return rows
+
+
 def sec_concurrent(m):
     """Concurrent marking's figures per mode, and the termination pause's slope."""
     modes = modes_of(m)
@@ -981,13 +998,25 @@ def sec_concurrent(m):
            "its time to safepoint `ttsp1`), mark termination (`stw`, `ttsp`) and the short "
            "one that ends the sweep, which runs with the world going between the last two; "
            "`pause_total` and `pause_max` take all three. `mark`: the concurrent mark's wall time; "
-           "`assist`: the mutators' assists. Stacks scanned by the background workers "
-           "(`stacks_bg`), by the thread about to run the goroutine (`stacks_self`), in the "
+           "`mark_cpu`: the CPU time spent marking on every thread, pauses included "
+           "(ref_gc_stats.mark_cpu_ns); "
+           "`assist`: the mutators' assists. Stacks scanned as stack jobs (`stacks_bg`: the "
+           "background workers, an allocation at the goal, a `ref_gc` caller with nothing "
+           "else to run), by the thread about to run the goroutine (`stacks_self`), in the "
            "pauses (`stacks_pause`); `rescan_bytes`: stack bytes the termination read; "
            "`barrier_shades`: pointers the write barrier shaded. Columns a run does not report "
            "are left out.", ""]
     for mode in conc:
         out += [f"### {mode}", ""] + concurrent_tables(m, mode)
+    rows = mark_cpu_rows(m, conc)
+    if rows:
+        out += ["### Mark CPU against stw", "",
+                "What marking cost, summed over threads (`mark_cpu`), in each concurrent run "
+                "and in the stw run of the same configuration; the ratio is the concurrent "
+                "mode's price in CPU for its short pauses.", ""]
+        out += table(["benchmark", "n", "strategy", "workers", "further", "mode",
+                      "stw mark_cpu (µs)", "mark_cpu (µs)", "ratio"], rows,
+                     "lrlrllrrr") + [""]
     slopes = pause_slopes(m, modes)
     if slopes:
         out += ["### Termination pause per goroutine", "",

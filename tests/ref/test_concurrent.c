@@ -83,6 +83,12 @@ static void observe(void) {
   atomic_fetch_add(&stacks_running, st->stacks_bg + st->stacks_self);
   if (st->stacks_scanned < st->stacks_bg + st->stacks_self + st->stacks_pause)
     atomic_fetch_add(&failures, 1);
+  /* A cycle that scanned anything spent CPU on it; the pool's share is
+   * among it. */
+  uint64_t pool_cpu = 0;
+  for (int i = 0; i < st->nworkers; i++) pool_cpu += st->worker[i].cpu_ns;
+  if ((st->stacks_scanned > 0 && st->mark_cpu_ns == 0) || pool_cpu > st->mark_cpu_ns)
+    atomic_fetch_add(&failures, 1);
   /* Three pauses, the last the sweep's end; the sweep ran between them. */
   uint64_t mx = st->pause1_ns > st->stw_ns ? st->pause1_ns : st->stw_ns;
   if (st->pause_sweep_ns == 0 ||

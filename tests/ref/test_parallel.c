@@ -736,12 +736,17 @@ static pcounts split_run(ref_phase ph, ref_scan sc, int W) {
     const ref_gc_stats *st = ref_gc_last();
     c = counts_of(st);
     assert_int_equal(st->stacks_scanned, 1 + SPLIT_SHALLOW); /* one each, split or not */
-    uint64_t per_worker = 0, worker_bytes = 0;
+    uint64_t per_worker = 0, worker_bytes = 0, worker_cpu = 0;
     for (int i = 0; i < st->nworkers; i++) {
       per_worker += st->worker[i].stacks_scanned;
       worker_bytes += st->worker[i].stack_bytes;
+      worker_cpu += st->worker[i].cpu_ns;
     }
     assert_int_equal(per_worker, 1 + SPLIT_SHALLOW);
+    /* Every worker's CPU, which a worker spends within the cycle. */
+    assert_int_equal(worker_cpu, st->mark_cpu_ns);
+    assert_true(st->mark_cpu_ns > 0);
+    assert_true(st->mark_cpu_ns <= (uint64_t)st->nworkers * st->total_ns);
     assert_int_equal(worker_bytes, st->stack_bytes);
     assert_true(st->stack_bytes > (100u << 10));
     if (sc == REF_SCAN_CONSERVATIVE) {
