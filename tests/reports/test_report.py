@@ -511,6 +511,32 @@ class ConcurrentTest(ReportCase):
         # Every counter of the section stays out of the deterministic table.
         self.assertNotIn("pause1", md.split("## Deterministic counters")[1])
 
+    def test_mark_cpu_against_stw(self):
+        path = self.doc_with_modes()
+        with open(path) as f:
+            d = json.load(f)
+        per_goroutine = {"concurrent-rescan": 200.0, "concurrent-hybrid": 130.0}
+        for b in d["benchmarks"]:
+            n = int(re.search(r"/n:(\d+)/", b["name"]).group(1))
+            mode = re.search(r"/mode:([a-z-]+)/", b["name"])
+            b["mark_cpu_ns"] = per_goroutine[mode.group(1)] * n if mode else 100.0 * n
+        bd.write(path, d)
+        r = self.report(path, "-o", self.path("out"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sec = self.section(self.read("out", "report.md"))
+        table = sec.split("### Mark CPU against stw")[1].split("###")[0]
+        self.assertIn("| benchmark | n | strategy | workers | further | mode | "
+                      "stw mark_cpu (µs) | mark_cpu (µs) | ratio |", table)
+        self.assertIn("| GoroutineIdle | 100,000 | frames-rootjobs | 2 | mutators:2 | "
+                      "concurrent-hybrid | 10,000.0 | 13,000.0 | 1.30x |", table)
+        self.assertIn("| GoroutineIdle | 10,000 | frames-rootjobs | 2 | mutators:2 | "
+                      "concurrent-rescan | 1,000.0 | 2,000.0 | 2.00x |", table)
+        self.assertEqual(4, sum(line.startswith("| GoroutineIdle") for line in table.splitlines()))
+
+    def test_no_mark_cpu_table_without_it(self):
+        self.report(self.doc_with_modes(), "-o", self.path("out"))
+        self.assertNotIn("Mark CPU against stw", self.read("out", "report.md"))
+
     def test_no_optional_counters(self):
         self.report(self.doc_with_modes(optional=False), "-o", self.path("out"))
         sec = self.section(self.read("out", "report.md"))
