@@ -1,6 +1,7 @@
 /*
  * os.c: memory primitives over mmap, with the sanitizer bookkeeping they
- * need, and the monotonic clock.
+ * need; the monotonic and thread CPU clocks; thread creation on the CPU set
+ * the process started with.
  */
 #include "os.h"
 
