@@ -293,10 +293,14 @@ static bool claim_jobs(ref__worker *w) {
   return true;
 }
 
-/* One unit of background work: a stack job, else a grey item. */
-static bool bg_step(ref__worker *w) {
-  return !held() && (claim_jobs(w) || ref__drain_some(w, ASSIST_BYTES));
+/* One unit of marking: a batch of stack jobs, else up to ASSIST_BYTES of
+ * grey objects; false when it found neither. */
+static bool mark_step(ref__worker *w) {
+  return claim_jobs(w) || ref__drain_some(w, ASSIST_BYTES);
 }
+
+/* A background worker's unit of work, unless a test holds the mark. */
+static bool bg_step(ref__worker *w) { return !held() && mark_step(w); }
 
 static bool mark_quiet(void);
 
@@ -629,7 +633,7 @@ static void assist(ref__worker *w, uint64_t bytes) {
  * until none is left that the world can see (no job is left after it). */
 static void assist_at_goal(ref__worker *w) {
   uint64_t t0 = ref__nanotime();
-  while (claim_jobs(w) || ref__drain_some(w, ASSIST_BYTES)) {
+  while (mark_step(w)) {
   }
   assist_time(w, t0);
 }
@@ -678,13 +682,11 @@ void ref__cgc_alloc_slow(size_t bytes) {
 }
 
 /* The marking of one who waits for the cycle's end with nothing else to
- * run on its P (Go's idle mark worker): a batch of stack jobs, else up to
- * ASSIST_BYTES of grey objects; whether it found any. Never parks or
- * stops: no safepoint inside. */
+ * run on its P (Go's idle mark worker): a background worker's step, timed;
+ * whether it found any. Never parks or stops: no safepoint inside. */
 static bool idle_mark(ref__worker *w) {
-  if (held()) return false;
   uint64_t t0 = ref__nanotime();
-  bool did = claim_jobs(w) || ref__drain_some(w, ASSIST_BYTES);
+  bool did = bg_step(w);
   if (did) w->st.cpu_ns += ref__nanotime() - t0;
   return did;
 }

@@ -768,8 +768,9 @@ typedef struct ref_gc_stats {
    * stack was held for a concurrent scan, the largest and the 99th
    * percentile over the goroutines scanned concurrently: a batch of up
    * to 128 stack jobs (a background worker's, or a mutator's that takes
-   * jobs) holds all their scan locks from its claim to its release, and each of them counts that whole time (a
-   * goroutine that would run waits for the batch); a scan by the mutator
+   * jobs) holds all their scan locks from its claim to its release, and
+   * each of them counts that whole time (a goroutine that would run waits
+   * for the batch); a scan by the mutator
    * thread about to run the goroutine counts the scan. The percentile is the
    * upper bound of a histogram bucket, at most 12.5% over the true value.
    * Scans in the pauses are the pauses' (stw_ns, pause1_ns). */
