@@ -45,17 +45,15 @@ size_t ref__os_physical_memory(void) {
   return (size_t)sysconf(_SC_PHYS_PAGES) * ref__os_page_size();
 }
 
-uint64_t ref__nanotime(void) {
+static inline uint64_t clock_ns(clockid_t clk) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clk, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t ref__thread_cputime(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+uint64_t ref__nanotime(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+uint64_t ref__thread_cputime(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 static struct {
   pthread_once_t once;
