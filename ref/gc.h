@@ -264,6 +264,8 @@ static inline const void *ref__reuse_entry_line(const ref_g *g) {
 /* Replays g's record if g is clean and it was made under this scan mode,
  * counting the stack as scanned; false: scan it. */
 bool ref__reuse_replay(ref__worker *w, ref_g *g);
+/* Fetches the objects g's record names (g clean, its record held still). */
+void ref__reuse_prefetch_objects(const ref_g *g);
 /* Around one complete stack scan: begin starts recording what the scan
  * feeds the marker, end stores it as g's record and sets g clean. */
 void ref__reuse_begin(ref__worker *w);
@@ -295,6 +297,22 @@ static inline void ref__shade(ref__worker *w, uintptr_t p) {
 }
 void ref__ptrbuf_flush(ref__worker *w);
 void ref__scanobject(ref__worker *w, uintptr_t b);
+/* The same for b in the object at base, slot idx of s, already found. */
+void ref__scanobject_at(ref__worker *w, uintptr_t b, uintptr_t base, ref__span *s, uint32_t idx);
+/* Marks the object p points into, if any, and scans it now rather than
+ * queueing it, unless it is larger than an oblet: the replay of a clean
+ * stack's record, whose objects the scan pipeline has fetched. */
+static inline void ref__mark_scan(ref__worker *w, uintptr_t p) {
+  ref__span *s;
+  uint32_t idx;
+  uintptr_t base = ref__find_object(p, &s, &idx);
+  if (!base || !ref__mark_tryset(s, idx)) return;
+  w->n.objects_marked++;
+  w->n.bytes_marked += ref__object_size(s);
+  if (ref__span_noscan(s)) return;
+  if (ref__object_size(s) > REF_OBLET_BYTES) ref__gcw_put(&w->gcw, base);
+  else ref__scanobject_at(w, base, base, s, idx);
+}
 /* Scans one grey item: an object, or a tagged job. */
 static inline void ref__scan_item(ref__worker *w, uintptr_t item) {
   if (item & REF_ITEM_TAGS) ref__item_run(w, item);

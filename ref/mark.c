@@ -70,6 +70,10 @@ void ref__scanobject(ref__worker *w, uintptr_t b) {
   uint32_t idx = 0;
   uintptr_t base = ref__find_object(b, &s, &idx);
   ref_assert_internal(base != 0);
+  ref__scanobject_at(w, b, base, s, idx);
+}
+
+void ref__scanobject_at(ref__worker *w, uintptr_t b, uintptr_t base, ref__span *s, uint32_t idx) {
   const ref_type *t = ref__object_type(s, idx);
   uintptr_t size = ref__object_size(s);
   uintptr_t end = base + size;

@@ -6,7 +6,11 @@
  * conservative the candidate words -- in a side table indexed by the G's
  * place in allg, and sets the G's scan_clean bit. While the bit is set the
  * next cycle replays the record instead of reading the stack: the same
- * words to the same marker, so the same objects are marked. The bit's
+ * words are marked, so the same objects, and each object a word newly marks
+ * is scanned at once rather than queued, since the scan pipeline fetched
+ * it a few goroutines ahead (100k GoroutineParked, one worker, 2-vCPU
+ * Xeon: 0.76x the replay's time conservative, 0.89x frames; not looking
+ * up each object's span twice, 0.89-0.93x more). The bit's
  * soundness argument is in g.h, next to it.
  */
 #include "gc.h"
@@ -75,11 +79,20 @@ bool ref__reuse_replay(ref__worker *w, ref_g *g) {
   w->n.reuse_words += e->n;
   w->n.reuse_bytes += entry_bytes(e);
   const uintptr_t *p = entry_words(e);
-  for (uint32_t i = 0; i < e->n; i++) { /* no flush at the end: replays share the buffer */
-    w->ptrbuf[w->nptr++] = p[i];
-    if (w->nptr == REF_PTRBUF) ref__ptrbuf_flush(w);
-  }
+  for (uint32_t i = 0; i < e->n; i++) ref__mark_scan(w, p[i]);
   return true;
+}
+
+/* The scan pipeline's step for a clean G a few goroutines ahead of its
+ * replay: its record's line has arrived (prefetch_g fetched it further
+ * ahead), so fetch the objects its first words point into, which the
+ * replay marks and scans at once. Reads only a record the scan's caller
+ * holds still: the world is stopped, or the G's scan lock is held. */
+void ref__reuse_prefetch_objects(const ref_g *g) {
+  const reuse_entry *e = &ref__reuse_entries[g->allg_index];
+  uint32_t n = e->n < INLINE_WORDS ? e->n : INLINE_WORDS;
+  const uintptr_t *p = entry_words(e);
+  for (uint32_t i = 0; i < n; i++) __builtin_prefetch((const void *)p[i]);
 }
 
 void ref__reuse_begin(ref__worker *w) {

@@ -120,8 +120,9 @@ static void scan_g(ref__worker *w, ref_g *g, bool may_split) {
  * reads no stack), while the floor (pf_dist.all) fetches every stack. */
 ref_prefetch_fn void prefetch_g(pf_dist d, ref_g *g, bool frames, int first, int last) {
   uintptr_t from = frames ? (uintptr_t)g->frames : (uintptr_t)g->sp;
-  if (g->scan_clean >= REF_G_CLEAN && !d.all) { /* its record's line instead */
+  if (g->scan_clean >= REF_G_CLEAN && !d.all) { /* its record's line instead, then its objects */
     if (first == 0) __builtin_prefetch(ref__reuse_entry_line(g));
+    else ref__reuse_prefetch_objects(g);
     return;
   }
   if (from == 0) return;
