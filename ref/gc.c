@@ -62,7 +62,13 @@ static void mark_region(ref__worker *w, void *ctx) {
   uint64_t t0 = ref__nanotime(), c0 = ref__thread_cputime();
   if (w->id == 0) {
     cs->t_roots0 = t0;
+    /* The helpers of the serial phase wait for its roots, so worker 0 marks
+     * them alone (heap.h: mark_solo); the release of xroots_done orders
+     * its plain marks before theirs. */
+    bool serial = ref__cfg.phase == REF_PHASE_SERIAL;
+    if (serial) ref__heap.mark_solo = true;
     ref__roots_prepare(w);
+    if (serial) ref__heap.mark_solo = ref__workers_count() == 1;
     cs->t_roots1 = ref__nanotime();
     atomic_store(&cs->xroots_done, true);
     ref__unpark();
@@ -268,7 +274,9 @@ static void gc_cycle(void *arg) {
   ref_assert_expensive((ref__heap_check(), true));
   ref__gc_pool_reset();
   ref__reuse_prepare();
+  ref__heap.mark_solo = ref__workers_count() == 1;
   ref__workers_run(mark_region, &cs);
+  ref__heap.mark_solo = false;
   ct.roots0 = cs.t_roots0;
   ct.roots1 = cs.t_roots1;
   ref__gc_finish(&ct, NULL, 0);
