@@ -188,7 +188,8 @@ typedef struct ref_config {
                                (default 16 KiB); 0 = default; a multiple of 8 */
   /* The stack scans' prefetch distances (scan_stack.c's pipeline, also the
    * floor's): walk_ahead, goroutines ahead whose top line is fetched to start
-   * the page walk (default 8); lines_ahead, goroutines ahead whose live top
+   * the page walk (default 8; the walks start 8 goroutines at a time, so
+   * walk_ahead to walk_ahead + 7 ahead); lines_ahead, goroutines ahead whose live top
    * is fetched (default 3); prefetch_lines, lines of a live top fetched
    * (default 8). 0 = default; the aheads 0..REF_MAX_PREFETCH_AHEAD, lines
    * 0..REF_MAX_PREFETCH_LINES. ref_get_config shows the defaults filled in. */
