@@ -134,7 +134,7 @@ static void counted_push(ref__lfstack *l, _Atomic size_t *n, ref__workbuf *b) {
   ref_assert_internal(b->nobj > 0 && b->nobj <= REF_WORKBUF_NOBJ);
   atomic_fetch_add(n, 1);
   ref__lfstack_push(l, &b->node);
-  ref__unpark();
+  ref__unpark_work();
 }
 
 static ref__workbuf *counted_pop(ref__lfstack *l, _Atomic size_t *n) {

@@ -76,9 +76,11 @@ static struct {
    * sleeper; a parker counts itself in xsleepers, reads xparkseq, checks its
    * condition once more and sleeps only while xparkseq is unchanged. Both
    * sides fence between their store and their load (a Dekker pair), so
-   * either the parker sees the event or the unparker sees the parker. */
+   * either the parker sees the event or the unparker sees the parker.
+   * xwork_sleepers counts those of them waiting for work (ref__mark_idle),
+   * the only ones a published buffer can wake (ref__unpark_work). */
   _Alignas(64) _Atomic uint32_t xparkseq;
-  _Atomic int xsleepers;
+  _Atomic int xsleepers, xwork_sleepers;
 } wp;
 
 ref__worker *ref__worker_get(int i) { return &wp.w[i]; }
@@ -88,27 +90,33 @@ int ref__workers_count(void) { return wp.n; }
  * Parking
  * ------------------------------------------------------------------------- */
 
-void ref__unpark(void) {
+static void wake_if(_Atomic int *sleepers) {
   atomic_thread_fence(memory_order_seq_cst);
-  if (ref_likely(atomic_load_explicit(&wp.xsleepers, memory_order_relaxed) == 0)) return;
+  if (ref_likely(atomic_load_explicit(sleepers, memory_order_relaxed) == 0)) return;
   atomic_fetch_add(&wp.xparkseq, 1);
   syscall(SYS_futex, &wp.xparkseq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Sleeps until the next ref__unpark unless ready(arg) already holds; may
- * return early (a signal, another waiter's event): callers recheck. */
-static void park(bool (*ready)(void *), void *arg) {
+void ref__unpark(void) { wake_if(&wp.xsleepers); }
+void ref__unpark_work(void) { wake_if(&wp.xwork_sleepers); }
+
+/* Sleeps until the next ref__unpark (or, for a worker waiting for work,
+ * ref__unpark_work) unless ready(arg) already holds; may return early (a
+ * signal, another waiter's event): callers recheck. */
+static void park(bool (*ready)(void *), void *arg, bool for_work) {
   atomic_fetch_add(&wp.xsleepers, 1);
+  if (for_work) atomic_fetch_add(&wp.xwork_sleepers, 1);
   atomic_thread_fence(memory_order_seq_cst);
   uint32_t seq = atomic_load(&wp.xparkseq);
   if (!ready(arg)) syscall(SYS_futex, &wp.xparkseq, FUTEX_WAIT_PRIVATE, seq, NULL, NULL, 0);
+  if (for_work) atomic_fetch_sub(&wp.xwork_sleepers, 1);
   atomic_fetch_sub(&wp.xsleepers, 1);
 }
 
 void ref__wait_until(bool (*ready)(void *), void *arg) {
   uint64_t t0 = ref__nanotime();
   for (unsigned i = 0; !ready(arg); i++) {
-    if ((i & 63) == 63 && ref__nanotime() - t0 > REF_PARK_SPIN_NS) park(ready, arg);
+    if ((i & 63) == 63 && ref__nanotime() - t0 > REF_PARK_SPIN_NS) park(ready, arg, false);
     else ref_cpu_relax();
   }
 }
@@ -220,7 +228,7 @@ bool ref__mark_idle(ref__worker *w) {
       w->st.idle_ns += ref__nanotime() - t0;
       return false;
     }
-    if ((spins & 63) == 63 && ref__nanotime() - t0 > REF_PARK_SPIN_NS) park(idle_wake, NULL);
+    if ((spins & 63) == 63 && ref__nanotime() - t0 > REF_PARK_SPIN_NS) park(idle_wake, NULL, true);
     else ref_cpu_relax();
   }
   w->st.idle_ns += ref__nanotime() - t0;
