@@ -10,13 +10,15 @@
  * hand out their work by claiming, never by worker id. Between regions a
  * helper sleeps on the condition variable at once (SPIN_NS 0). Waking it
  * costs tens of microseconds on a VM, so it used to spin 200 us for the
- * next region first; but on the 2-vCPU Xeon VM a helper spinning, or
- * joining every small cycle, made those cycles slower, not faster: 1000
- * GoroutineForRange at two workers took 0.26 ms (frames-rootjobs) and 0.32
- * (conservative-serial) with the spin, 0.08 and 0.13 without (one worker:
- * 0.13 and 0.12), and a 2 ms spin was slower still; Blocking alike, Select
- * 0.87-1.06x, 100k Idle and Select 0.97-1.05x. Which of the two costs it
- * is, the spin or the join, was not measured apart.
+ * next region first. But an awake helper joins every cycle, and next to
+ * a busy process on its PU it can lose the PU mid-cycle with work in hand,
+ * which worker 0 then waits for (the likely cause; not traced). The seed
+ * table (n=1000,
+ * two workers, 2-vCPU Xeon VM) ran 0.84-3.20x its quiet times with the
+ * spin and 0.86-1.57x without. Quiet, it costs: 4 alternated processes,
+ * 0.92-1.15x the time with the spin (1000, frames-rootjobs and
+ * conservative-serial, Go's four workloads), 1.0-1.3x in one run of the
+ * seed table.
  *
  * Termination (a drained worker in ref__mark_idle): the mark phase is over
  * when all workers are idle, no full buffer is published, no root job is
