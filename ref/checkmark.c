@@ -107,7 +107,7 @@ static void cm_scan_object(uintptr_t base) {
   ref__span *s = NULL;
   uint32_t idx = 0;
   ref__find_object(base, &s, &idx);
-  const ref_type *t = ref__object_type(s, idx);
+  const ref_type *t = ref__object_type_slot(s, idx); /* not the collector's span type */
   if (!t || !t->ptrmask || t->size < REF_WORD) return;
   size_t nw = t->size / REF_WORD, n = ref__object_size(s) / t->size;
   const uintptr_t *p = (const uintptr_t *)base;

@@ -423,7 +423,10 @@ static inline void *cache_pop(alloc_cache *ac, const ref_type *t) {
   void *p = (void *)(ac->wordbase + k * ac->elemsize);
   if (ref_unlikely(__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED))) alloc_black((uintptr_t)p);
   __atomic_store_n(ac->allocword, *ac->allocword | (uint64_t)1 << k, __ATOMIC_RELEASE);
-  if (ac->types) ac->types[k] = t;
+  if (ac->types) {
+    ac->types[k] = t;
+    ref__span_note_type(ac->span, t);
+  }
   if (ac->needzero) memset(p, 0, ac->elemsize);
   return p;
 }
@@ -448,7 +451,10 @@ static ref_noinline void *alloc_large(const ref_type *t, size_t size, bool nosca
   if (s == NULL) return NULL;
   if (ref_unlikely(__atomic_load_n(&ref__wb_enabled, __ATOMIC_RELAXED))) alloc_black(s->base);
   __atomic_store_n(&s->allocbits[0], 1, __ATOMIC_RELEASE);
-  if (s->types) s->types[0] = t;
+  if (s->types) {
+    s->types[0] = t;
+    ref__span_note_type(s, t);
+  }
   if (s->needzero) zero_dirty_pages(s->base, elemsize);
   s->needzero = 0;
   atomic_fetch_add_explicit(&H.xalloc_objects, 1, memory_order_relaxed);
@@ -929,6 +935,11 @@ static void check_span(const ref__span *s, size_t i) {
   }
   CHECK((s->types == NULL) == (s->noscan != 0), "span %zu at %p: noscan %d with types %p", i, b,
         s->noscan, (void *)s->types);
+  const ref_type *t1 = atomic_load_explicit(&s->xtype1, memory_order_relaxed);
+  for (uint32_t k = 0; s->types && t1 != REF_SPAN_MIXED && k < s->nelems; k++)
+    CHECK(!ref__span_is_allocated(s, k) || s->types[k] == t1,
+          "span %zu at %p: slot %u has type %p, the span's one type is %p", i, b, k,
+          (const void *)s->types[k], (const void *)t1);
   for (uint32_t w = 0; w < span_nwords(s); w++) {
     uint64_t a = s->allocbits[w], m = mark_word(s, w);
     CHECK((a & ~word_valid(s, w)) == 0, "span %zu at %p: alloc bits beyond nelems", i, b);

@@ -579,8 +579,34 @@ static void test_concurrent_marks(void **state) {
   free(idx);
 }
 
+/* A span answers its one type for every slot until a slot of another type
+ * is allocated in it; then each slot's own, for good (heap.h: xtype1). */
+static void test_span_one_type(void **state) {
+  (void)state;
+  static const uint64_t mask_word1[1] = {2};
+  static const ref_type pair1_t = {16, mask_word1, "pair1"};
+  void *a = ref__heap_alloc(&pair_t, 1), *b = ref__heap_alloc(&pair_t, 1);
+  ref__span *s = ref__span_of((uintptr_t)a), *sb;
+  uint32_t ia, ib, ic;
+  find((uintptr_t)a, NULL, &ia);
+  find((uintptr_t)b, &sb, &ib);
+  assert_ptr_equal(sb, s); /* a fresh heap: both in the first 16-byte span */
+  assert_ptr_equal(atomic_load(&s->xtype1), &pair_t);
+  assert_ptr_equal(ref__object_type(s, ib), &pair_t);
+  void *c = ref__heap_alloc(&pair1_t, 1);
+  ref__span *sc;
+  find((uintptr_t)c, &sc, &ic);
+  assert_ptr_equal(sc, s);
+  assert_ptr_equal(atomic_load(&s->xtype1), REF_SPAN_MIXED);
+  assert_ptr_equal(ref__object_type(s, ia), &pair_t);
+  assert_ptr_equal(ref__object_type(s, ic), &pair1_t);
+  assert_ptr_equal(ref__object_type_slot(s, ic), &pair1_t);
+  ref__heap_check(); /* checks every allocated slot against a span's one type */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_span_one_type, setup, teardown),
       cmocka_unit_test_setup_teardown(test_classes_find_object, setup, teardown),
       cmocka_unit_test_setup_teardown(test_not_in_heap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_large, setup, teardown),
