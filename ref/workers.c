@@ -8,12 +8,11 @@
  * finished: a helper that the OS has not run by then (a loaded machine, or
  * a wake-up slower than a small cycle) is not waited for. Regions therefore
  * hand out their work by claiming, never by worker id. Between regions a
- * helper sleeps on the condition variable at once (SPIN_NS 0). Waking it
- * costs tens of microseconds on a VM, so it used to spin 200 us for the
- * next region first. But an awake helper joins every cycle, and next to
- * a busy process on its PU it can lose the PU mid-cycle with work in hand,
- * which worker 0 then waits for (the likely cause; not traced). The seed
- * table (n=1000,
+ * helper sleeps on the condition variable at once. Waking it costs tens of
+ * microseconds on a VM, so it used to spin 200 us for the next region
+ * first. But an awake helper joins every cycle, and next to a busy process
+ * on its PU it can lose the PU mid-cycle with work in hand, which worker 0
+ * then waits for (the likely cause; not traced). The seed table (n=1000,
  * two workers, 2-vCPU Xeon VM) ran 0.84-3.20x its quiet times with the
  * spin and 0.86-1.57x without. Quiet, it costs: 4 alternated processes,
  * 0.92-1.15x the time with the spin (1000, frames-rootjobs and
@@ -53,7 +52,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define SPIN_NS 0 /* a helper's spin for the next region before it sleeps (above) */
 #define JOIN_CLOSED ((uint64_t)1 << 31)
 #define JOIN_COUNT (JOIN_CLOSED - 1)
 
@@ -133,14 +131,9 @@ void ref__wait_until(bool (*ready)(void *), void *arg) {
  * Helper threads
  * ------------------------------------------------------------------------- */
 
-/* Waits until the region generation moves past seen: spinning at first,
- * then on the condition variable. Returns false when the pool quits. */
+/* Waits on the condition variable until the region generation moves past
+ * seen (no spin first: see the top). Returns false when the pool quits. */
 static bool wait_region(uint64_t seen) {
-  uint64_t t0 = ref__nanotime();
-  for (unsigned i = 0; atomic_load(&wp.xgen) == seen; i++) {
-    if ((i & 255) == 0 && ref__nanotime() - t0 > SPIN_NS) break;
-    ref_cpu_relax();
-  }
   pthread_mutex_lock(&wp.mu);
   while (atomic_load(&wp.xgen) == seen && !wp.quit) pthread_cond_wait(&wp.start_cv, &wp.mu);
   bool quit = wp.quit;
