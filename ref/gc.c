@@ -65,10 +65,10 @@ static void mark_region(ref__worker *w, void *ctx) {
     /* The helpers of the serial phase wait for its roots, so worker 0 marks
      * them alone (heap.h: mark_solo); the release of xroots_done orders
      * its plain marks before theirs. */
-    bool serial = ref__cfg.phase == REF_PHASE_SERIAL;
-    if (serial) ref__heap.mark_solo = true;
+    bool serial = ref__cfg.phase == REF_PHASE_SERIAL, solo = ref__heap.mark_solo;
+    if (serial) ref__heap.mark_solo = true; /* no write in the other phases: helpers mark */
     ref__roots_prepare(w);
-    if (serial) ref__heap.mark_solo = ref__workers_count() == 1;
+    if (serial) ref__heap.mark_solo = solo;
     cs->t_roots1 = ref__nanotime();
     atomic_store(&cs->xroots_done, true);
     ref__unpark();

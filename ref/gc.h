@@ -277,12 +277,17 @@ static inline void ref__record(ref__worker *w, const uintptr_t *p, size_t n) {
 void ref__reuse_shutdown(void);
 
 /* ---- mark.c ---- */
-/* Marks the object at base (slot idx of s); greys it if it has pointers. */
-static inline void ref__greyobject(ref__worker *w, uintptr_t base, ref__span *s, uint32_t idx) {
-  if (!ref__mark_tryset(s, idx)) return;
+/* Marks slot idx of s and counts it; true when this call marked it and it
+ * holds pointers, so that it must be scanned. */
+static inline bool ref__mark_new(ref__worker *w, ref__span *s, uint32_t idx) {
+  if (!ref__mark_tryset(s, idx)) return false;
   w->n.objects_marked++;
   w->n.bytes_marked += ref__object_size(s);
-  if (!ref__span_noscan(s)) ref__gcw_put(&w->gcw, base);
+  return !ref__span_noscan(s);
+}
+/* Marks the object at base (slot idx of s); greys it if it has pointers. */
+static inline void ref__greyobject(ref__worker *w, uintptr_t base, ref__span *s, uint32_t idx) {
+  if (ref__mark_new(w, s, idx)) ref__gcw_put(&w->gcw, base);
 }
 /* Marks the object p points into, if any (an exact or interior pointer). */
 static inline void ref__mark_ptr(ref__worker *w, uintptr_t p) {
@@ -306,10 +311,7 @@ static inline void ref__mark_scan(ref__worker *w, uintptr_t p) {
   ref__span *s;
   uint32_t idx;
   uintptr_t base = ref__find_object(p, &s, &idx);
-  if (!base || !ref__mark_tryset(s, idx)) return;
-  w->n.objects_marked++;
-  w->n.bytes_marked += ref__object_size(s);
-  if (ref__span_noscan(s)) return;
+  if (!base || !ref__mark_new(w, s, idx)) return;
   if (ref__object_size(s) > REF_OBLET_BYTES) ref__gcw_put(&w->gcw, base);
   else ref__scanobject_at(w, base, base, s, idx);
 }

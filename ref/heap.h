@@ -217,9 +217,10 @@ void ref__checkmark_clear_all(void);
 
 static inline bool ref__span_noscan(const ref__span *s) { return s->noscan; }
 
+#define REF_SPAN_MIXED ((const ref_type *)1) /* xtype1: slots of two types or more */
+
 /* The type slot idx was allocated with; NULL in a noscan span. The slot holds
  * ref__object_size(s) / type->size elements of it (the tail is zeroed). */
-#define REF_SPAN_MIXED ((const ref_type *)1)
 static inline const ref_type *ref__object_type(const ref__span *s, uint32_t idx) {
   const ref_type *t = atomic_load_explicit(&s->xtype1, memory_order_relaxed);
   if (ref_likely(t != REF_SPAN_MIXED && t != NULL)) return t;
