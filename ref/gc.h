@@ -304,17 +304,6 @@ void ref__ptrbuf_flush(ref__worker *w);
 void ref__scanobject(ref__worker *w, uintptr_t b);
 /* The same for b in the object at base, slot idx of s, already found. */
 void ref__scanobject_at(ref__worker *w, uintptr_t b, uintptr_t base, ref__span *s, uint32_t idx);
-/* Marks the object p points into, if any, and scans it now rather than
- * queueing it, unless it is larger than an oblet: the replay of a clean
- * stack's record, whose objects the scan pipeline has fetched. */
-static inline void ref__mark_scan(ref__worker *w, uintptr_t p) {
-  ref__span *s;
-  uint32_t idx;
-  uintptr_t base = ref__find_object(p, &s, &idx);
-  if (!base || !ref__mark_new(w, s, idx)) return;
-  if (ref__object_size(s) > REF_OBLET_BYTES) ref__gcw_put(&w->gcw, base);
-  else ref__scanobject_at(w, base, base, s, idx);
-}
 /* Scans one grey item: an object, or a tagged job. */
 static inline void ref__scan_item(ref__worker *w, uintptr_t item) {
   if (item & REF_ITEM_TAGS) ref__item_run(w, item);

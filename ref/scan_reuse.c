@@ -10,7 +10,8 @@
  * is scanned at once rather than queued, since the scan pipeline fetched
  * it a few goroutines ahead (100k GoroutineParked, one worker, 2-vCPU
  * Xeon: 0.76x the replay's time conservative, 0.89x frames; not looking
- * up each object's span twice, 0.89-0.93x more). The bit's
+ * up each object's span twice, 0.89-0.93x more; marking a batch of words
+ * before scanning what they marked, 0.92-0.95x more). The bit's
  * soundness argument is in g.h, next to it.
  */
 #include "gc.h"
@@ -68,6 +69,28 @@ void ref__reuse_forget_slow(ref_g *g) {
   g->scan_clean = 0;
 }
 
+/* Marks the objects n <= REPLAY_BATCH record words point into, then scans
+ * the ones this marked, in two passes. Marking them all first means an
+ * object the record names is scanned here, where the scan pipeline has
+ * fetched it, and not found first through another's field, queued, and
+ * fetched and looked up again when it is popped (a reader's channel, in
+ * GoroutineParked); and the lookups of one pass do not wait for each
+ * other's scans. */
+#define REPLAY_BATCH 8
+static void replay_batch(ref__worker *w, const uintptr_t *p, uint32_t n) {
+  uintptr_t base[REPLAY_BATCH];
+  ref__span *span[REPLAY_BATCH];
+  uint32_t idx[REPLAY_BATCH], m = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uintptr_t b = ref__find_object(p[i], &span[m], &idx[m]);
+    if (b && ref__mark_new(w, span[m], idx[m])) base[m++] = b;
+  }
+  for (uint32_t i = 0; i < m; i++) {
+    if (ref__object_size(span[i]) > REF_OBLET_BYTES) ref__gcw_put(&w->gcw, base[i]);
+    else ref__scanobject_at(w, base[i], base[i], span[i], idx[i]);
+  }
+}
+
 bool ref__reuse_replay(ref__worker *w, ref_g *g) {
   if (g->scan_clean < REF_G_CLEAN) return false;
   const reuse_entry *e = &ref__reuse_entries[g->allg_index];
@@ -79,7 +102,8 @@ bool ref__reuse_replay(ref__worker *w, ref_g *g) {
   w->n.reuse_words += e->n;
   w->n.reuse_bytes += entry_bytes(e);
   const uintptr_t *p = entry_words(e);
-  for (uint32_t i = 0; i < e->n; i++) ref__mark_scan(w, p[i]);
+  for (uint32_t i = 0; i < e->n; i += REPLAY_BATCH)
+    replay_batch(w, p + i, e->n - i < REPLAY_BATCH ? e->n - i : REPLAY_BATCH);
   return true;
 }
 
