@@ -76,6 +76,12 @@ void ref__scanobject(ref__worker *w, uintptr_t b) {
 void ref__scanobject_at(ref__worker *w, uintptr_t b, uintptr_t base, ref__span *s, uint32_t idx) {
   const ref_type *t = ref__object_type(s, idx);
   uintptr_t size = ref__object_size(s);
+  /* Most objects: one element of at most 64 words, scanned whole. */
+  if (t && t->ptrmask && b == base && t->size >= REF_WORD && size < 2 * t->size &&
+      t->size <= 64 * REF_WORD && size <= REF_OBLET_BYTES) {
+    mark_bits(w, (const uintptr_t *)base, t->ptrmask[0] & low_bits(t->size / REF_WORD));
+    return;
+  }
   uintptr_t end = base + size;
   if (size > REF_OBLET_BYTES) {
     if (b == base)
