@@ -94,7 +94,10 @@ static void replay_batch(ref__worker *w, const uintptr_t *p, uint32_t n) {
 bool ref__reuse_replay(ref__worker *w, ref_g *g) {
   if (g->scan_clean < REF_G_CLEAN) return false;
   const reuse_entry *e = &ref__reuse_entries[g->allg_index];
-  if (e->scan != (uint32_t)ref__cfg.scan) return false;
+  if (e->scan != (uint32_t)ref__cfg.scan) { /* recorded under the other scan mode */
+    ref__reuse_forget_slow(g);
+    return false;
+  }
   uintptr_t bytes = g->stack.hi - (uintptr_t)g->sp;
   ref__count_stack(w, bytes);
   w->n.stacks_reused++;
@@ -167,6 +170,7 @@ void ref__reuse_end(ref__worker *w, ref_g *g) {
   w->recording = false;
   ref__reuse_forget(g);
   reuse_entry *e = &ref__reuse_entries[g->allg_index];
+  ref_assert_internal(!e->ext); /* a G's old record is freed when dropped */
   uint32_t n = w->nrec;
   uintptr_t *ext = NULL;
   if (n <= REF_REUSE_MAX_WORDS) n = dedup(w->rec, n);

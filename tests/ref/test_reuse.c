@@ -13,7 +13,10 @@
  *     holders recorded and not woken are replayed (a model of each holder's
  *     state says which);
  *   - reuse=off reads every stack, and a record over REF_REUSE_MAX_WORDS
- *     words is not kept (reuse_unrecorded).
+ *     words is not kept (reuse_unrecorded);
+ *   - a record made under one scan mode is not replayed under the other
+ *     (ref_set_strategy), and is dropped, its words freed, before the stack
+ *     is read and recorded again.
  */
 #include "gcutil.h"
 
@@ -34,6 +37,7 @@ typedef struct holder {
   uint64_t id;
   robj *cur;
   bool deep;   /* conservative: spread candidates over a deep stack */
+  bool wide;   /* conservative: hold WIDE_OBJS more objects in its stack */
 } holder;
 static holder hs[NHOLDERS];
 static ref_chan *chans[NHOLDERS];
@@ -59,6 +63,17 @@ static ref_noinline void park_deep(ref_chan *c, robj *o, int64_t *cmd) {
   words[0] = 0;
 }
 
+/* Parks with WIDE_OBJS objects of its own in a conservative stack: a
+ * record of more words than an entry holds inline. Under frames the
+ * objects are not roots (this frame has no map) and die. */
+#define WIDE_OBJS 8
+static ref_noinline void park_wide(ref_chan *c, int64_t *cmd) {
+  volatile uintptr_t objs[WIDE_OBJS];
+  for (size_t i = 0; i < WIDE_OBJS; i++) objs[i] = (uintptr_t)ref_alloc(&robj_t);
+  ref_chan_recv(c, cmd);
+  (void)objs[0]; /* keeps them in the frame across the wait */
+}
+
 static void holder_fn(void *arg) {
   holder *h = arg;
   REF_FRAME(f, holder_info);
@@ -71,12 +86,15 @@ static void holder_fn(void *arg) {
     }
     int64_t cmd = 0;
     if (h->deep) park_deep(h->c, f.slot[1], &cmd);
+    else if (h->wide) park_wide(h->c, &cmd);
     else ref_chan_recv(h->c, &cmd);
     if (cmd < 0) return;
   }
 }
 
-static void start(ref_phase ph, ref_scan sc, int workers, ref_reuse reuse, int deep) {
+/* Starts NHOLDERS holders, the first `deep` of them deep, the next `wide`
+ * wide. */
+static void start(ref_phase ph, ref_scan sc, int workers, ref_reuse reuse, int deep, int wide) {
   ref_config cfg;
   tu_config(&cfg, ph, sc, REF_MAPS_PCTAB_CACHED, workers);
   cfg.reuse = reuse;
@@ -90,6 +108,7 @@ static void start(ref_phase ph, ref_scan sc, int workers, ref_reuse reuse, int d
     assert_non_null(chans[i]);
     hs[i].id = (uint64_t)i;
     hs[i].deep = i < deep;
+    hs[i].wide = i >= deep && i < deep + wide;
     assert_non_null(ref_go(holder_fn, &hs[i]));
   }
   assert_int_equal(ref_run(), NHOLDERS);
@@ -134,7 +153,7 @@ static uint64_t round_trip(uint32_t mask) {
 static void test_record_alone_keeps_objects(void **state) {
   (void)state;
   FOR_EACH_STRATEGY(ph, sc, w) {
-    start(ph, sc, w, REF_REUSE_CLEAN, 0);
+    start(ph, sc, w, REF_REUSE_CLEAN, 0, 0);
     ref_gc(); /* reads every holder: seen */
     assert_int_equal(ref_gc_last()->stacks_reused, 0);
     assert_int_equal(ref_gc_last()->reuse_bytes, 0);
@@ -159,7 +178,7 @@ static void test_record_alone_keeps_objects(void **state) {
 /* The objects freed by each of a fixed series of rounds. */
 static void run_rounds(ref_phase ph, ref_scan sc, int w, ref_reuse reuse, uint64_t *freed,
                        int nrounds) {
-  start(ph, sc, w, reuse, 0);
+  start(ph, sc, w, reuse, 0, 0);
   ref_gc();
   /* The holders whose last scan was their first in a row without running
    * (seen), and those recorded since (clean): after the first cycle every
@@ -197,7 +216,7 @@ static void test_woken_holders_drop_old_objects(void **state) {
 
 static void test_off_reads_every_stack(void **state) {
   (void)state;
-  start(REF_PHASE_SERIAL, REF_SCAN_FRAMES, 1, REF_REUSE_OFF, 0);
+  start(REF_PHASE_SERIAL, REF_SCAN_FRAMES, 1, REF_REUSE_OFF, 0, 0);
   ref_gc();
   ref_gc();
   assert_int_equal(ref_gc_last()->stacks_reused, 0);
@@ -207,7 +226,7 @@ static void test_off_reads_every_stack(void **state) {
 
 static void test_record_over_limit_not_kept(void **state) {
   (void)state;
-  start(REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, 1, REF_REUSE_CLEAN, 2);
+  start(REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, 1, REF_REUSE_CLEAN, 2, 0);
   ref_gc(); /* seen */
   ref_gc(); /* recorded, but for the two over the limit */
   assert_int_equal(ref_gc_last()->reuse_unrecorded, 2);
@@ -217,6 +236,27 @@ static void test_record_over_limit_not_kept(void **state) {
   assert_int_equal(st->stacks_reused, NHOLDERS - 2);
   check_objects();
   stop();
+}
+
+static void test_record_of_other_mode_dropped(void **state) {
+  (void)state;
+  for (int w = 1; w <= 2; w++) {
+    start(REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, w, REF_REUSE_CLEAN, 0, NHOLDERS);
+    ref_gc(); /* seen */
+    ref_gc(); /* recorded: each record past the entry, malloc'd */
+    assert_true(ref_gc_last()->reuse_bytes >= NHOLDERS * (64 + WIDE_OBJS * sizeof(uintptr_t)));
+    ref_set_strategy(REF_PHASE_SERIAL, REF_SCAN_FRAMES, REF_MAPS_PCTAB_CACHED);
+    ref_gc(); /* not replayed: dropped, and read whole (seen) */
+    assert_int_equal(ref_gc_last()->stacks_reused, 0);
+    ref_gc(); /* recorded again, under frames (the internal assertions check
+                 the old words were freed first) */
+    assert_int_equal(ref_gc_last()->stacks_reused, 0);
+    assert_true(ref_gc_last()->reuse_bytes >= NHOLDERS * 64);
+    ref_gc();
+    assert_int_equal(ref_gc_last()->stacks_reused, NHOLDERS);
+    check_objects();
+    stop();
+  }
 }
 
 static void test_reuse_names(void **state) {
@@ -241,6 +281,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_woken_holders_drop_old_objects, tu_teardown_shutdown),
       cmocka_unit_test_teardown(test_off_reads_every_stack, tu_teardown_shutdown),
       cmocka_unit_test_teardown(test_record_over_limit_not_kept, tu_teardown_shutdown),
+      cmocka_unit_test_teardown(test_record_of_other_mode_dropped, tu_teardown_shutdown),
       cmocka_unit_test(test_reuse_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
