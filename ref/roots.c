@@ -28,6 +28,7 @@ static struct {
   size_t nblocks;        /* global blocks (first jobs in rootjobs) */
   size_t njobs;          /* nblocks + allg.len */
   _Atomic size_t xnext;  /* rootjobs: next unclaimed job */
+  size_t batch;          /* rootjobs: jobs per claim (gc.h) */
 } rs;
 
 /* The parallel phase's jobs: one per G, dead ones included (scan_g skips
@@ -77,6 +78,7 @@ void ref__roots_prepare(ref__worker *w0) {
   ref__scan_g0_records(w0);
   rs.nblocks = ref__globals_nblocks();
   rs.njobs = rs.nblocks + ref__allg.len;
+  rs.batch = ref__claim_batch(rs.njobs, ref__workers_count());
   atomic_store(&rs.xnext, 0);
   switch (ref__cfg.phase) {
   case REF_PHASE_SERIAL:
@@ -103,13 +105,13 @@ bool ref__roots_remaining(void) {
   }
 }
 
-/* The rootjobs phase's indexed jobs, claimed REF_CLAIM_BATCH at a time. */
+/* The rootjobs phase's indexed jobs, claimed rs.batch at a time. */
 static void claim_indexed_jobs(ref__worker *w) {
   for (;;) {
-    size_t i = atomic_fetch_add_explicit(&rs.xnext, REF_CLAIM_BATCH, memory_order_relaxed);
+    size_t i = atomic_fetch_add_explicit(&rs.xnext, rs.batch, memory_order_relaxed);
     if (i >= rs.njobs) return;
     uint64_t t0 = ref__trace_start(w);
-    size_t end = i + REF_CLAIM_BATCH < rs.njobs ? i + REF_CLAIM_BATCH : rs.njobs, first = i;
+    size_t end = i + rs.batch < rs.njobs ? i + rs.batch : rs.njobs, first = i;
     for (; i < end && i < rs.nblocks; i++) ref__globals_scan_block(w, i);
     if (i < end) ref__scan_gs(w, ref__allg.g + (i - rs.nblocks), end - i, true);
     ref__trace(w, REF_TRACE_STACKS, t0, end - first);

@@ -219,10 +219,11 @@ static void touch_run(ref_g *const *gs, size_t n, uint64_t res[2]) {
   res[1] += bytes;
 }
 
-/* The parallel floor: workers [0, nworkers) claim runs of REF_CLAIM_BATCH Gs
- * with an atomic counter, as the rootjobs phase claims its stack jobs. */
+/* The parallel floor: workers [0, nworkers) claim runs of `batch` Gs with
+ * an atomic counter, as the rootjobs phase claims its stack jobs. */
 typedef struct touch_state {
   int nworkers;
+  size_t batch;
   _Atomic size_t xnext;
   struct { _Alignas(64) uint64_t res[2]; } w[REF_MAX_WORKERS];
 } touch_state;
@@ -232,9 +233,9 @@ static void touch_region(ref__worker *w, void *ctx) {
   if (w->id >= ts->nworkers) return;
   size_t n = ref__allg.len;
   for (;;) {
-    size_t i = atomic_fetch_add_explicit(&ts->xnext, REF_CLAIM_BATCH, memory_order_relaxed);
+    size_t i = atomic_fetch_add_explicit(&ts->xnext, ts->batch, memory_order_relaxed);
     if (i >= n) return;
-    touch_run(ref__allg.g + i, n - i < REF_CLAIM_BATCH ? n - i : REF_CLAIM_BATCH, ts->w[w->id].res);
+    touch_run(ref__allg.g + i, n - i < ts->batch ? n - i : ts->batch, ts->w[w->id].res);
   }
 }
 
@@ -253,6 +254,7 @@ int ref_debug_touch_stacks_parallel(int nworkers, uint64_t *sum, uint64_t *bytes
   static touch_state ts; /* 16 KiB: not on a goroutine's stack */
   memset(&ts, 0, sizeof ts);
   ts.nworkers = nworkers;
+  ts.batch = ref__claim_batch(ref__allg.len, nworkers);
   ref__systemstack(touch_stacks, &ts);
   uint64_t s = 0, b = 0;
   for (int i = 0; i < nworkers; i++) {

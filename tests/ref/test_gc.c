@@ -223,7 +223,7 @@ static void test_stack_only_objects_survive(void **state) {
 /* The parallel floor reads the same bytes, and the same words, as the
  * one-thread floor and the cycle, with any number of its workers: enough
  * goroutines that W workers claim several runs each. */
-#define NFLOOR 901 /* 7 full runs of REF_CLAIM_BATCH (128) and a short one */
+#define NFLOOR 901 /* 7 full runs of 128, ref__claim_batch's least, and a short one */
 
 static void floor_parker(void *arg) {
   (void)arg;
