@@ -27,6 +27,7 @@
 #define REF_OBLET_BYTES ((uintptr_t)128 << 10) /* large objects are scanned in pieces */
 #define REF_ROOT_BLOCK ((uintptr_t)256 << 10)  /* global roots are scanned in blocks */
 #define REF_PTRBUF 64                          /* candidates batched before lookup */
+#define REF_SEEN 64                            /* the candidate filter's words (mark.c) */
 
 /* Work-item tags (low bits; heap objects and Gs are 8-byte aligned). */
 #define REF_ITEM_TAGS ((uintptr_t)7)
@@ -65,6 +66,7 @@ typedef struct ref__worker {
   uint32_t ntrace, trace_cap;
   uint64_t trace_dropped;
   pthread_t thread;
+  uintptr_t seen[REF_SEEN]; /* candidates looked up this cycle (mark.c); zeroed per cycle */
 } __attribute__((aligned(REF_CACHE_LINE))) ref__worker;
 
 /* ---- trace.c: cycle timelines ---- */
