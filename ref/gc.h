@@ -221,6 +221,7 @@ void ref__roots_done(void);
 void ref__roots_shutdown(void);
 
 /* ---- scan_conservative.c, scan_frames.c: how one range or chain is read ---- */
+/* Both queue heap words in w's ptrbuf; the caller then ref__ptrbuf_flush. */
 void ref__scan_conservative(ref__worker *w, uintptr_t lo, uintptr_t hi);
 void ref__scan_frames(ref__worker *w, ref_g *g);
 void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi, uint64_t goid);

@@ -103,10 +103,20 @@ static void legacy_conservative(ref__worker *w, ref_frame *rec, ref_frame *young
  * record, whose native frame then starts the live part. Conservative records
  * are scanned as one range, from lo to the highest of their tops, after the
  * walk: their ranges all start at lo. goid names the goroutine in errors (0:
- * the scheduler stack). */
+ * the scheduler stack).
+ *
+ * The live slots' heap words are queued in the ptrbuf, as a conservative
+ * scan's candidates are, and the caller flushes it: their lookups are
+ * prefetched together, the ptrbuf's filter drops repeats (a reader's frames
+ * hold the reader and its channels twice over), and a recording stack's
+ * words are recorded there. Marking each slot on the spot walked the span
+ * lookups one cold chain at a time: n=1000, one worker, 8 alternated
+ * processes, AMD EPYC: GoroutinePointerDense 0.85x the time, Idle 0.93x,
+ * Blocking and ForRange 0.96-0.99x, Select 1.02-1.04x. */
 REF_NO_SANITIZE_THREAD
 void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi, uint64_t goid) {
   if (top && top->frame_lo < lo) lo = top->frame_lo;
+  const uintptr_t alo = ref__heap.arena_lo, span = ref__heap_arena_size();
   uintptr_t cons_hi = 0;
   for (ref_frame *rec = top, *younger = NULL; rec; younger = rec, rec = rec->parent) {
     ref_assert_internal((uintptr_t)rec >= lo && (uintptr_t)rec < hi);
@@ -130,10 +140,9 @@ void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi,
     uint64_t nslots = 0;
     for (; bits; bits &= bits - 1, nslots++) {
       uintptr_t p = (uintptr_t)slot[__builtin_ctzll(bits)];
-      if (!p) continue;
-      if (w->recording && p - ref__heap.arena_lo < ref__heap_arena_size())
-        ref__record_slow(w, &p, 1);
-      ref__mark_ptr(w, p);
+      if (p - alo >= span) continue;
+      w->ptrbuf[w->nptr++] = p;
+      if (ref_unlikely(w->nptr == REF_PTRBUF)) ref__ptrbuf_flush(w);
     }
     w->n.slots += nslots;
   }
