@@ -261,7 +261,9 @@ static bool jobs_left(void) { return atomic_load_explicit(&cc.xnext, memory_orde
 /* Claims JOB_BATCH stack jobs and scans the ones it can take as one run
  * of the stack scans' prefetch pipeline (ref__scan_gs), holding their
  * locks meanwhile (an M that would switch one in waits for the run); false
- * when none is left. 128 jobs, as the rootjobs phase claims: goroutines
+ * when none is left. 128 jobs, the fewest the rootjobs phase claims
+ * (ref__claim_batch), and no more: the run holds its Gs' locks, which an M
+ * switching one in waits on. Goroutines
  * made together allocate together, so with 64 the two threads marking
  * GoroutineIdle at 100k kept taking halves of one span's objects, and its
  * mark and alloc bits ping-ponged between them (mark CPU 23.6 ms against
