@@ -126,8 +126,7 @@ static void workers_reset(int n) {
     memset(&w->n, 0, sizeof w->n);
     memset(&w->st, 0, sizeof w->st);
     w->gcw.bufs_taken = w->gcw.bufs_given = 0;
-    w->nptr = 0;
-    memset(w->seen, 0, sizeof w->seen);
+    ref__ptrbuf_reset(w);
     ref__pccache_reset(&w->pccache);
     ref__trace_reset(w);
   }
@@ -298,7 +297,7 @@ uint64_t ref_debug_scan_conservative(const void *buf, size_t len) {
   REF_RUNTIME_CALL();
   ref__worker *w = ref__worker_get(0);
   uint64_t before = w->n.candidates;
-  memset(w->seen, 0, sizeof w->seen); /* the last cycle's: its marks may be swept */
+  ref__ptrbuf_reset(w); /* the last cycle's filter: its marks may be swept */
   ref__scan_conservative(w, (uintptr_t)buf, (uintptr_t)buf + len);
   ref__ptrbuf_flush(w);
   /* Scan what it greyed, so the marks are closed under pointers: the next

@@ -304,6 +304,9 @@ static inline void ref__shade(ref__worker *w, uintptr_t p) {
   if (p - ref__heap.arena_lo < ref__heap_arena_size()) ref__mark_ptr(w, p);
 }
 void ref__ptrbuf_flush(ref__worker *w);
+/* Empties w's ptrbuf and clears its filter of looked-up candidates, as w's
+ * cycle starts: the last cycle's entries stand for marks since swept. */
+void ref__ptrbuf_reset(ref__worker *w);
 void ref__scanobject(ref__worker *w, uintptr_t b);
 /* The same for b in the object at base, slot idx of s, already found. */
 void ref__scanobject_at(ref__worker *w, uintptr_t b, uintptr_t base, ref__span *s, uint32_t idx);

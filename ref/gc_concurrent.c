@@ -366,8 +366,7 @@ static void workers_reset(void) {
     ref__worker *w = &cc.w[i];
     memset(&w->n, 0, sizeof w->n);
     memset(&w->st, 0, sizeof w->st);
-    w->nptr = 0;
-    memset(w->seen, 0, sizeof w->seen);
+    ref__ptrbuf_reset(w);
     w->shades = w->assist_ns = w->job_stacks = 0;
     w->black_objects = w->black_bytes = 0;
     ref__pccache_reset(&w->pccache);

@@ -9,6 +9,8 @@
  */
 #include "gc.h"
 
+#include <string.h>
+
 /* Looks up and marks the batched candidates. The span-table entries are
  * prefetched for the whole batch first: they are the cold misses.
  *
@@ -21,9 +23,12 @@
  * was marked then, if it named an object, and a mark lasts the cycle; an
  * object allocated since is allocated black (a concurrent cycle) or was
  * not (a stopped world allocates nothing). The filter is zeroed when the
- * worker's cycle starts (no candidate is 0: the arena starts above it), so
- * no entry outlives the marks it stands for; the checkmark verifier does
- * not come through here. */
+ * worker's cycle starts (ref__ptrbuf_reset; no candidate is 0: the arena
+ * starts above it), so no entry outlives the marks it stands for; the
+ * checkmark verifier does not come through here. A recording stack's words
+ * are recorded before the filter, all of them: a word dropped here may have
+ * been looked up for another stack, and a record stands alone when it is
+ * replayed in a later cycle. */
 static inline uintptr_t *seen_word(ref__worker *w, uintptr_t v) {
   return &w->seen[(v * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - 6)];
 }
@@ -42,6 +47,11 @@ void ref__ptrbuf_flush(ref__worker *w) {
   }
   for (size_t i = 0; i < m; i++) ref__mark_ptr(w, w->ptrbuf[i]);
   w->nptr = 0;
+}
+
+void ref__ptrbuf_reset(ref__worker *w) {
+  w->nptr = 0;
+  memset(w->seen, 0, sizeof w->seen);
 }
 
 /* Marks what the pointer words at p that bits selects point to. */
