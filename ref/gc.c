@@ -316,6 +316,7 @@ int ref__gc_init(const ref_config *cfg) {
   memset(&last, 0, sizeof last);
   ncycles = 0;
   memset(nreason, 0, sizeof nreason);
+  ref__scan_conservative_init();
   if (ref__pacer_init() != 0) return -1;
   if (ref__workers_init(cfg) != 0) return -1;
   return ref__cgc_init(cfg);

@@ -223,6 +223,13 @@ void ref__roots_shutdown(void);
 /* ---- scan_conservative.c, scan_frames.c: how one range or chain is read ---- */
 /* Both queue heap words in w's ptrbuf; the caller then ref__ptrbuf_flush. */
 void ref__scan_conservative(ref__worker *w, uintptr_t lo, uintptr_t hi);
+/* Picks the conservative scan's word filter for this CPU (ref__gc_init). */
+void ref__scan_conservative_init(void);
+#if defined(__x86_64__)
+/* Whether the filter tests 8 words at once with AVX2. Tests clear it to run
+ * the scalar filter and compare. */
+extern bool ref__scan_avx2;
+#endif
 void ref__scan_frames(ref__worker *w, ref_g *g);
 void ref__scan_chain(ref__worker *w, ref_frame *top, uintptr_t lo, uintptr_t hi, uint64_t goid);
 /* Tests only: conservative records scanned over the range used before issue
