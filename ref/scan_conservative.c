@@ -37,7 +37,8 @@ static inline void push(ref__worker *w, queue *q, uintptr_t v) {
 }
 
 /* The words of [p, end) in groups of 4, in scalar compares. */
-REF_NO_SANITIZE_ADDRESS REF_NO_SANITIZE_THREAD static inline void scan_scalar(ref__worker *w, const uintptr_t *p, const uintptr_t *end,
+REF_NO_SANITIZE_ADDRESS REF_NO_SANITIZE_THREAD
+static inline void scan_scalar(ref__worker *w, const uintptr_t *p, const uintptr_t *end,
                                uintptr_t alo, uintptr_t span, queue *q) {
   for (; end - p >= 4; p += 4) {
     uintptr_t a = p[0], b = p[1], c = p[2], d = p[3];
@@ -73,6 +74,12 @@ REF_AVX2 static inline unsigned hits8(const uintptr_t *p, __m256i lo, __m256i li
          (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(b)) << 4;
 }
 
+/* Queues the words of the 8 at p that mask m selects, in address order. */
+REF_NO_SANITIZE_ADDRESS REF_NO_SANITIZE_THREAD
+static inline void push_mask(ref__worker *w, queue *q, const uintptr_t *p, unsigned m) {
+  for (; m != 0; m &= m - 1) push(w, q, p[__builtin_ctz(m)]);
+}
+
 /* The words of [p, end), at least 8, in groups of 8. A last part group is
  * read as the 8 words that end at end, its words already seen masked off. */
 REF_AVX2 static void scan_avx2(ref__worker *w, const uintptr_t *p, const uintptr_t *end,
@@ -81,13 +88,10 @@ REF_AVX2 static void scan_avx2(ref__worker *w, const uintptr_t *p, const uintptr
   const uintptr_t bias = (uintptr_t)1 << 63;
   const __m256i lo = _mm256_set1_epi64x((long long)(alo + bias));
   const __m256i lim = _mm256_set1_epi64x((long long)(span + bias));
-  for (; end - p >= 8; p += 8)
-    for (unsigned m = hits8(p, lo, lim); m != 0; m &= m - 1) push(w, &q, p[__builtin_ctz(m)]);
+  for (; end - p >= 8; p += 8) push_mask(w, &q, p, hits8(p, lo, lim));
   if (p < end) {
     unsigned seen = 8 - (unsigned)(end - p);
-    p = end - 8;
-    for (unsigned m = hits8(p, lo, lim) >> seen << seen; m != 0; m &= m - 1)
-      push(w, &q, p[__builtin_ctz(m)]);
+    push_mask(w, &q, end - 8, hits8(end - 8, lo, lim) >> seen << seen);
   }
   *qp = q;
 }

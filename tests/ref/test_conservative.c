@@ -102,17 +102,15 @@ static void test_short_ranges_word_for_word(void **state) {
       for (size_t from = 0; from < 2 * REF_WORD; from++) {
         for (size_t len = 0; len + from <= MAX_WORDS * REF_WORD; len += 1 + round % 3) {
           uintptr_t lo = (uintptr_t)buf + from, hi = lo + len;
-          const uintptr_t *p = (const uintptr_t *)ref_align_up(lo, REF_WORD);
+          const uintptr_t *first = (const uintptr_t *)ref_align_up(lo, REF_WORD);
           const uintptr_t *end = (const uintptr_t *)ref_align_down(hi, REF_WORD);
+          uint64_t nwords = end > first ? (uint64_t)(end - first) : 0;
           size_t nwant = 0;
-          for (; p < end; p++)
+          for (const uintptr_t *p = first; p < end; p++)
             if (in_arena(*p)) want[nwant++] = *p;
           uint64_t words0 = w->n.words, cand0 = w->n.candidates;
           ref__ptrbuf_reset(w);
           ref__scan_conservative(w, lo, hi);
-          uint64_t nwords = end > (const uintptr_t *)ref_align_up(lo, REF_WORD)
-                                ? (uint64_t)(end - (const uintptr_t *)ref_align_up(lo, REF_WORD))
-                                : 0;
           if (w->nptr != nwant || memcmp(w->ptrbuf, want, nwant * sizeof want[0]) != 0 ||
               w->n.candidates - cand0 != nwant || w->n.words - words0 != nwords)
             fail_msg("filter %d, [buf+%zu, +%zu): queued %zu words (want %zu), counted %llu "
