@@ -158,6 +158,7 @@ static void add_context(const bench_opts *o, const topo *t, const bench_plan *pl
            o->prefetch_auto ? " (auto)" : "");
   gb_add_context("prefetch", buf);
   gb_add_context("stackmaps", ref_stackmaps_name(plan->stackmaps));
+  gb_add_context("scan_filter", ref_scan_filter()); /* conservative scans' word filter */
   buf[0] = '\0';
   for (int i = 0; i < o->nmutators; i++)
     snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%d", i ? "," : "", o->mutators[i]);

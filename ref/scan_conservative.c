@@ -56,10 +56,15 @@ static inline void scan_scalar(ref__worker *w, const uintptr_t *p, const uintptr
 #if defined(__x86_64__)
 bool ref__scan_avx2;
 
-void ref__scan_conservative_init(void) {
+/* Whether this CPU runs the AVX2 filter (its OS saving the YMM state too). */
+static bool cpu_has_avx2(void) {
   __builtin_cpu_init();
-  ref__scan_avx2 = __builtin_cpu_supports("avx2");
+  return __builtin_cpu_supports("avx2");
 }
+
+void ref__scan_conservative_init(void) { ref__scan_avx2 = cpu_has_avx2(); }
+
+const char *ref_scan_filter(void) { return cpu_has_avx2() ? "avx2" : "scalar"; }
 
 /* AVX2's filter: the mask of the 8 words at p that lie in the arena.
  * (v - alo) < span unsigned is (v - (alo + 2^63)) < (span + 2^63) signed,
@@ -98,6 +103,8 @@ REF_AVX2 static void scan_avx2(ref__worker *w, const uintptr_t *p, const uintptr
 #undef REF_AVX2
 #else
 void ref__scan_conservative_init(void) {}
+
+const char *ref_scan_filter(void) { return "scalar"; }
 #endif
 
 /* Reads arbitrary stack words, including ones ASan considers poisoned (dead

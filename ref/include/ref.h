@@ -285,6 +285,12 @@ int ref_preempt_parse(const char *name, ref_preempt *preempt);
 const char *ref_mode_name(ref_mode mode);
 int ref_mode_parse(const char *name, ref_mode *mode);
 
+/* The word filter every conservative scan on this CPU runs, chosen at
+ * ref_init: "avx2" (an x86-64 CPU with AVX2: 8 words per test) or "scalar"
+ * (4 words per test: other CPUs and AArch64). Both find the same words; a
+ * conservative scan's time differs between them. Callable without a runtime. */
+const char *ref_scan_filter(void);
+
 /* ---------------------------------------------------------------------------
  * Types and the heap
  * ------------------------------------------------------------------------- */

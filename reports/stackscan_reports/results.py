@@ -20,6 +20,8 @@ Input: the JSON that stackscan-bench writes with --benchmark_out_format=json
                      goroutines stopped by preempt=async's signal)
     machine, cpu, host_id, hwloc_topology   which machine ran it (machine_of)
     load_avg         [1, 5, 15 minute] load when the run started
+    scan_filter      the conservative scans' word filter, "avx2" or "scalar"
+                     (compare says when a baseline ran the other one)
   benchmarks[]       non-empty list of objects, each with
     name             "Workload/strategy/n:N/workers:W/placement[/k:v...][/manual_time]"
                      for collector runs (k:v: further sweep dimensions, the
@@ -58,8 +60,8 @@ STW_MODE = "stw"
 
 # Context keys shown first, in this order (the rest follow sorted).
 CONTEXT_KEYS = ("machine", "cpu", "virtual", "kernel", "hwloc_topology", "host_id",
-                "ref_config", "stackmaps", "compiler", "cflags", "git_rev", "host_name",
-                "num_cpus", "mhz_per_cpu", "cpu_scaling_enabled", "library_build_type",
+                "ref_config", "stackmaps", "scan_filter", "compiler", "cflags", "git_rev",
+                "host_name", "num_cpus", "mhz_per_cpu", "cpu_scaling_enabled", "library_build_type",
                 "date", "executable")
 # Context keys that are lists for the tools, not facts to print.
 LIST_KEYS = ("strategies", "counters", "exact_counters", "phase_counters", "pause_counters",

@@ -6,7 +6,8 @@ Usage: test_bench_mutators.py [--tsan] STACKSCAN_BENCH [unittest args]
 Runs the real binary tiny (n=100, a few cycles, --checkmark) and reads its
 JSON: benchmark names gain /mutators:M only when M is not 1, STACKSCAN_MUTATORS
 is the default of --mutators, the context lists the sweep's mutators and the
-pause counters (never among the exact ones), every collector benchmark
+pause counters (never among the exact ones) and names the word filter this
+CPU's conservative scans run, every collector benchmark
 reports ttsp_ns and stw_ns, and the counts that follow from construction hold:
 
   - GoroutineIdle collects from the main thread outside ref_run, where no
@@ -119,6 +120,11 @@ class RunTest(unittest.TestCase):
 
     def test_context(self):
         ctx = self.doc["context"]
+        # The conservative scans' word filter: AVX2 exactly on an x86-64 CPU
+        # whose flags (the kernel's, which include the OS's YMM support) list it.
+        avx2 = ctx["machine"].startswith("x86_64") and any(
+            ln.startswith("flags") and "avx2" in ln.split() for ln in open("/proc/cpuinfo"))
+        self.assertEqual(ctx["scan_filter"], "avx2" if avx2 else "scalar")
         self.assertEqual(ctx["mutators"], "1,2")
         self.assertEqual(ctx["pause_counters"].split(","),
                          ["ttsp_ns", "ttsp_max_ns", "stw_ns", "stw_max_ns"])

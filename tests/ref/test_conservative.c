@@ -80,10 +80,18 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* ref_init picks AVX2 exactly when the CPU has it. */
+/* ref_init picks AVX2 exactly when the CPU has it, and ref_scan_filter
+ * names the filter it picked, with or without a runtime. */
 static void test_filter_matches_cpu(void **state) {
   (void)state;
+#if defined(__x86_64__)
+  const char *want = __builtin_cpu_supports("avx2") ? "avx2" : "scalar";
+#else
+  const char *want = "scalar";
+#endif
+  assert_string_equal(ref_scan_filter(), want);
   start();
+  assert_string_equal(ref_scan_filter(), want);
 #if defined(__x86_64__)
   assert_int_equal(ref__scan_avx2, __builtin_cpu_supports("avx2") != 0);
 #endif

@@ -29,7 +29,8 @@ CONTEXT = {
     "hwloc_topology": "Machine (7.7GB) Package L#0 2 x (L2 L1d Core PU)",
     "ref_config": "stack_size=65536 heap_max=1073741824 stackmaps=pctab checkmark=0",
     "compiler": "gcc 12.2.0", "cflags": "-O2 -fno-omit-frame-pointer",
-    "git_rev": "0123abc", "stackmaps": "pctab", "machine": "x86_64-amd-epyc-2pu",
+    "git_rev": "0123abc", "stackmaps": "pctab", "scan_filter": "avx2",
+    "machine": "x86_64-amd-epyc-2pu",
     "cpu": "AuthenticAMD family 25 model 17: AMD EPYC", "kernel": "Linux 6.1.0 x86_64",
     "virtual": "KVM", "host_id": "5f1e0c2a9b7d4e31",
     # What the bench's context says once ref's tables emit them (issue 20): the

@@ -314,6 +314,29 @@ class MachineTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout)  # the floor moved too: raw still gates
         self.assertIn("same machine and host: raw times gated", r.stdout)
 
+    def test_other_word_filter_leaves_conservative_times_ungated(self):
+        new = bd.retarget(bd.make_doc(reps=5, ns=(1000,), workers=(2,), seed=2), 1.0,
+                          scan_filter="scalar", **OTHER_CPU)
+        r = self.run_new(bd.slow_down(new, SELECT_CS, 1.5))
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("scan filter: conservative scans ran the avx2 word filter in the "
+                      "baseline and the scalar one here", r.stdout)
+        self.assertIn("not gated (avx2 word filter in the baseline, scalar here)",
+                      self.verdict(r.stdout, SELECT_CS))
+        self.assertNotIn("not gated", self.verdict(r.stdout))  # frames-parallel: gated
+        r = self.run_new(bd.slow_down(new, SELECT_FP, 1.5))
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertTrue(self.verdict(r.stdout).endswith("REGRESSION"))
+        # The same filter on both sides (or one side unnamed, as in older files): gated.
+        same = bd.retarget(bd.make_doc(reps=5, ns=(1000,), workers=(2,), seed=2), 1.0,
+                           **OTHER_CPU)
+        r = self.run_new(bd.slow_down(same, SELECT_CS, 1.5))
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertNotIn("scan filter:", r.stdout)
+        del same["context"]["scan_filter"]
+        r = self.run_new(bd.slow_down(same, SELECT_CS, 1.5))
+        self.assertEqual(r.returncode, 1, r.stdout)
+
     def test_no_floor_on_another_machine_is_not_gated(self):
         new = bd.make_doc(reps=5, ns=(1000,), workers=(2,), seed=2, floor=False)
         r = self.run_new(bd.slow_down(bd.retarget(new, 1.0, **OTHER_CPU), SELECT_FP, 1.5))
