@@ -144,13 +144,6 @@ static void holder(void *arg) {
   obj *volatile local[3] = {NULL, NULL, NULL};
   if (cons)
     for (int i = 0; i < 3; i++) local[i] = new_obj(base + 4 + (uint64_t)i);
-  /* The park's frames leave words unwritten that a conservative scan reads:
-   * zeroed here, they hold none of what the calls above left below this
-   * frame. Under clang's TSan the park's frames are large: a holder at P=4
-   * kept 10 of main's 400 garbage objects (CONS_SLACK is 8) through such
-   * words between its sp and switch_away's return address; which call left
-   * those addresses there was not found. */
-  turn_scrub();
   ref_chan_recv(park_ch, NULL);
   for (int i = 0; i < 4; i++) check_obj(f.slot[i], base + (uint64_t)i, "holder slot");
   first = f.slot[0];
