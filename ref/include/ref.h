@@ -31,6 +31,12 @@
  * message in ref_error() naming the size and the limit; nothing is allocated
  * or changed. A call with no failure value (ref_select's case count,
  * ref_add_root's range) aborts with the message, as Go panics.
+ *
+ * Linking. A program that links ref binds its symbols at load (-z now; the
+ * CMake target ref adds it). A lazily bound first call runs the dynamic
+ * linker's resolver on the calling goroutine's stack, which leaves saved
+ * registers there for a conservative scan to read as pointers: garbage it
+ * then keeps, never a live object it frees.
  */
 #ifndef REF_H
 #define REF_H
