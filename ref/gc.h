@@ -328,6 +328,10 @@ void ref__drain(ref__worker *w);
  * (its buffers, then the global lists); whether it scanned any. A
  * concurrent cycle's assists and background steps: no termination. */
 bool ref__drain_some(ref__worker *w, uint64_t bytes);
+/* Scans grey items with no other worker marking (heap.h: mark_solo) until
+ * none is left (its buffers, then the global lists: true) or `ns` have
+ * passed (false). The serial phase's mark before it wakes helpers (gc.c). */
+bool ref__drain_alone(ref__worker *w, uint64_t ns);
 
 /* Root jobs a worker claims per atomic add, of njobs shared by nworkers:
  * the rootjobs phase (roots.c) and the parallel floor (scan_stack.c). As
@@ -378,6 +382,11 @@ void ref__checkmark_verify(bool floating_ok);
 /* Tests only: called inside every cycle with the world stopped, before
  * marking (test_mn.c watches running goroutines from it). */
 extern void (*ref__debug_in_cycle)(void);
+/* How long the serial phase marks alone after its roots before it wakes
+ * the helpers (gc.c: mark_serial). Tests set it: 0 wakes them after the
+ * first items, UINT64_MAX never. */
+#define REF_SOLO_MARK_NS 100000ull
+extern uint64_t ref__solo_mark_ns;
 /* Tests only: a goroutine stopped by preempt=async is scanned as if it were
  * at a safepoint, its interrupted frames left out (the checkmark must catch
  * the object only those hold). */

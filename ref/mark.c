@@ -157,6 +157,17 @@ bool ref__drain_some(ref__worker *w, uint64_t bytes) {
   return any;
 }
 
+bool ref__drain_alone(ref__worker *w, uint64_t ns) {
+  uint64_t t0 = ref__nanotime();
+  uintptr_t item;
+  for (unsigned n = 1; (item = ref__gcw_tryget(&w->gcw)) != 0; n++) {
+    prefetch_next(&w->gcw);
+    ref__scan_item(w, item);
+    if ((n & 63) == 0 && ref__nanotime() - t0 > ns) return false;
+  }
+  return true;
+}
+
 /* Scans objects and runs jobs until the mark phase is done everywhere. Root
  * jobs come first, as Go's gcDrain does markroot. */
 void ref__drain(ref__worker *w) {
