@@ -53,17 +53,12 @@ static void wait_roots(ref__worker *w, gc_cycle_state *cs) {
   w->st.idle_ns += ref__nanotime() - t0;
 }
 
-/* Worker 0's root enumeration. In the serial phase it marks alone (heap.h:
- * mark_solo): no helper marks before xroots_done, whose release orders its
- * plain marks before theirs. */
+/* Worker 0's root enumeration. */
 static void roots_worker0(ref__worker *w, gc_cycle_state *cs) {
   uint64_t t0 = ref__nanotime();
   cs->t_roots0 = t0;
   cs->c_roots0 = ref__thread_cputime();
-  bool serial = ref__cfg.phase == REF_PHASE_SERIAL, solo = ref__heap.mark_solo;
-  if (serial) ref__heap.mark_solo = true; /* no write in the other phases: helpers mark */
   ref__roots_prepare(w);
-  if (serial) ref__heap.mark_solo = solo;
   cs->t_roots1 = ref__nanotime();
   atomic_store(&cs->xroots_done, true);
   ref__unpark();
@@ -120,13 +115,15 @@ uint64_t ref__solo_mark_ns = REF_SOLO_MARK_NS;
 
 static void mark_serial(gc_cycle_state *cs) {
   ref__worker *w0 = ref__worker_get(0);
+  /* Worker 0 marks alone (heap.h: mark_solo) while the helpers sleep,
+   * counted idle (workers.c); the region's start, under its mutex, orders
+   * its plain marks before theirs. */
+  ref__heap.mark_solo = true;
   roots_worker0(w0, cs);
-  bool solo = ref__heap.mark_solo;
-  ref__heap.mark_solo = true; /* the helpers sleep, counted idle (workers.c) */
   uint64_t t0 = ref__trace_start(w0);
   bool done = ref__drain_alone(w0, ref__solo_mark_ns);
   ref__trace(w0, REF_TRACE_DRAIN, t0, 0);
-  ref__heap.mark_solo = solo;
+  ref__heap.mark_solo = false;
   if (done) mark_region(w0, cs); /* finds no work: ends the phase */
   else ref__workers_run(mark_region, cs);
 }

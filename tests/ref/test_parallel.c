@@ -403,14 +403,14 @@ static pcounts ag_cycle(ref_phase ph, ref_scan sc, ref_stackmaps maps, size_t nr
   return counts_of(st);
 }
 
-/* Builds seed's heap and stacks with W workers and runs AG_ROUNDS rounds of
- * 12 cycles; base[round][scan] holds (W == 1) or is compared with (W > 1)
- * the counters. */
 /* The serial phase's helpers join after its roots and REF_SOLO_MARK_NS of
  * marking alone: by seed, never, at once (after the first items), or at
  * that default; the counts must not depend on which. */
 static const uint64_t ag_solo_ns[] = {UINT64_MAX, 0, REF_SOLO_MARK_NS};
 
+/* Builds seed's heap and stacks with W workers and runs AG_ROUNDS rounds of
+ * 12 cycles; base[round][scan] holds (W == 1) or is compared with (W > 1)
+ * the counters. */
 static void ag_run(uint64_t seed, int W, pcounts base[AG_ROUNDS][2]) {
   init_rt(REF_PHASE_SERIAL, REF_SCAN_CONSERVATIVE, REF_MAPS_DIRECT, W);
   ref__solo_mark_ns = ag_solo_ns[seed % REF_ARRAY_SIZE(ag_solo_ns)];
